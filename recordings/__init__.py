@@ -1,0 +1,1 @@
+"""Storing call audio: per-leg WAV files, formats via pydub, retention, serving with range requests."""

@@ -1,0 +1,1 @@
+"""Three-way calls with a member unit's remote seat: seat lookup and the conference bridge."""
