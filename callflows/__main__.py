@@ -1,0 +1,45 @@
+"""`python -m callflows check FILE...` and `python -m callflows show FILE`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from callflows.loader import parse_flow
+from callflows.mermaid import to_mermaid
+from callflows.validator import check_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m callflows", description="Check and draw call-flow files.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="report every mistake with file:line; exit 0 only when clean")
+    check.add_argument("files", nargs="+", type=Path)
+    show = commands.add_parser("show", help="print the flow as a Mermaid flowchart")
+    show.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        clean = True
+        for path in args.files:
+            issues = check_file(path) if path.is_file() else None
+            if issues is None:
+                print(f"{path}: no such file", file=sys.stderr)
+                clean = False
+            elif issues:
+                print("\n".join(str(issue) for issue in issues))
+                clean = False
+            else:
+                print(f"{path}: OK")
+        return 0 if clean else 1
+
+    flow, issues = parse_flow(args.file, args.file.read_text(encoding="utf-8"))
+    if flow is None:
+        print("\n".join(str(issue) for issue in issues), file=sys.stderr)
+        return 1
+    sys.stdout.write(to_mermaid(flow))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

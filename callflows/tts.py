@@ -1,0 +1,81 @@
+"""Prompt text -> 8 kHz 16-bit mono WAV with espeak-ng, cached on disk by a hash of (voice, spoken text).
+
+Mandarin: espeak-ng's `cmn` voice reads many characters as English-spelled pinyin, while its
+`cmn-latn-pinyin` voice speaks tone-numbered pinyin well, so Chinese text is converted with pypinyin first
+(digits are written out as Chinese numerals, which pypinyin would otherwise pass through).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pypinyin import Style, lazy_pinyin
+
+from callflows.templates import number_words, spell_digits
+
+VOICES = {"zh": "cmn-latn-pinyin", "ko": "ko"}
+SAMPLE_RATE = 8000
+_ZH_PAUSES = str.maketrans({"，": ", ", "、": ", ", "；": ", ", "：": ", ", "。": ". ", "！": ". ", "？": "? ",
+                            "（": " ", "）": " ", "“": " ", "”": " ", "《": " ", "》": " "})
+
+
+def to_pinyin(text: str) -> str:
+    """'请按1' -> 'qing3 an4 yao1': tone-numbered pinyin (neutral tone 5) for the cmn-latn-pinyin voice.
+
+    Runs of one or two digits are read as a number (12 -> 十二), longer runs digit by digit (12345)."""
+    def numerals(match: re.Match) -> str:
+        digits = match.group(0)
+        return number_words(int(digits), "zh") if len(digits) <= 2 else spell_digits(digits, "zh").replace(" ", "")
+
+    chinese = re.sub(r"\d+", numerals, text)
+    syllables = lazy_pinyin(chinese, style=Style.TONE3, neutral_tone_with_five=True)
+    return " ".join(" ".join(syllables).translate(_ZH_PAUSES).split())
+
+
+def spoken_text(text: str, language: str) -> str:
+    """What the voice is actually given for `text` in `language`."""
+    return to_pinyin(text) if language == "zh" else text
+
+
+class PromptSynthesizer:
+    """Synthesises prompts once; later calls for the same voice and text return the cached file."""
+
+    def __init__(self, cache_dir: Path, *, speed: int = 150):
+        self.cache_dir = Path(cache_dir)
+        self.speed = speed
+
+    def cache_path(self, text: str, language: str) -> Path:
+        voice = self._voice(language)
+        key = hashlib.sha256(f"{voice}\0{self.speed}\0{spoken_text(text, language)}".encode()).hexdigest()
+        return self.cache_dir / f"{key[:32]}.wav"
+
+    def synthesize(self, text: str, language: str) -> Path:
+        target = self.cache_path(text, language)
+        if target.exists():
+            return target
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache_dir) as scratch:
+            raw, converted = Path(scratch) / "raw.wav", Path(scratch) / "8k.wav"
+            _run(["espeak-ng", "-v", self._voice(language), "-s", str(self.speed), "-w", str(raw),
+                  "--", spoken_text(text, language)])
+            _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-b", "16", "-c", "1", "-e", "signed-integer",
+                  str(converted)])
+            os.replace(converted, target)  # atomic: concurrent calls never see half a file
+        return target
+
+    @staticmethod
+    def _voice(language: str) -> str:
+        try:
+            return VOICES[language]
+        except KeyError:
+            raise ValueError(f"no voice for language {language!r}; expected one of {', '.join(VOICES)}") from None
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr.decode(errors='replace')}")
