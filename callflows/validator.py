@@ -29,7 +29,13 @@ _CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets"
 
 def check_file(path: Path) -> list[FlowIssue]:
     """Every mistake in the flow at `path` and in the sub-flows it uses (each with its own file:line)."""
+    return read_checked(path)[0]
+
+
+def read_checked(path: Path) -> tuple[list[FlowIssue], dict[str, Flow]]:
+    """Parse and validate `path` and, transitively, its sub-flows (each file read once)."""
     issues: list[FlowIssue] = []
+    flows: dict[str, Flow] = {}
     pending, seen = deque([path]), set()
     while pending:
         current = pending.popleft()
@@ -39,10 +45,11 @@ def check_file(path: Path) -> list[FlowIssue]:
         flow, found = parse_flow(current, current.read_text(encoding="utf-8"))
         issues += found
         if flow is not None:
+            flows[flow.name] = flow
             issues += validate(flow)
             pending.extend(subflow_path(flow, node.flow) for node in flow.nodes.values()
                            if isinstance(node, SubflowNode) and node.flow and subflow_path(flow, node.flow).exists())
-    return sorted(set(issues))
+    return sorted(set(issues)), flows
 
 
 def subflow_path(flow: Flow, name: str) -> Path:

@@ -1,0 +1,464 @@
+"""Drives one call through a flow bundle: prompts out, digits and speech in, tickets through the ports.
+
+Rules that hold everywhere, whatever the flow says:
+- the operator digit (flow `operator`) reaches the operator node at any prompt or question; in a digit
+  collection it counts when it is the whole entry (numbers may start with 0);
+- an input node that fails `retries + 1` times goes to its `on_failure`, else the flow's, else the main
+  flow's (by default: the operator) — so a second failure to understand reaches a human;
+- every collected value the flow maps in `draft` is saved to the ticket draft at once, and a call that
+  leaves before the ticket is submitted marks its draft incomplete for an operator.
+"""
+from __future__ import annotations
+
+import audioop
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callflows import model
+from callflows.bundle import FlowBundle
+from callflows.model import Flow, InputNode, Node, Prompt
+from callflows.ports import (Call, CallEnded, PromptAudio, Recordings, Speech, Switchboard, TicketNotFound,
+                             Tickets, WorkingDays)
+from callflows.templates import render
+
+log = logging.getLogger(__name__)
+
+FRAME_SECONDS = 0.02
+NO_FRAME_WAIT = 0.2        # read_frame timeout; counted as that much silence when nothing arrives
+SPEECH_RMS = 400           # a 20 ms frame louder than this counts as speech
+PRE_ROLL_FRAMES = 10       # keep 200 ms before the first loud frame so a word's onset is not cut
+MENU_UTTERANCE = 4.0       # longest answer to a menu, seconds
+MENU_END_SILENCE = 0.8
+CONFIRM_YES, CONFIRM_AGAIN = "1", "2"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class CallServices:
+    """Everything outside callflows that a call uses (see callflows.ports)."""
+
+    speech: Speech
+    tickets: Tickets
+    switchboard: Switchboard
+    recordings: Recordings
+    prompts: PromptAudio
+    calendar: WorkingDays
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(SHANGHAI))
+
+
+@dataclass
+class CallResult:
+    outcome: str                    # completed | caller_hung_up | transferred | flow_error
+    vars: dict[str, Any]
+    visited: list[str]              # "flow:node" in order
+    detail: str = ""
+
+
+@dataclass
+class _Heard:
+    digit: str | None = None
+    audio: bytes | None = None
+
+
+class _Jump(Exception):
+    """Leave whatever flow/sub-flow is running and continue at a node of the main flow."""
+
+    def __init__(self, node: str):
+        self.node = node
+
+
+class _Finished(Exception):
+    """The call is over for the IVR (hung up, transferred)."""
+
+
+_RETURN = "\0return"
+_NO_INPUT, _INVALID, _AGAIN = "no_input", "invalid", "again"
+
+
+class FlowRunner:
+    MAX_STEPS = 500  # a flow that loops without the caller ending it is a flow mistake
+
+    def __init__(self, bundle: FlowBundle, call: Call, services: CallServices, *,
+                 initial_vars: Mapping[str, Any] | None = None,
+                 call_ended: tuple[type[BaseException], ...] = (CallEnded,)):
+        self.bundle = bundle
+        self.main = bundle.main
+        self.call = call
+        self.services = services
+        self.call_ended = call_ended
+        self.draft_fields = bundle.draft_fields()
+        self.vars: dict[str, Any] = {}
+        for name, template in self.main.vars.items():
+            self.vars[name] = template
+        self.vars.update(initial_vars or {})
+        self.vars.update(caller=call.caller, call_id=call.call_id, language=self.main.first_language)
+        self.visited: list[str] = []
+        self.outcome = ""
+        self.detail = ""
+        self.draft_open = False
+        self.submitted = False
+
+    @property
+    def language(self) -> str:
+        return str(self.vars["language"])
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self) -> CallResult:
+        target = self.main.start
+        try:
+            while True:
+                try:
+                    self._execute(self.main, target)
+                    self._end("completed", "flow ended")
+                except _Jump as jump:
+                    target = jump.node
+        except _Finished:
+            pass
+        except self.call_ended:
+            self.outcome, self.detail = "caller_hung_up", f"caller hung up at {self._where()}"
+        except Exception:  # a port failed in a way the flow has no answer for: do not leave the caller hanging
+            log.exception("call %s: flow error at %s", self.call.call_id, self._where())
+            self.outcome, self.detail = "flow_error", f"flow error at {self._where()}"
+            self._hang_up_quietly()
+        if self.draft_open and not self.submitted:
+            self._safely(self.services.tickets.mark_incomplete, self.call.call_id, self.detail)
+        return CallResult(self.outcome, dict(self.vars), list(self.visited), self.detail)
+
+    def _execute(self, flow: Flow, start: str) -> bool:
+        """Run `flow` from `start`; True when it reached a `return` node."""
+        name: str | None = start
+        while name:
+            if len(self.visited) >= self.MAX_STEPS:
+                raise RuntimeError(f"more than {self.MAX_STEPS} steps: the flow loops")
+            node = flow.nodes[name]
+            self.visited.append(f"{flow.name}:{name}")
+            name = getattr(self, f"_do_{node.kind}")(flow, node)
+            if name == _RETURN:
+                return True
+        return False
+
+    def _end(self, outcome: str, detail: str) -> None:
+        self.outcome, self.detail = outcome, detail
+        self._hang_up_quietly()
+        raise _Finished
+
+    def _hang_up_quietly(self) -> None:
+        try:
+            self.call.hangup()
+        except self.call_ended:
+            pass
+
+    def _where(self) -> str:
+        return self.visited[-1] if self.visited else "start"
+
+    # -- prompts ---------------------------------------------------------------------------------
+
+    def _audio(self, flow: Flow, prompt: Prompt, *, language: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> Any:
+        language = language or self.language
+        wav = prompt.wav_by_language.get(language) or prompt.wav
+        if wav:
+            return self.services.prompts.recorded(flow.path.parent / wav)
+        text = render(prompt.texts.get(language, ""), {**self.vars, **(extra or {})}, language,
+                      self.bundle.labels_for(flow))
+        return self.services.prompts.text(text, language)
+
+    def _say(self, flow: Flow, prompt: Prompt | None, *, barge_in: bool = True,
+             extra: Mapping[str, Any] | None = None) -> str | None:
+        if prompt is None:
+            return None
+        return self.call.play(self._audio(flow, prompt, extra=extra), barge_in=barge_in)
+
+    # -- listening -------------------------------------------------------------------------------
+
+    def _check_operator(self, digit: str | None) -> None:
+        if digit and self.main.operator and digit == self.main.operator.digit:
+            raise _Jump(self.main.operator.node)
+
+    def _listen(self, *, timeout: float, speech: bool, max_length: float = MENU_UTTERANCE,
+                end_silence: float = MENU_END_SILENCE, pending: str | None = None) -> _Heard:
+        """Wait for a digit, or (when `speech`) for an utterance cut at `end_silence` of quiet.
+
+        Time is counted in audio frames, not by the wall clock, so a loaded machine does not shorten it."""
+        queued = self.call.next_digit(0)
+        if queued or pending:
+            return _Heard(digit=queued or pending)
+        if not speech:
+            return _Heard(digit=self.call.next_digit(timeout))
+        waited = quiet = 0.0
+        pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
+        utterance: list[bytes] | None = None
+        while True:
+            digit = self.call.next_digit(0)
+            if digit:
+                return _Heard(digit=digit)
+            frame = self.call.read_frame(NO_FRAME_WAIT)
+            step = FRAME_SECONDS if frame else NO_FRAME_WAIT
+            loud = bool(frame) and audioop.rms(frame, 2) >= SPEECH_RMS
+            if utterance is None:
+                waited += step
+                if loud:
+                    utterance = [*pre_roll, frame]
+                elif frame:
+                    pre_roll.append(frame)
+                if utterance is None and waited >= timeout:
+                    return _Heard()
+                continue
+            if frame:
+                utterance.append(frame)
+            quiet = 0.0 if loud else quiet + step
+            if quiet >= end_silence or len(utterance) * FRAME_SECONDS >= max_length:
+                return _Heard(audio=b"".join(utterance))
+
+    def _attempts(self, flow: Flow, node: InputNode, attempt: Callable[[], str]) -> str | None:
+        """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN."""
+        problem = None
+        for _ in range(node.retries + 1):
+            if problem == _NO_INPUT:
+                self._say(flow, node.no_input)
+            elif problem == _INVALID:
+                self._say(flow, node.invalid)
+            result = attempt()
+            if result not in (_NO_INPUT, _INVALID, _AGAIN):
+                return result
+            problem = result
+        return self._give_up(flow, node)
+
+    def _give_up(self, flow: Flow, node: Node) -> str | None:
+        log.info("call %s: %s '%s' failed, giving up", self.call.call_id, node.kind, node.name)
+        target = getattr(node, "on_failure", None) or flow.on_failure
+        if target:
+            return target
+        if self.main.on_failure:
+            raise _Jump(self.main.on_failure)
+        self._end("completed", f"gave up at {flow.name}:{node.name}")
+        return None
+
+    # -- saving what was collected -------------------------------------------------------------------
+
+    def _store(self, name: str, value: Any) -> None:
+        self.vars[name] = value
+        field_name = self.draft_fields.get(name)
+        if field_name:
+            self._safely(self.services.tickets.save_draft, self.call.call_id, self.call.caller, {field_name: value})
+            self.draft_open = True
+
+    def _draft_values(self) -> dict[str, Any]:
+        return {field_name: self.vars[var] for var, field_name in self.draft_fields.items() if var in self.vars}
+
+    def _safely(self, action: Callable[..., Any], *args: Any) -> None:
+        """Saving must never cost the caller the call: log and go on."""
+        try:
+            action(*args)
+        except Exception:
+            log.exception("call %s: %s failed", self.call.call_id, getattr(action, "__name__", action))
+
+    def _render(self, flow: Flow, template: str | None) -> str:
+        return render(template or "", self.vars, self.language, self.bundle.labels_for(flow))
+
+    # -- node kinds ------------------------------------------------------------------------------
+
+    def _do_play(self, flow: Flow, node: model.PlayNode) -> str:
+        digit = self._say(flow, node.prompt, barge_in=node.barge_in)
+        if digit and self.main.operator and digit == self.main.operator.digit:
+            self.call.next_digit(0)  # it was queued: consume it
+            self._check_operator(digit)
+        return node.next
+
+    def _do_menu(self, flow: Flow, node: model.MenuNode) -> str | None:
+        language = self.language
+        phrases = [word for option in node.options for word in option.say.get(language, [])]
+        speech = bool(phrases) and self.services.speech.has_model(language)
+        prompt = node.prompt if speech or node.keypad_prompt is None else node.keypad_prompt
+
+        def attempt() -> str:
+            interrupted = self._say(flow, prompt, barge_in=node.barge_in)
+            heard = self._listen(timeout=node.timeout, speech=speech, pending=interrupted)
+            self._check_operator(heard.digit)
+            if heard.digit:
+                chosen = next((o for o in node.options if o.digit == heard.digit), None)
+            elif heard.audio:
+                said = self.services.speech.recognize(heard.audio, language, phrases)
+                chosen = next((o for o in node.options if said and said in o.say.get(language, [])), None)
+            else:
+                return _NO_INPUT
+            if chosen is None:
+                return _INVALID
+            for name, template in chosen.assign.items():
+                self._store(name, self._render(flow, template))
+            return chosen.next
+
+        return self._attempts(flow, node, attempt)
+
+    def _do_collect(self, flow: Flow, node: model.CollectNode) -> str | None:
+        def attempt() -> str:
+            self._say(flow, node.prompt, barge_in=node.barge_in)  # typed-ahead digits stay queued
+            digits = self.call.collect_digits(max_digits=node.max_length, first_digit_timeout=node.timeout,
+                                              inter_digit_timeout=node.inter_digit_timeout,
+                                              terminator=node.terminator)
+            self._check_operator(digits)
+            if not digits:
+                return _NO_INPUT
+            if not node.min_length <= len(digits) <= node.max_length:
+                return _INVALID
+            if node.read_back is not None:
+                self._say(flow, node.read_back, barge_in=node.confirm, extra={node.var: digits})
+            if node.confirm:
+                answer = self._listen(timeout=node.timeout, speech=False).digit
+                self._check_operator(answer)
+                if answer != CONFIRM_YES:
+                    return _AGAIN if answer == CONFIRM_AGAIN else _INVALID
+            self._store(node.var, digits)
+            return node.next
+
+        return self._attempts(flow, node, attempt)
+
+    def _do_ask(self, flow: Flow, node: model.AskNode) -> str | None:
+        language = self.language
+        has_model = self.services.speech.has_model(language)
+        phrases = (node.grammar or {}).get(language, [])
+        if not has_model and (node.grammar is not None or node.no_model):
+            return node.no_model or self._give_up(flow, node)
+        prompt = node.prompt if has_model or node.keypad_prompt is None else node.keypad_prompt
+
+        def attempt() -> str:
+            interrupted = self._say(flow, prompt, barge_in=node.barge_in)
+            heard = self._listen(timeout=node.timeout, speech=True, max_length=node.max_length,
+                                 end_silence=node.end_silence, pending=interrupted)
+            self._check_operator(heard.digit)
+            if heard.digit:
+                return _INVALID
+            if heard.audio is None:
+                return _NO_INPUT
+            if node.grammar is not None:
+                said = self.services.speech.recognize(heard.audio, language, phrases)
+                if said is None:
+                    return _INVALID
+                self._store(node.var, said)
+                return node.next
+            self._store(f"{node.var}_audio", self.services.recordings.save(self.call.call_id, node.var, heard.audio))
+            text = self.services.speech.transcribe(heard.audio, language).strip() if has_model else ""
+            if has_model and not text:
+                return _INVALID
+            self._store(node.var, text)  # '' without a model: the recording is transcribed later
+            return node.next
+
+        return self._attempts(flow, node, attempt)
+
+    def _do_record(self, flow: Flow, node: model.RecordNode) -> str:
+        self._say(flow, node.prompt)
+        heard = self._listen(timeout=node.timeout, speech=True, max_length=node.max_length,
+                             end_silence=node.end_silence)
+        self._check_operator(heard.digit)
+        if heard.audio:
+            self._store(node.var, self.services.recordings.save(self.call.call_id, node.var, heard.audio))
+        return node.next
+
+    def _do_branch(self, flow: Flow, node: model.BranchNode) -> str:
+        for case in node.cases:
+            if self._holds(flow, case.condition):
+                return case.next
+        return node.otherwise
+
+    def _holds(self, flow: Flow, c: model.Condition) -> bool:
+        if c.business_hours is not None:
+            return self._in_business_hours(flow.business_hours or self.main.business_hours) == c.business_hours
+        if c.working_day is not None:
+            return self.services.calendar.is_working_day(self.services.clock().date()) == c.working_day
+        if c.language is not None:
+            return self.language == c.language
+        if c.speech_available is not None:
+            return self.services.speech.has_model(self.language) == c.speech_available
+        if c.open_tickets is not None:
+            count = len(self.services.tickets.open_tickets(self.call.caller))
+            self.vars["open_ticket_count"] = count
+            return (count > 0) == c.open_tickets
+        value = self.vars.get(c.var)
+        if c.empty is not None:
+            return (value in (None, "")) == c.empty
+        if c.one_of is not None:
+            return str(value) in c.one_of
+        return str(value) == c.equals
+
+    def _in_business_hours(self, hours: model.BusinessHours) -> bool:
+        now = self.services.clock()
+        if not self.services.calendar.is_working_day(now.date()):
+            return False
+        return time.fromisoformat(hours.start) <= now.time() < time.fromisoformat(hours.end)
+
+    def _do_set(self, flow: Flow, node: model.SetNode) -> str:
+        for name, template in node.vars.items():
+            self._store(name, self._render(flow, template))
+        return node.next
+
+    def _do_ticket(self, flow: Flow, node: model.TicketNode) -> str | None:
+        tickets = self.services.tickets
+        fields = {name: self._render(flow, template) for name, template in node.fields.items()}
+        try:
+            if node.action == "propose":
+                proposal = tickets.propose(self._render(flow, node.text))
+                self._store("request_type", proposal.request_type or "")
+                self._store("topic", proposal.topic or "")
+                self._store("level", proposal.level)
+                return node.next
+            if node.action == "create":
+                info = tickets.submit(self.call.call_id, self.call.caller, {**self._draft_values(), **fields})
+                self.submitted = True
+            elif node.action == "update":
+                info = tickets.update(self._render(flow, node.number), fields)
+            else:
+                info = tickets.find(self._render(flow, node.number))
+                if info is None:
+                    return node.on_not_found
+        except TicketNotFound:
+            return node.on_not_found
+        except Exception:
+            log.exception("call %s: ticket %s failed", self.call.call_id, node.action)
+            return node.on_error or self._give_up(flow, node)
+        self.vars.update(ticket_number=info.number, ticket_status=info.status, deadline=info.deadline,
+                         request_type=info.request_type or self.vars.get("request_type"))
+        return node.next
+
+    def _do_kb_answer(self, flow: Flow, node: model.KbAnswerNode) -> str:
+        answer = self.services.tickets.kb_search(self._render(flow, node.query), self.language)
+        if not answer:
+            return node.not_found
+        self.vars["kb_answer"] = answer
+        self._say(flow, node.prompt)
+        self.call.play(self.services.prompts.text(answer, self.language), barge_in=True)
+        return node.next
+
+    def _do_transfer(self, flow: Flow, node: model.TransferNode) -> str | None:
+        number = self._render(flow, node.number)
+        self._say(flow, node.prompt, barge_in=False)
+        if self.services.switchboard.transfer(self.call, number):
+            self.outcome, self.detail = "transferred", f"transferred to {number} at {self._where()}"
+            raise _Finished
+        log.warning("call %s: transfer to %s failed", self.call.call_id, number)
+        return node.on_failure or self._give_up(flow, node)
+
+    def _do_three_way(self, flow: Flow, node: model.ThreeWayNode) -> str | None:
+        unit = self._render(flow, node.unit)
+        self._say(flow, node.prompt, barge_in=False)
+        announcement = self._audio(flow, node.announcement, language=self.main.first_language)
+        if self.services.switchboard.three_way(self.call, unit, announcement):
+            return node.next
+        return node.on_failure or node.next
+
+    def _do_subflow(self, flow: Flow, node: model.SubflowNode) -> str | None:
+        subflow = self.bundle.flows[node.flow]
+        returned = self._execute(subflow, subflow.start)
+        return node.next if returned else None
+
+    def _do_return(self, flow: Flow, node: model.ReturnNode) -> str:
+        return _RETURN
+
+    def _do_hangup(self, flow: Flow, node: model.HangupNode) -> None:
+        self._say(flow, node.prompt, barge_in=False)
+        self._end("completed", f"hung up at {self._where()}")

@@ -1,0 +1,140 @@
+"""What the interpreter needs from the rest of the system, as small Protocols (structural typing).
+
+callflows never imports ivr, asr or tickets: `server.py` passes objects that have these methods (the
+ivr CallSession fits `Call` as it is; thin adapters wrap asr and the tickets service).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pydub
+
+
+class CallEnded(Exception):
+    """Raised by a `Call` when either side hung up. The real session raises ivr's own CallEnded; pass that
+    class to the interpreter (`FlowRunner(call_ended=...)`)."""
+
+
+class Call(Protocol):
+    """The subset of ivr's CallSession the flows use (see CONTRACTS.md).
+
+    `play` returns the digit that interrupted the prompt and leaves it queued, so the next
+    `next_digit`/`collect_digits` still sees it (type-ahead)."""
+
+    call_id: str
+    caller: str
+
+    def play(self, audio: str | Path | pydub.AudioSegment | bytes, *, barge_in: bool = True) -> str | None: ...
+
+    def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
+                       inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str: ...
+
+    def read_frame(self, timeout: float = 1.0) -> bytes | None: ...
+
+    def next_digit(self, timeout: float) -> str | None: ...
+
+    def hangup(self) -> None: ...
+
+
+class Speech(Protocol):
+    """Recognition of one utterance (8 kHz 16-bit mono PCM, cut by the interpreter at end of speech)."""
+
+    def has_model(self, language: str) -> bool:
+        """False where no model is installed: the flow then runs on keypad answers and recordings."""
+        ...
+
+    def recognize(self, pcm: bytes, language: str, phrases: Sequence[str]) -> str | None:
+        """The phrase of `phrases` that was said, or None when it was none of them or too unsure."""
+        ...
+
+    def transcribe(self, pcm: bytes, language: str) -> str:
+        """Free speech to text ('' when nothing was understood)."""
+        ...
+
+
+class Proposal(Protocol):
+    """What the ticket rules propose for a request (tickets.classify.Proposal fits)."""
+
+    level: int
+    request_type: str | None
+    topic: str | None
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    number: str
+    status: str
+    deadline: datetime | None = None
+    request_type: str | None = None
+
+
+class TicketNotFound(LookupError):
+    """`Tickets.update` for a number that does not exist."""
+
+
+class Tickets(Protocol):
+    """The ticket service as the call sees it. Drafts are keyed by call id, so every method is idempotent
+    per call, and every value is saved the moment it is collected."""
+
+    def propose(self, text: str) -> Proposal: ...
+
+    def save_draft(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> None:
+        """Create the call's draft if needed and merge `fields` into it (names: validator.DRAFT_FIELDS)."""
+        ...
+
+    def submit(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> TicketInfo:
+        """Merge `fields` into the draft and submit it (draft -> received); deadline from the level."""
+        ...
+
+    def mark_incomplete(self, call_id: str, reason: str) -> None:
+        """The call left the flow before `submit`: keep the draft, flagged for an operator to complete."""
+        ...
+
+    def update(self, number: str, fields: Mapping[str, Any]) -> TicketInfo:
+        """Raises TicketNotFound."""
+        ...
+
+    def find(self, number: str) -> TicketInfo | None: ...
+
+    def open_tickets(self, caller: str) -> Sequence[TicketInfo]: ...
+
+    def kb_search(self, text: str, language: str) -> str | None:
+        """The knowledge-base answer to speak, in `language`, or None."""
+        ...
+
+
+class Switchboard(Protocol):
+    """Leaving the IVR: a blind transfer, or a three-way call with a member unit's remote seat."""
+
+    def transfer(self, call: Call, number: str) -> bool:
+        """True when the call was handed over (the IVR's part of the call is then over)."""
+        ...
+
+    def three_way(self, call: Call, unit: str, announcement: str | Path | bytes) -> bool:
+        """Dial the unit's remote seat, play `announcement` to it and bridge; returns when the bridge
+        ends, True when the seat took part, False when it could not be reached."""
+        ...
+
+
+class Recordings(Protocol):
+    def save(self, call_id: str, label: str, pcm: bytes) -> str:
+        """Store one utterance or message; returns a reference kept with the ticket."""
+        ...
+
+
+class WorkingDays(Protocol):
+    """tickets.calendar.WorkingCalendar fits: statutory holidays and make-up working days."""
+
+    def is_working_day(self, d: date) -> bool: ...
+
+
+class PromptAudio(Protocol):
+    """Turns a prompt into something `Call.play` accepts (callflows.prompts.PromptLibrary)."""
+
+    def text(self, text: str, language: str) -> str | Path | bytes: ...
+
+    def recorded(self, path: Path) -> str | Path | bytes: ...
