@@ -33,7 +33,8 @@ def check_file(path: Path) -> list[FlowIssue]:
 
 
 def read_checked(path: Path) -> tuple[list[FlowIssue], dict[str, Flow]]:
-    """Parse and validate `path` and, transitively, its sub-flows (each file read once)."""
+    """Parse and validate `path` and, transitively, its sub-flows (each file read once). Variables are
+    shared by a call's flows, so a template may speak what another flow of the bundle sets."""
     issues: list[FlowIssue] = []
     flows: dict[str, Flow] = {}
     pending, seen = deque([path]), set()
@@ -46,9 +47,11 @@ def read_checked(path: Path) -> tuple[list[FlowIssue], dict[str, Flow]]:
         issues += found
         if flow is not None:
             flows[flow.name] = flow
-            issues += validate(flow)
             pending.extend(subflow_path(flow, node.flow) for node in flow.nodes.values()
                            if isinstance(node, SubflowNode) and node.flow and subflow_path(flow, node.flow).exists())
+    shared = set().union(*(vars_set_by(flow) for flow in flows.values()))
+    for flow in flows.values():
+        issues += validate(flow, shared)
     return sorted(set(issues)), flows
 
 
@@ -56,8 +59,9 @@ def subflow_path(flow: Flow, name: str) -> Path:
     return flow.path.parent / f"{name}.yaml"
 
 
-def validate(flow: Flow) -> list[FlowIssue]:
-    return _Validator(flow).run()
+def validate(flow: Flow, shared_vars: set[str] = frozenset()) -> list[FlowIssue]:
+    """Checks of one parsed flow; `shared_vars` are set by the other flows of its bundle."""
+    return _Validator(flow, shared_vars).run()
 
 
 def vars_set_by(flow: Flow) -> set[str]:
@@ -82,10 +86,10 @@ def vars_set_by(flow: Flow) -> set[str]:
 
 
 class _Validator:
-    def __init__(self, flow: Flow):
+    def __init__(self, flow: Flow, shared_vars: set[str]):
         self.flow = flow
         self.issues: list[FlowIssue] = []
-        self.known_vars = vars_set_by(flow)
+        self.known_vars = vars_set_by(flow) | shared_vars
 
     def error(self, line: int, message: str) -> None:
         self.issues.append(FlowIssue(self.flow.path, line, message))
@@ -123,8 +127,6 @@ class _Validator:
         if flow.on_failure:
             self.check_target(flow.on_failure, flow.line_of("on_failure"), "on_failure")
         for var, field in flow.draft.items():
-            if var not in self.known_vars:
-                self.error(flow.line_of("draft"), f"draft saves '{var}', which nothing in the flow sets")
             if field not in DRAFT_FIELDS:
                 self.error(flow.line_of("draft"),
                            f"draft maps '{var}' to unknown ticket field '{field}'; expected one of: "

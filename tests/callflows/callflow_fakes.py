@@ -1,0 +1,289 @@
+"""A scripted call and fake ports for unit tests of the interpreter's logic.
+
+The caller is a script of events in order: keys pressed, an utterance, silence, hang-up. Time passes
+only as the interpreter consumes the script (frames of 20 ms, or digit time-outs), so tests are
+deterministic and instant. An utterance is audio whose samples encode which text was said, so the fake
+recogniser can "hear" it after the interpreter cut it out of the frame stream by its silence detection.
+"""
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from callflows.ports import CallEnded, TicketInfo, TicketNotFound
+
+FRAME = 0.02
+QUIET_FRAME = bytes(320)
+_SPOKEN: list[str] = []  # utterance code -> text
+
+
+@dataclass
+class Keys:
+    keys: str
+
+
+@dataclass
+class Say:
+    text: str
+    seconds: float = 1.0
+
+    def frame(self) -> bytes:
+        if self.text not in _SPOKEN:
+            _SPOKEN.append(self.text)
+        level = 2000 + _SPOKEN.index(self.text)
+        return struct.pack("<160h", *([level, -level] * 80))
+
+
+@dataclass
+class Quiet:
+    seconds: float
+
+
+@dataclass
+class HangUp:
+    pass
+
+
+def heard_text(pcm: bytes) -> str | None:
+    """What a `Say` frame in `pcm` said (None for silence)."""
+    for (sample,) in struct.iter_unpack("<h", pcm):
+        if abs(sample) >= 2000:
+            return _SPOKEN[abs(sample) - 2000]
+    return None
+
+
+class ScriptedCall:
+    def __init__(self, *events: Any, caller: str = "13900001111", call_id: str = "call-1"):
+        self.events: deque = deque(events)
+        self.caller = caller
+        self.call_id = call_id
+        self.played: list[Any] = []
+        self.hung_up = False
+
+    def _front(self) -> Any:
+        while self.events:
+            front = self.events[0]
+            if isinstance(front, Keys) and not front.keys or isinstance(front, (Say, Quiet)) and front.seconds <= 1e-9:
+                self.events.popleft()
+                continue
+            if isinstance(front, HangUp):
+                raise CallEnded()
+            return front
+        return None
+
+    def play(self, audio: Any, *, barge_in: bool = True) -> str | None:
+        if self.hung_up:
+            raise CallEnded()
+        self.played.append(audio)
+        front = self._front()
+        if barge_in and isinstance(front, Keys):
+            return front.keys[0]  # interrupts, and stays queued
+        return None
+
+    def next_digit(self, timeout: float) -> str | None:
+        remaining = timeout
+        while True:
+            front = self._front()
+            if isinstance(front, Keys):
+                digit, front.keys = front.keys[0], front.keys[1:]
+                return digit
+            if front is None or remaining <= 1e-9:
+                return None
+            spent = min(front.seconds, remaining)  # the caller is quiet or talking: time passes
+            front.seconds -= spent
+            remaining -= spent
+
+    def read_frame(self, timeout: float = 1.0) -> bytes | None:
+        front = self._front()
+        if isinstance(front, (Say, Quiet)):
+            front.seconds -= FRAME
+            return front.frame() if isinstance(front, Say) else QUIET_FRAME
+        return QUIET_FRAME
+
+    def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
+                       inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str:
+        collected = ""
+        while len(collected) < max_digits:
+            digit = self.next_digit(inter_digit_timeout if collected else first_digit_timeout)
+            if digit is None or digit == terminator:
+                break
+            collected += digit
+        return collected
+
+    def hangup(self) -> None:
+        self.hung_up = True
+
+    def texts(self) -> list[str]:
+        """What the caller heard, as 'lang:text' (FakePrompts) in order."""
+        return [str(item) for item in self.played]
+
+
+class FakeSpeech:
+    def __init__(self, languages: set[str] = frozenset({"zh", "ko"})):
+        self.languages = set(languages)
+        self.requests: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def has_model(self, language: str) -> bool:
+        return language in self.languages
+
+    def recognize(self, pcm: bytes, language: str, phrases) -> str | None:
+        said = heard_text(pcm)
+        self.requests.append(("recognize", language, tuple(phrases)))
+        return said if said in phrases else None
+
+    def transcribe(self, pcm: bytes, language: str) -> str:
+        self.requests.append(("transcribe", language, ()))
+        text = heard_text(pcm) or ""
+        return "" if text == "<mumble>" else text
+
+
+@dataclass
+class FakeProposal:
+    level: int
+    request_type: str | None
+    topic: str | None
+
+
+@dataclass
+class FakeTickets:
+    """Classifies by keyword, numbers tickets from 2026000001, answers the KB by keyword."""
+
+    known: dict[str, TicketInfo] = field(default_factory=dict)
+    kb: dict[str, str] = field(default_factory=dict)
+    open_by_caller: dict[str, list[TicketInfo]] = field(default_factory=dict)
+    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    draft_log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    submitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    incomplete: dict[str, str] = field(default_factory=dict)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_submit: bool = False
+    deadline: datetime = datetime(2026, 12, 3, 17, 30)
+
+    def propose(self, text: str) -> FakeProposal:
+        if "停水" in text or "단수" in text:
+            return FakeProposal(2, "complaint", "water")
+        if "怎么" in text or "어떻게" in text:
+            return FakeProposal(3, "consultation", "policy")
+        return FakeProposal(3, None, None)
+
+    def save_draft(self, call_id: str, caller: str, fields: dict[str, Any]) -> None:
+        self.drafts.setdefault(call_id, {"caller": caller}).update(fields)
+        self.draft_log.append((call_id, dict(fields)))
+
+    def submit(self, call_id: str, caller: str, fields: dict[str, Any]) -> TicketInfo:
+        if self.fail_submit:
+            raise RuntimeError("database is down")
+        self.save_draft(call_id, caller, fields)
+        number = f"2026{len(self.submitted) + 1:06d}"
+        self.submitted[number] = dict(self.drafts[call_id])
+        info = TicketInfo(number, "received", self.deadline, fields.get("request_type"))
+        self.known[number] = info
+        return info
+
+    def mark_incomplete(self, call_id: str, reason: str) -> None:
+        self.incomplete[call_id] = reason
+
+    def update(self, number: str, fields: dict[str, Any]) -> TicketInfo:
+        if number not in self.known:
+            raise TicketNotFound(number)
+        self.updates.append((number, dict(fields)))
+        return self.known[number]
+
+    def find(self, number: str) -> TicketInfo | None:
+        return self.known.get(number)
+
+    def open_tickets(self, caller: str) -> list[TicketInfo]:
+        return self.open_by_caller.get(caller, [])
+
+    def kb_search(self, text: str, language: str) -> str | None:
+        return next((answer for keyword, answer in self.kb.items() if keyword in text), None)
+
+
+@dataclass
+class FakeSwitchboard:
+    reachable: bool = True
+    transfers: list[str] = field(default_factory=list)
+    conferences: list[tuple[str, Any]] = field(default_factory=list)
+
+    def transfer(self, call: ScriptedCall, number: str) -> bool:
+        self.transfers.append(number)
+        return self.reachable
+
+    def three_way(self, call: ScriptedCall, unit: str, announcement: Any) -> bool:
+        self.conferences.append((unit, announcement))
+        return self.reachable
+
+
+@dataclass
+class FakeRecordings:
+    saved: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def save(self, call_id: str, label: str, pcm: bytes) -> str:
+        self.saved.append((call_id, label, heard_text(pcm)))
+        return f"rec/{call_id}/{label}-{len(self.saved)}.wav"
+
+
+@dataclass
+class FakeCalendar:
+    holidays: set[date] = field(default_factory=set)
+
+    def is_working_day(self, d: date) -> bool:
+        return d.weekday() < 5 and d not in self.holidays
+
+
+class FakePrompts:
+    def text(self, text: str, language: str) -> str:
+        return f"{language}:{text}"
+
+    def recorded(self, path: Path) -> str:
+        return f"wav:{path.name}"
+
+
+# -- building and running small flows -------------------------------------------------------------
+
+HEADER = """\
+languages: [zh]
+start: {start}
+operator: {{digit: "0", node: operator}}
+on_failure: operator
+vars: {{operator_number: "8000"}}
+draft: {{request: content, name: caller_name, callback: callback_number, request_type: request_type, level: level}}
+nodes:
+  operator:
+    kind: transfer
+    prompt: {{zh: 正在为您转接人工}}
+    number: "{{operator_number}}"
+"""
+
+
+def write_flow(directory: Path, nodes: str, *, start: str = "start", name: str = "main",
+               header: str = HEADER) -> Path:
+    """A flow file: the standard header (operator on 0 and on failure) plus `nodes` (indented 2)."""
+    import textwrap
+
+    path = directory / f"{name}.yaml"
+    path.write_text(header.format(start=start) + textwrap.indent(textwrap.dedent(nodes), "  "), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Harness:
+    speech: FakeSpeech = field(default_factory=FakeSpeech)
+    tickets: FakeTickets = field(default_factory=FakeTickets)
+    switchboard: FakeSwitchboard = field(default_factory=FakeSwitchboard)
+    recordings: FakeRecordings = field(default_factory=FakeRecordings)
+    calendar: FakeCalendar = field(default_factory=FakeCalendar)
+    now: datetime = datetime(2026, 12, 1, 10, 0)  # a Tuesday morning
+
+    def run(self, path_or_bundle: Any, call: ScriptedCall, **initial_vars: Any):
+        from callflows.bundle import load_bundle
+        from callflows.interpreter import CallServices, FlowRunner
+
+        bundle = load_bundle(path_or_bundle) if isinstance(path_or_bundle, Path) else path_or_bundle
+        services = CallServices(self.speech, self.tickets, self.switchboard, self.recordings, FakePrompts(),
+                                self.calendar, clock=lambda: self.now)
+        return FlowRunner(bundle, call, services, initial_vars=initial_vars).run()
