@@ -265,7 +265,8 @@ class FlowRunner:
     # -- node kinds ------------------------------------------------------------------------------
 
     def _do_play(self, flow: Flow, node: model.PlayNode) -> str:
-        digit = self._say(flow, node.prompt, barge_in=node.barge_in)
+        audio = self._audio(flow, node.prompt, language=node.language)
+        digit = self.call.play(audio, barge_in=node.barge_in)
         if digit and self.main.operator and digit == self.main.operator.digit:
             self.call.next_digit(0)  # it was queued: consume it
             self._check_operator(digit)

@@ -132,15 +132,21 @@ class InputNode(Node):
 
 @dataclass
 class PlayNode(Node):
+    """`language` speaks the prompt in that language whatever the caller's is (e.g. offering Korean)."""
+
     kind = "play"
     prompt: Prompt
     next: NodeRef
     barge_in: bool = True
+    language: str | None = None
 
 
 @dataclass
 class MenuNode(InputNode):
+    """Without a prompt the menu just listens (after play nodes that announced it)."""
+
     kind = "menu"
+    prompt: Prompt | None = None
     options: list[MenuOption] = required(None)
     keypad_prompt: Prompt | None = None
 

@@ -22,7 +22,7 @@ TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
                   "update": ("ticket_number", "ticket_status", "deadline", "request_type"),
                   "lookup": ("ticket_number", "ticket_status", "deadline", "request_type")}
 DRAFT_FIELDS = ("content", "caller_name", "address", "callback_number", "request_type", "topic", "level",
-                "language", "recording")
+                "language", "recording", "name_recording", "address_recording")
 DTMF_KEYS = set("0123456789*#")
 _CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets", "speech_available", "var")
 
@@ -174,7 +174,8 @@ class _Validator:
             key = f.metadata.get("yaml", f.name)
             line = obj.line_of(f.name)
             if isinstance(value, Prompt):
-                self.check_prompt(value, f"{what} {key}")
+                fixed = getattr(obj, "language", None) if isinstance(obj, model.PlayNode) else None
+                self.check_prompt(value, f"{what} {key}", [fixed] if fixed else None)
             elif value and model.Template in _flatten(hint):
                 texts = value.values() if isinstance(value, dict) else [value]
                 for text in texts:
@@ -184,11 +185,12 @@ class _Validator:
                     if dataclasses.is_dataclass(item):
                         self.check_fields(item, what)
 
-    def check_prompt(self, prompt: Prompt, what: str) -> None:
-        for language in self.missing_languages(prompt.texts.keys() | prompt.wav_by_language.keys()):
-            if prompt.wav is None:
+    def check_prompt(self, prompt: Prompt, what: str, languages: list[str] | None = None) -> None:
+        needed = languages or self.flow.languages or []
+        for language in needed:
+            if not prompt.covers(language):
                 self.error(prompt.line, f"{what} has no text for language '{language}' "
-                                        f"(the flow offers {', '.join(self.flow.languages)})")
+                                        f"(the flow offers {', '.join(needed)})")
         for language, text in prompt.texts.items():
             if language not in (self.flow.languages or []):
                 self.error(prompt.line_of(language), f"{what} has text for '{language}', which the flow does not "
@@ -219,6 +221,11 @@ class _Validator:
         if not node.on_failure and not self.flow.on_failure:
             self.error(node.line, f"{node.kind} node '{node.name}' has no way out when the caller fails: "
                                   f"give it on_failure, or give the flow an on_failure")
+
+    def check_play(self, node: model.PlayNode) -> None:
+        if node.language and node.language not in (self.flow.languages or []):
+            self.error(node.line_of("language"), f"play node '{node.name}' speaks '{node.language}', "
+                                                 f"which the flow does not offer")
 
     def check_menu(self, node: MenuNode) -> None:
         self.check_input(node)
