@@ -96,6 +96,8 @@ class ScriptedCall:
             spent = min(front.seconds, remaining)  # the caller is quiet or talking: time passes
             front.seconds -= spent
             remaining -= spent
+            if remaining <= 1e-9:
+                return None  # a key after the time-out is for the next question
 
     def read_frame(self, timeout: float = 1.0) -> bytes | None:
         front = self._front()
