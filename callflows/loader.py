@@ -137,9 +137,12 @@ class _Reader:
                 result[key.value] = converted
         return result if isinstance(node, yaml.MappingNode) else _INVALID
 
-    def read_object(self, cls: type[Located], node: yaml.Node, what: str, skip: tuple[str, ...] = ()) -> Any:
+    def read_object(self, cls: type[Located], node: yaml.Node, what: str, skip: tuple[str, ...] = (),
+                    line: int | None = None) -> Any:
         """Build dataclass `cls` from a mapping. Unknown, mistyped or missing fields are reported; the
-        object is still built (with defaults in their place) so later checks can go on."""
+        object is still built (with defaults in their place) so later checks can go on. `line` is where
+        the object is named (a node's name), when that is not where its mapping starts."""
+        line = line or _line(node)
         if not isinstance(node, yaml.MappingNode):
             return self.error(node, f"{what}: expected a mapping of fields, got {_describe(node)}")
         hints = typing.get_type_hints(cls, vars(model))
@@ -152,20 +155,21 @@ class _Reader:
                 continue
             f = known.get(key.value)
             if f is None:
-                self.error(key, f"unknown field '{key.value}' in {what}; expected one of: {', '.join(known)}")
+                expected = f"expected one of: {', '.join(known)}" if known else "it takes no fields"
+                self.error(key, f"unknown field '{key.value}' in {what}; {expected}")
                 continue
             given.add(key.value)
-            lines[f.name] = _line(value)
             converted = self.convert(value, hints[f.name], f"{what} field '{key.value}'")
             if converted is not _INVALID:
                 kwargs[f.name] = converted
+                lines[f.name] = _line(value)
         for key, f in known.items():
             has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             if key not in given and (not has_default or f.metadata.get("required")):
-                self.error(node, f"{what} needs field '{key}'")
+                self.error(line, f"{what} needs field '{key}'")
             if f.name not in kwargs and not has_default:
                 kwargs[f.name] = None
-        return cls(**kwargs, line=_line(node), lines=lines)
+        return cls(**kwargs, line=line, lines=lines)
 
     # -- the special shapes ----------------------------------------------------------------------
 
@@ -185,7 +189,7 @@ class _Reader:
                 self.error(kind_node, f"{what}: unknown node kind '{kind_node.value}'; "
                                       f"expected one of: {', '.join(NODE_KINDS)}")
                 continue
-            parsed = self.read_object(cls, value, f"{cls.kind} node '{key.value}'", skip=("kind",))
+            parsed = self.read_object(cls, value, f"{cls.kind} node '{key.value}'", skip=("kind",), line=_line(key))
             parsed.name = key.value
             nodes[key.value] = parsed
         return nodes

@@ -109,13 +109,13 @@ class _Validator:
 
     def check_flow(self) -> None:
         flow = self.flow
-        if not flow.languages:
+        if flow.languages == []:
             self.error(flow.line_of("languages"), "the flow offers no languages; expected e.g. languages: [zh, ko]")
         for language in flow.languages or []:
             if language not in VOICES:
                 self.error(flow.line_of("languages"),
                            f"language '{language}' has no voice; expected one of: {', '.join(VOICES)}")
-        if flow.default_language and flow.default_language not in (flow.languages or []):
+        if flow.default_language and not self.offers(flow.default_language):
             self.error(flow.line_of("default_language"),
                        f"default_language '{flow.default_language}' is not one of the flow's languages")
         if flow.start and flow.start not in flow.nodes:
@@ -138,6 +138,10 @@ class _Validator:
                                                        f"'{language}' (the flow offers {', '.join(flow.languages)})")
         for name, template in flow.vars.items():
             self.check_template(template, flow.line_of("vars"), f"vars '{name}'")
+
+    def offers(self, language: str) -> bool:
+        """Whether the flow offers `language` (True when `languages` itself is broken: no cascades)."""
+        return self.flow.languages is None or language in self.flow.languages
 
     def missing_languages(self, given: typing.Container[str]) -> list[str]:
         return [language for language in self.flow.languages or [] if language not in given]
@@ -192,7 +196,7 @@ class _Validator:
                 self.error(prompt.line, f"{what} has no text for language '{language}' "
                                         f"(the flow offers {', '.join(needed)})")
         for language, text in prompt.texts.items():
-            if language not in (self.flow.languages or []):
+            if not self.offers(language):
                 self.error(prompt.line_of(language), f"{what} has text for '{language}', which the flow does not "
                                                      f"offer (languages: {', '.join(self.flow.languages or [])})")
             self.check_template(text, prompt.line_of(language), what)
@@ -223,7 +227,7 @@ class _Validator:
                                   f"give it on_failure, or give the flow an on_failure")
 
     def check_play(self, node: model.PlayNode) -> None:
-        if node.language and node.language not in (self.flow.languages or []):
+        if node.language and not self.offers(node.language):
             self.error(node.line_of("language"), f"play node '{node.name}' speaks '{node.language}', "
                                                  f"which the flow does not offer")
 
@@ -249,7 +253,7 @@ class _Validator:
                                                         f"reserved for the operator at any point")
                 digits.add(option.digit)
             for language in option.say:
-                if language not in (self.flow.languages or []):
+                if not self.offers(language):
                     self.error(option.line_of("say"), f"menu node '{node.name}': words for '{language}', "
                                                       f"which the flow does not offer")
         if all(option.next == node.name for option in node.options):
@@ -268,7 +272,7 @@ class _Validator:
     def check_ask(self, node: AskNode) -> None:
         self.check_input(node)
         for language in (node.grammar or {}):
-            if language not in (self.flow.languages or []):
+            if not self.offers(language):
                 self.error(node.line_of("grammar"), f"ask node '{node.name}': grammar for '{language}', "
                                                     f"which the flow does not offer")
 
@@ -289,7 +293,7 @@ class _Validator:
             self.error(condition.line, f"{what}: {tests[0]} needs a 'var'")
         if condition.var and condition.var not in self.known_vars:
             self.error(condition.line_of("var"), f"{what} tests '{condition.var}', which nothing in the flow sets")
-        if condition.language and condition.language not in (self.flow.languages or []):
+        if condition.language and not self.offers(condition.language):
             self.error(condition.line_of("language"), f"{what} tests language '{condition.language}', "
                                                       f"which the flow does not offer")
         if condition.business_hours is not None and self.flow.business_hours is None:
