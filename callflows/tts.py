@@ -33,7 +33,8 @@ def to_pinyin(text: str) -> str:
 
     chinese = re.sub(r"\d+", numerals, text)
     syllables = lazy_pinyin(chinese, style=Style.TONE3, neutral_tone_with_five=True)
-    return " ".join(" ".join(syllables).translate(_ZH_PAUSES).split())
+    spoken = " ".join(" ".join(syllables).translate(_ZH_PAUSES).split())
+    return re.sub(r" ([,.?])", r"\1", spoken)
 
 
 def spoken_text(text: str, language: str) -> str:

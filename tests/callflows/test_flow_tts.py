@@ -1,0 +1,101 @@
+"""Prompt synthesis with the real espeak-ng and sox: pinyin for Mandarin, 8 kHz 16-bit mono, disk cache."""
+from __future__ import annotations
+
+import audioop
+import subprocess
+import wave
+from pathlib import Path
+
+import pytest
+
+import callflows
+from callflows import tts
+from callflows.bundle import load_bundle
+from callflows.prompts import PromptLibrary
+from callflows.tts import PromptSynthesizer, to_pinyin
+
+HOTLINE = Path(callflows.__file__).parent / "flows" / "hotline12345.yaml"
+
+
+def test_the_voices_exist_in_this_espeak_ng():
+    voices = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True).stdout
+    names = {line.split()[1] for line in voices.splitlines()[1:]}
+    assert {"cmn-latn-pinyin", "ko"} <= names
+
+
+def test_chinese_text_becomes_tone_numbered_pinyin():
+    assert to_pinyin("您好，请说出您的诉求。") == "nin2 hao3, qing3 shuo1 chu1 nin2 de5 su4 qiu2."
+    assert to_pinyin("12345热线，转接110请按9") == "yao1 er4 san1 si4 wu3 re4 xian4, zhuan3 jie1 yao1 yao1 ling2 qing3 an4 jiu3"
+    assert to_pinyin("十二月三日") == "shi2 er4 yue4 san1 ri4"
+
+
+def read_wav(path: Path) -> tuple[wave._wave_params, bytes]:
+    with wave.open(str(path)) as wav:
+        return wav.getparams(), wav.readframes(wav.getnframes())
+
+
+@pytest.mark.parametrize("language, text", [("zh", "您好，这里是12345热线。"), ("ko", "용건을 말씀해 주십시오.")])
+def test_synthesised_prompt_is_8khz_16bit_mono_speech(tmp_path, language, text):
+    path = PromptSynthesizer(tmp_path).synthesize(text, language)
+    params, pcm = read_wav(path)
+    assert (params.framerate, params.sampwidth, params.nchannels) == (8000, 2, 1)
+    seconds = params.nframes / 8000
+    assert 0.8 < seconds < 8, seconds
+    assert audioop.rms(pcm, 2) > 300  # speech, not silence
+
+
+def test_second_request_is_a_cache_hit_without_running_espeak(tmp_path, monkeypatch):
+    synthesizer = PromptSynthesizer(tmp_path)
+    first = synthesizer.synthesize("感谢您的来电，再见。", "zh")
+    stamp = first.stat().st_mtime_ns
+
+    def no_more_processes(*args, **kwargs):
+        raise AssertionError("espeak-ng ran again for a cached prompt")
+
+    monkeypatch.setattr(tts.subprocess, "run", no_more_processes)
+    assert PromptSynthesizer(tmp_path).synthesize("感谢您的来电，再见。", "zh") == first
+    assert first.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no scratch files left behind
+
+
+def test_cache_key_depends_on_voice_and_text(tmp_path):
+    synthesizer = PromptSynthesizer(tmp_path)
+    assert synthesizer.cache_path("再见", "zh") == synthesizer.cache_path("再见", "zh")
+    assert synthesizer.cache_path("네", "ko") != synthesizer.cache_path("네", "zh")
+    assert synthesizer.cache_path("你好", "zh") != synthesizer.cache_path("您好", "zh")
+
+
+def test_unknown_language_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no voice for language 'en'; expected one of zh, ko"):
+        PromptSynthesizer(tmp_path).synthesize("hello", "en")
+
+
+def test_recorded_wav_overrides_the_text(tmp_path):
+    library = PromptLibrary(PromptSynthesizer(tmp_path / "cache"))
+    recorded = tmp_path / "greeting.wav"
+    assert library.recorded(recorded) == recorded
+    assert not (tmp_path / "cache").exists()
+
+
+def test_prewarm_synthesises_every_fixed_prompt_of_the_shipped_flow(tmp_path):
+    library = PromptLibrary(PromptSynthesizer(tmp_path))
+    bundle = load_bundle(HOTLINE)
+    count = library.prewarm(bundle.main)
+    files = list(tmp_path.glob("*.wav"))
+    assert count >= 30
+    assert len(files) == len({library.synthesizer.cache_path(t, l) for t, l in _fixed_texts(bundle.main)})
+    for path in files:
+        params, _ = read_wav(path)
+        assert (params.framerate, params.sampwidth, params.nchannels) == (8000, 2, 1)
+
+
+def _fixed_texts(flow):
+    from callflows.model import Prompt
+    from callflows.templates import placeholders
+
+    for node in flow.nodes.values():
+        for value in vars(node).values():
+            if isinstance(value, Prompt):
+                for language, text in value.texts.items():
+                    if not placeholders(text):
+                        yield text, language
