@@ -1,0 +1,191 @@
+"""SQLAlchemy 2.0 models of the ticket domain.
+
+The schema itself is owned by the Alembic migrations in `tickets/migrations/`; these classes mirror it
+(tests/tickets/test_migrations.py compares the two). Every timestamp is stored as UTC and read back
+tz-aware, on SQLite as on PostgreSQL, so deadline arithmetic never meets a naive datetime.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
+                        String, Text, TypeDecorator, event)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉")
+HANDLING_MODES = ("答复", "转办", "呈报")
+CALLBACK_RESULTS = ("满意", "基本满意", "不满意", "unreachable")
+ROLES = ("operator", "unit_staff", "admin")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A tz-aware datetime stored as naive UTC: SQLite has no time zones, so both back ends store the same."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ticket store only accepts tz-aware datetimes")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class MemberUnit(Base):
+    """A member unit (成员单位): what it handles and the remote seats (远端坐席) to ring, in order."""
+
+    __tablename__ = "member_units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    areas: Mapped[list[str]] = mapped_column(default=list)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    seat_numbers: Mapped[list[str]] = mapped_column(default=list)
+    working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
+
+
+class Ticket(Base):
+    """A work order (工单). `number` is what a caller keys in; `version` guards concurrent transitions."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 4", name="ck_tickets_level"),
+        Index("ix_tickets_status_due", "status", "response_due_at"),
+        Index("ix_tickets_unit_created", "unit_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(10), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+    caller_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    call_time: Mapped[datetime | None]
+    content: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(10))
+    transcript_ref: Mapped[str | None] = mapped_column(String(500))
+    recording_ref: Mapped[str | None] = mapped_column(String(500))
+    name_recording_ref: Mapped[str | None] = mapped_column(String(500))
+    address_recording_ref: Mapped[str | None] = mapped_column(String(500))
+    confidential: Mapped[bool] = mapped_column(default=False)
+
+    request_type: Mapped[str | None] = mapped_column(String(10), index=True)
+    topic: Mapped[str | None] = mapped_column(String(100), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=3, index=True)
+    handling_mode: Mapped[str | None] = mapped_column(String(10))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    is_draft: Mapped[bool] = mapped_column(default=False)
+    incomplete_reason: Mapped[str | None] = mapped_column(String(300))
+    overdue: Mapped[bool] = mapped_column(default=False)
+
+    received_at: Mapped[datetime | None]
+    response_due_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    supervised_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    callback_due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    statutory_data_missing: Mapped[bool] = mapped_column(default=False)
+    callback_result: Mapped[str | None] = mapped_column(String(20))
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    unit: Mapped[MemberUnit | None] = relationship(lazy="joined")
+    events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id",
+                                                     cascade="save-update, merge")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketEvent(Base):
+    """One line of a ticket's history. Append-only: the ORM refuses to update or delete it."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_history_rewrite(session: Session, flush_context: Any, instances: Any) -> None:
+    """History is evidence for supervision and evaluation (统一督办、统一考核): never rewritten."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TicketEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise ValueError(f"ticket history is append-only (event {obj.id})")
+
+
+class TicketNumberCounter(Base):
+    """Per-day sequence behind the human-readable ticket numbers."""
+
+    __tablename__ = "ticket_number_counters"
+
+    day: Mapped[str] = mapped_column(String(5), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class KnowledgeEntry(Base):
+    """A knowledge-base (知识库) answer an operator or the IVR can give directly (答复)."""
+
+    __tablename__ = "knowledge_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    language: Mapped[str] = mapped_column(String(10), default="zh")
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+
+
+class HolidayOverride(Base):
+    """An administrator's correction of the statutory calendar for one day (feeds WorkingCalendar)."""
+
+    __tablename__ = "holiday_overrides"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_working_day: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API, stored as its SHA-256 only."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("role IN ('operator', 'unit_staff', 'admin')", name="ck_api_tokens_role"),
+        CheckConstraint("role <> 'unit_staff' OR unit_id IS NOT NULL", name="ck_api_tokens_unit_staff_unit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
