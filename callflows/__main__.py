@@ -5,6 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import tempfile
+
+from callflows.bundle import load_bundle
+from callflows.issues import FlowError
 from callflows.loader import parse_flow
 from callflows.mermaid import to_mermaid
 from callflows.validator import check_file
@@ -17,7 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("files", nargs="+", type=Path)
     show = commands.add_parser("show", help="print the flow as a Mermaid flowchart")
     show.add_argument("file", type=Path)
+    timing = commands.add_parser("timing", help="seconds a caller pressing nothing listens before the first "
+                                                "free-speech question (prompts synthesised with espeak-ng)")
+    timing.add_argument("file", type=Path)
+    timing.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "callflows-prompts",
+                        help="prompt cache directory")
     args = parser.parse_args(argv)
+
+    if args.command == "timing":
+        return _timing(args.file, args.cache)
 
     if args.command == "check":
         clean = True
@@ -38,6 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(issue) for issue in issues), file=sys.stderr)
         return 1
     sys.stdout.write(to_mermaid(flow))
+    return 0
+
+
+def _timing(path: Path, cache: Path) -> int:
+    from callflows.prompts import PromptLibrary
+    from callflows.timing import path_to_first_question
+    from callflows.tts import PromptSynthesizer
+
+    try:
+        bundle = load_bundle(path)
+    except FlowError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    steps = path_to_first_question(bundle, PromptLibrary(PromptSynthesizer(cache)))
+    for step in steps:
+        print(f"{step.seconds:6.2f} s  {step.node:<16} {step.what}")
+    print(f"{sum(step.seconds for step in steps):6.2f} s  from answer until the caller may speak the request")
     return 0
 
 

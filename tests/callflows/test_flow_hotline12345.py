@@ -45,10 +45,10 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "address_recording": "rec/call-1/address-3.wav", "callback_number": CALLER,
         "handling": "transfer", "language": "ko"}
     assert call.texts() == [
-        "zh:您好，这里是12345政务服务便民热线，普通话请稍候。",
+        "zh:您好，12345热线。",
         "ko:조선어는 2번을 누르십시오.",
-        "ko:긴급 상황은 일일공, 일일구, 일이공으로 전화하십시오. 일일공 연결은 9번, 접수된 민원 조회는 8번을 누르십시오.",
-        "ko:용건을 말씀해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오.",
+        "ko:긴급 상황은 일일공, 일일구, 일이공. 일일공 연결은 9번, 민원 조회는 8번.",
+        "ko:용건을 말씀해 주십시오.",
         "ko:불편 신고 민원으로 물 전기 가스 난방 문제로 스물네 시간 안에 회신 처리합니다. "
         "맞으면 네 또는 1번, 아니면 아니요 또는 2번을 누르십시오.",
         "ko:성함을 말씀해 주십시오.",
@@ -95,7 +95,7 @@ def test_consultation_answered_from_the_knowledge_base():
 def test_status_check_by_ticket_number():
     harness = Harness()
     harness.tickets.known["2026000777"] = TicketInfo("2026000777", "in_progress", datetime(2026, 12, 8, 12, 0))
-    call, _ = run(harness, Quiet(2.0), Keys("8"), Keys("2026000777#"))
+    call, _ = run(harness, Quiet(1.2), Keys("8"), Keys("2026000777#"))
     assert call.texts()[-2:] == [
         "zh:工单二 零 二 六 零 零 零 七 七 七目前正在办理，答复期限是十二月八日十二点。", "zh:感谢您的来电，再见。"]
     assert harness.tickets.drafts == {}
@@ -103,7 +103,7 @@ def test_status_check_by_ticket_number():
 
 def test_nine_transfers_to_110():
     harness = Harness()
-    call, result = run(harness, Quiet(2.0), Keys("9"))
+    call, result = run(harness, Quiet(1.2), Keys("9"))
     assert harness.switchboard.transfers == ["110"] and result.outcome == "transferred"
     assert call.texts()[-1] == "zh:正在为您转接110。"
 
