@@ -167,9 +167,9 @@ class FakeTickets:
 
     def propose(self, text: str) -> FakeProposal:
         if "停水" in text or "단수" in text:
-            return FakeProposal(2, "complaint", "water")
+            return FakeProposal(2, "投诉", "water")
         if "怎么" in text or "어떻게" in text:
-            return FakeProposal(3, "consultation", "policy")
+            return FakeProposal(3, "咨询", "policy")
         return FakeProposal(3, None, None)
 
     def save_draft(self, call_id: str, caller: str, fields: dict[str, Any]) -> None:
@@ -253,7 +253,7 @@ start: {start}
 operator: {{digit: "0", node: operator}}
 on_failure: operator
 vars: {{operator_number: "8000"}}
-draft: {{request: content, name: caller_name, callback: callback_number, request_type: request_type, level: level}}
+draft: {{request: content, name: caller_name, callback: phone, request_type: request_type, level: level}}
 nodes:
   operator:
     kind: transfer

@@ -39,11 +39,11 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         Say("네", 0.5), Quiet(1))                             # call back on this number
     assert result.outcome == "completed"
     assert harness.tickets.submitted["2026000001"] == {
-        "caller": CALLER, "content": "우리 집이 사흘째 단수입니다", "recording": "rec/call-1/request-1.wav",
-        "request_type": "complaint", "topic": "water", "level": 2, "caller_name": "김철수",
-        "name_recording": "rec/call-1/name-2.wav", "address": "연길시 건설가 5번지",
-        "address_recording": "rec/call-1/address-3.wav", "callback_number": CALLER,
-        "handling": "transfer", "language": "ko"}
+        "caller": CALLER, "content": "우리 집이 사흘째 단수입니다", "recording_ref": "rec/call-1/request-1.wav",
+        "request_type": "投诉", "topic": "water", "level": 2, "caller_name": "김철수",
+        "name_recording_ref": "rec/call-1/name-2.wav", "address": "연길시 건설가 5번지",
+        "address_recording_ref": "rec/call-1/address-3.wav", "phone": CALLER,
+        "handling_mode": "转办", "language": "ko"}
     assert call.texts() == [
         "zh:您好，12345热线。",
         "ko:조선어는 2번을 누르십시오.",
@@ -70,10 +70,10 @@ def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
         Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2),
         Keys("2"), Keys("13812345678#"), Keys("1"))          # another callback number, confirmed
     ticket = harness.tickets.submitted["2026000001"]
-    assert ticket["content"] == "" and ticket["recording"] == "rec/call-1/request-1.wav"
-    assert ticket["request_type"] == "complaint" and ticket["level"] == 3
-    assert ticket["callback_number"] == "13812345678" and ticket["language"] == "zh"
-    assert ticket["name_recording"] == "rec/call-1/name-2.wav"
+    assert ticket["content"] == "" and ticket["recording_ref"] == "rec/call-1/request-1.wav"
+    assert ticket["request_type"] == "投诉" and ticket["level"] == 3
+    assert ticket["phone"] == "13812345678" and ticket["language"] == "zh"
+    assert ticket["name_recording_ref"] == "rec/call-1/name-2.wav"
     assert harness.speech.requests == []
     texts = call.texts()
     assert "zh:请在提示后留言说明您的诉求，说完请稍候。" in texts
@@ -89,7 +89,7 @@ def test_consultation_answered_from_the_knowledge_base():
     assert call.texts()[-3:] == ["zh:为您查到以下答复：", "zh:社保卡丢失可携带身份证到任一社保服务网点补办。",
                                  "zh:感谢您的来电，再见。"]
     ticket = harness.tickets.submitted["2026000001"]
-    assert ticket["handling"] == "answered" and ticket["request_type"] == "consultation"
+    assert ticket["handling_mode"] == "答复" and ticket["request_type"] == "咨询"
 
 
 def test_status_check_by_ticket_number():
@@ -131,7 +131,7 @@ def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
     _, result = run(harness, Keys("2"), Quiet(1.5), Say("가로등이 고장났어요", 2.0), Quiet(2), HangUp())
     assert result.outcome == "caller_hung_up"
     assert harness.tickets.drafts["call-1"] == {
-        "caller": CALLER, "content": "가로등이 고장났어요", "recording": "rec/call-1/request-1.wav",
+        "caller": CALLER, "content": "가로등이 고장났어요", "recording_ref": "rec/call-1/request-1.wav",
         "request_type": "", "topic": "", "level": 3}
     assert harness.tickets.incomplete == {"call-1": "caller hung up at hotline12345:type_menu"}
     assert harness.tickets.submitted == {}

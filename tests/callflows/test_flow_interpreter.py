@@ -115,7 +115,7 @@ def test_collect_checks_length_reads_back_digit_by_digit_and_confirms(tmp_path):
         "zh:请输入电话号码，以井号结束",
         "zh:您输入的是幺 三 九 幺 二 三 四 五 六 七 八，确认请按1，重新输入请按2"]
     assert result.vars["callback"] == "13912345678"
-    assert harness.tickets.drafts["call-1"]["callback_number"] == "13912345678"
+    assert harness.tickets.drafts["call-1"]["phone"] == "13912345678"
 
 
 def test_collect_a_lone_zero_is_the_operator_but_a_number_may_start_with_zero(tmp_path):
@@ -306,9 +306,9 @@ def test_ticket_propose_and_create_from_what_was_collected(tmp_path):
     harness = Harness()
     call = ScriptedCall(Say("小区停水了"), Quiet(2))
     result = harness.run(write_flow(tmp_path, TICKET), call)
-    assert result.vars["request_type"] == "complaint" and result.vars["level"] == 2
+    assert result.vars["request_type"] == "投诉" and result.vars["level"] == 2
     assert harness.tickets.submitted["2026000001"] == {
-        "caller": "13900001111", "content": "小区停水了", "request_type": "complaint", "level": 2, "language": "zh"}
+        "caller": "13900001111", "content": "小区停水了", "request_type": "投诉", "level": 2, "language": "zh"}
     assert call.texts()[-1] == "zh:工单号二 零 二 六 零 零 零 零 零 幺，请在十二月三日十七点三十分前等待回复"
     assert harness.tickets.incomplete == {}
 
