@@ -93,8 +93,9 @@ class FlowRunner:
         self.call_ended = call_ended
         self.draft_fields = bundle.draft_fields()
         self.vars: dict[str, Any] = {}
-        for name, template in self.main.vars.items():
-            self.vars[name] = template
+        for flow in bundle.flows.values():  # defaults of every flow of the bundle; the main flow's win
+            self.vars.update(flow.vars)
+        self.vars.update(self.main.vars)
         self.vars.update(initial_vars or {})
         self.vars.update(caller=call.caller, call_id=call.call_id, language=self.main.first_language)
         self.visited: list[str] = []
@@ -169,11 +170,20 @@ class FlowRunner:
                       self.bundle.labels_for(flow))
         return self.services.prompts.text(text, language)
 
-    def _say(self, flow: Flow, prompt: Prompt | None, *, barge_in: bool = True,
-             extra: Mapping[str, Any] | None = None) -> str | None:
+    def _say(self, flow: Flow, prompt: Prompt | None, *, barge_in: bool = True, language: str | None = None,
+             extra: Mapping[str, Any] | None = None, operator_escape: bool = True) -> str | None:
         if prompt is None:
             return None
-        return self.call.play(self._audio(flow, prompt, extra=extra), barge_in=barge_in)
+        return self._play(self._audio(flow, prompt, language=language, extra=extra), barge_in, operator_escape)
+
+    def _play(self, audio: Any, barge_in: bool, operator_escape: bool = True) -> str | None:
+        """Play; the operator digit pressed over a prompt leaves at once (unless the caller may be typing a
+        number that starts with it). Any other digit stays queued for the next question."""
+        digit = self.call.play(audio, barge_in=barge_in)
+        if operator_escape and self.main.operator and digit == self.main.operator.digit:
+            self.call.next_digit(0)  # consume the queued digit
+            self._check_operator(digit)
+        return digit
 
     # -- listening -------------------------------------------------------------------------------
 
@@ -265,11 +275,7 @@ class FlowRunner:
     # -- node kinds ------------------------------------------------------------------------------
 
     def _do_play(self, flow: Flow, node: model.PlayNode) -> str:
-        audio = self._audio(flow, node.prompt, language=node.language)
-        digit = self.call.play(audio, barge_in=node.barge_in)
-        if digit and self.main.operator and digit == self.main.operator.digit:
-            self.call.next_digit(0)  # it was queued: consume it
-            self._check_operator(digit)
+        self._say(flow, node.prompt, barge_in=node.barge_in, language=node.language)
         return node.next
 
     def _do_menu(self, flow: Flow, node: model.MenuNode) -> str | None:
@@ -299,7 +305,7 @@ class FlowRunner:
 
     def _do_collect(self, flow: Flow, node: model.CollectNode) -> str | None:
         def attempt() -> str:
-            self._say(flow, node.prompt, barge_in=node.barge_in)  # typed-ahead digits stay queued
+            self._say(flow, node.prompt, barge_in=node.barge_in, operator_escape=False)  # typed-ahead digits stay queued
             digits = self.call.collect_digits(max_digits=node.max_length, first_digit_timeout=node.timeout,
                                               inter_digit_timeout=node.inter_digit_timeout,
                                               terminator=node.terminator)
@@ -432,7 +438,7 @@ class FlowRunner:
             return node.not_found
         self.vars["kb_answer"] = answer
         self._say(flow, node.prompt)
-        self.call.play(self.services.prompts.text(answer, self.language), barge_in=True)
+        self._play(self.services.prompts.text(answer, self.language), barge_in=True)
         return node.next
 
     def _do_transfer(self, flow: Flow, node: model.TransferNode) -> str | None:

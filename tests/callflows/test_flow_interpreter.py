@@ -450,3 +450,39 @@ def test_a_flow_that_loops_forever_is_stopped(tmp_path):
     call = ScriptedCall()
     result = Harness().run(path, call)
     assert result.outcome == "flow_error" and call.hung_up
+
+
+def test_zero_during_a_knowledge_base_answer_reaches_the_operator(tmp_path):
+    path = write_flow(tmp_path, """
+        start: {kind: set, vars: {request: 社保}, next: kb}
+        kb: {kind: kb_answer, query: "{request}", next: done, not_found: done}
+        done: {kind: hangup, prompt: {zh: 再见}}
+    """)
+    harness = Harness()
+    harness.tickets.kb = {"社保": "社保卡可在任一服务网点补办。"}
+    call = ScriptedCall(Keys("0"))
+    result = harness.run(path, call)
+    assert call.texts() == ["zh:社保卡可在任一服务网点补办。", TO_OPERATOR]
+    assert result.outcome == "transferred"
+
+
+def test_custom_call_ended_exception_of_the_real_session_is_honoured(tmp_path):
+    from callflows.bundle import load_bundle
+    from callflows.interpreter import CallServices, FlowRunner
+    from callflow_fakes import FakePrompts
+
+    class SessionGone(Exception):
+        pass
+
+    class GoneCall(ScriptedCall):
+        def play(self, audio, *, barge_in=True):
+            raise SessionGone()
+
+    path = write_flow(tmp_path, """
+        start: {kind: play, prompt: {zh: 您好}, next: done}
+        done: {kind: hangup}
+    """)
+    h = Harness()
+    services = CallServices(h.speech, h.tickets, h.switchboard, h.recordings, FakePrompts(), h.calendar)
+    result = FlowRunner(load_bundle(path), GoneCall(), services, call_ended=(SessionGone,)).run()
+    assert result.outcome == "caller_hung_up" and result.detail == "caller hung up at main:start"
