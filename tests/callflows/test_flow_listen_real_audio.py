@@ -1,0 +1,73 @@
+"""The interpreter's end-of-speech cut on real speech audio (espeak-ng), fed as 20 ms frames like RTP."""
+from __future__ import annotations
+
+import audioop
+import wave
+
+from callflow_fakes import FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets, write_flow
+from callflows.bundle import load_bundle
+from callflows.interpreter import CallServices, FlowRunner
+from callflows.tts import PromptSynthesizer
+
+FRAME_BYTES = 320
+
+
+class StreamingCall:
+    """A caller whose line carries `pcm` (8 kHz 16-bit) frame by frame after every prompt; no keys."""
+
+    def __init__(self, pcm: bytes):
+        self.caller, self.call_id = "13900001111", "real-audio"
+        self.pcm, self.offset = pcm, 0
+        self.played: list[str] = []
+
+    def play(self, audio, *, barge_in=True):
+        self.played.append(str(audio))
+        return None
+
+    def next_digit(self, timeout):
+        return None
+
+    def read_frame(self, timeout=1.0):
+        frame = self.pcm[self.offset:self.offset + FRAME_BYTES]
+        self.offset += FRAME_BYTES
+        return frame.ljust(FRAME_BYTES, b"\0")
+
+    def collect_digits(self, **kwargs):
+        return ""
+
+    def hangup(self):
+        pass
+
+
+class KeepingRecordings:
+    audio = b""
+
+    def save(self, call_id, label, pcm):
+        self.audio = pcm
+        return f"rec/{call_id}/{label}-1.wav"
+
+
+def test_utterance_is_cut_at_end_of_speech_on_real_audio(tmp_path):
+    wav_path = PromptSynthesizer(tmp_path / "tts").synthesize("우리 집 앞 가로등이 고장났어요. 빨리 고쳐 주세요.", "ko")
+    with wave.open(str(wav_path)) as wav:
+        speech = wav.readframes(wav.getnframes())
+    lead_in, tail = bytes(16000), bytes(16000 * 4)   # 1 s before, 4 s of silence after
+    path = write_flow(tmp_path, """
+        start: {kind: ask, prompt: {zh: 请说}, var: request, end_silence: 1.2, next: done}
+        done: {kind: hangup}
+    """)
+    recordings = KeepingRecordings()
+    services = CallServices(FakeSpeech(set()), FakeTickets(), FakeSwitchboard(), recordings, FakePrompts(),
+                            FakeCalendar())
+    call = StreamingCall(lead_in + speech + tail)
+    result = FlowRunner(load_bundle(path), call, services).run()
+
+    assert result.vars["request_audio"] == "rec/real-audio/request-1.wav"
+    captured = recordings.audio
+    speech_seconds = len(speech) / 16000
+    captured_seconds = len(captured) / 16000
+    # all of the speech plus at most pre-roll (0.2 s) and the end-of-speech silence (1.2 s) around it
+    assert speech_seconds - 0.3 <= captured_seconds <= speech_seconds + 1.6, (speech_seconds, captured_seconds)
+    assert audioop.rms(captured, 2) > 300
+    # the call went on after 1.2 s of quiet, not after the whole 4 s tail
+    assert call.offset < len(lead_in) + len(speech) + 16000 * 2
