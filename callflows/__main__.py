@@ -1,11 +1,10 @@
-"""`python -m callflows check FILE...` and `python -m callflows show FILE`."""
+"""`python -m callflows check FILE...`, `show FILE` (Mermaid) and `timing FILE` (seconds to the first question)."""
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 import tempfile
+from pathlib import Path
 
 from callflows.bundle import load_bundle
 from callflows.issues import FlowError

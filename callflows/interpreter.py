@@ -55,7 +55,7 @@ class CallServices:
 class CallResult:
     outcome: str                    # completed | caller_hung_up | transferred | flow_error
     vars: dict[str, Any]
-    visited: list[str]              # "flow:node" in order
+    visited: list[str]              # "flow:node" in order ("error" marks a rescue to the operator)
     detail: str = ""
 
 
@@ -98,7 +98,8 @@ class FlowRunner:
         self.vars.update(self.main.vars)
         self.vars.update(initial_vars or {})
         self.vars.update(caller=call.caller, call_id=call.call_id, language=self.main.first_language)
-        self.visited: list[str] = []
+        self.visited: list[str] = []  # "flow:node" in order; "error" where the operator rescue began
+        self.steps = 0
         self.outcome = ""
         self.detail = ""
         self.draft_open = False
@@ -112,6 +113,7 @@ class FlowRunner:
 
     def run(self) -> CallResult:
         target = self.main.start
+        rescued = False
         try:
             while True:
                 try:
@@ -119,14 +121,20 @@ class FlowRunner:
                     self._end("completed", "flow ended")
                 except _Jump as jump:
                     target = jump.node
+                except (_Finished, *self.call_ended):
+                    raise
+                except Exception:  # a port failed, or the flow loops: hand the caller to a human once
+                    log.exception("call %s: flow error at %s", self.call.call_id, self._where())
+                    if rescued or not self.main.operator:
+                        self.outcome, self.detail = "flow_error", f"flow error at {self._where()}"
+                        self._hang_up_quietly()
+                        break
+                    rescued, target, self.steps = True, self.main.operator.node, 0
+                    self.visited.append("error")
         except _Finished:
             pass
         except self.call_ended:
             self.outcome, self.detail = "caller_hung_up", f"caller hung up at {self._where()}"
-        except Exception:  # a port failed in a way the flow has no answer for: do not leave the caller hanging
-            log.exception("call %s: flow error at %s", self.call.call_id, self._where())
-            self.outcome, self.detail = "flow_error", f"flow error at {self._where()}"
-            self._hang_up_quietly()
         if self.draft_open and not self.submitted:
             self._safely(self.services.tickets.mark_incomplete, self.call.call_id, self.detail)
         return CallResult(self.outcome, dict(self.vars), list(self.visited), self.detail)
@@ -135,7 +143,8 @@ class FlowRunner:
         """Run `flow` from `start`; True when it reached a `return` node."""
         name: str | None = start
         while name:
-            if len(self.visited) >= self.MAX_STEPS:
+            self.steps += 1
+            if self.steps > self.MAX_STEPS:
                 raise RuntimeError(f"more than {self.MAX_STEPS} steps: the flow loops")
             node = flow.nodes[name]
             self.visited.append(f"{flow.name}:{name}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import wave
 from dataclasses import dataclass
+
 from callflows.bundle import FlowBundle
 from callflows.model import AskNode, Flow, MenuNode, PlayNode, Prompt, SetNode
 from callflows.prompts import PromptLibrary

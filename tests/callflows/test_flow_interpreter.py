@@ -442,14 +442,31 @@ def test_hang_up_halfway_leaves_a_draft_with_what_was_said(tmp_path):
     assert harness.tickets.submitted == {}
 
 
-def test_a_flow_that_loops_forever_is_stopped(tmp_path):
+def test_a_flow_that_loops_forever_is_stopped_and_the_caller_handed_to_the_operator(tmp_path):
     path = write_flow(tmp_path, """
         start: {kind: set, vars: {x: "1"}, next: again}
         again: {kind: set, vars: {x: "2"}, next: start}
     """)
+    harness = Harness()
+    result = harness.run(path, ScriptedCall())
+    assert result.visited[-2:] == ["error", "main:operator"] and len(result.visited) == 502
+    assert result.outcome == "transferred" and harness.switchboard.transfers == ["8000"]
+
+
+def test_a_failing_port_without_an_operator_ends_the_call_as_a_flow_error(tmp_path):
+    path = tmp_path / "main.yaml"
+    path.write_text("languages: [zh]\nstart: kb\nnodes:\n"
+                    "  kb: {kind: kb_answer, query: x, next: bye, not_found: bye}\n  bye: {kind: hangup}\n",
+                    encoding="utf-8")
+    harness = Harness()
+
+    def broken(text, language):
+        raise ConnectionError("database unreachable")
+
+    harness.tickets.kb_search = broken
     call = ScriptedCall()
-    result = Harness().run(path, call)
-    assert result.outcome == "flow_error" and call.hung_up
+    result = harness.run(path, call)
+    assert (result.outcome, result.detail, call.hung_up) == ("flow_error", "flow error at main:kb", True)
 
 
 def test_zero_during_a_knowledge_base_answer_reaches_the_operator(tmp_path):
