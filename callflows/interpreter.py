@@ -6,7 +6,8 @@ Rules that hold everywhere, whatever the flow says:
 - an input node that fails `retries + 1` times goes to its `on_failure`, else the flow's, else the main
   flow's (by default: the operator) — so a second failure to understand reaches a human;
 - every collected value the flow maps in `draft` is saved to the ticket draft at once, and a call that
-  leaves before the ticket is submitted marks its draft incomplete for an operator.
+  leaves before the ticket is submitted marks its draft incomplete for an operator;
+- a port that fails unexpectedly (or a flow that loops) hands the caller to the operator node once.
 """
 from __future__ import annotations
 
