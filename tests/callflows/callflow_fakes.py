@@ -62,6 +62,7 @@ class ScriptedCall:
         self.caller = caller
         self.call_id = call_id
         self.played: list[Any] = []
+        self.barge_in: list[bool] = []  # per played prompt
         self.hung_up = False
 
     def _front(self) -> Any:
@@ -79,6 +80,7 @@ class ScriptedCall:
         if self.hung_up:
             raise CallEnded()
         self.played.append(audio)
+        self.barge_in.append(barge_in)
         front = self._front()
         if barge_in and isinstance(front, Keys):
             return front.keys[0]  # interrupts, and stays queued

@@ -17,6 +17,7 @@ def test_play_then_hangup_speaks_prompts_in_order(tmp_path):
     call = ScriptedCall()
     result = Harness().run(path, call)
     assert call.texts() == ["zh:您好", "zh:再见"]
+    assert call.barge_in == [True, False]  # a goodbye is not interrupted
     assert result.outcome == "completed" and call.hung_up
     assert result.visited == ["main:start", "main:bye"]
 
@@ -503,3 +504,46 @@ def test_custom_call_ended_exception_of_the_real_session_is_honoured(tmp_path):
     services = CallServices(h.speech, h.tickets, h.switchboard, h.recordings, FakePrompts(), h.calendar)
     result = FlowRunner(load_bundle(path), GoneCall(), services, call_ended=(SessionGone,)).run()
     assert result.outcome == "caller_hung_up" and result.detail == "caller hung up at main:start"
+
+
+def test_recorded_wav_overrides_text_per_language_or_for_all(tmp_path):
+    for name in ("greeting.wav", "bye_ko.wav"):
+        (tmp_path / name).write_bytes(b"RIFF")
+    path = tmp_path / "main.yaml"
+    path.write_text("""languages: [zh, ko]
+start: hello
+nodes:
+  hello: {kind: play, prompt: {wav: greeting.wav}, next: pick}
+  pick: {kind: set, vars: {language: ko}, next: bye}
+  bye: {kind: hangup, prompt: {zh: 再见, ko: 안녕히 계십시오, wav: {ko: bye_ko.wav}}}
+""", encoding="utf-8")
+    call = ScriptedCall()
+    Harness().run(path, call)
+    assert call.texts() == ["wav:greeting.wav", "wav:bye_ko.wav"]
+
+
+def test_three_way_unreachable_seat_takes_on_failure(tmp_path):
+    path = write_flow(tmp_path, """
+        start:
+          kind: three_way
+          unit: 供水公司
+          announcement: {zh: 市民来电}
+          next: done
+          on_failure: sorry
+        done: {kind: hangup, prompt: {zh: 通话结束}}
+        sorry: {kind: hangup, prompt: {zh: 暂时无法接通}}
+    """)
+    harness = Harness()
+    harness.switchboard.reachable = False
+    call = ScriptedCall()
+    harness.run(path, call)
+    assert harness.switchboard.conferences == [("供水公司", "zh:市民来电")]
+    assert call.texts() == ["zh:暂时无法接通"]
+
+
+def test_without_barge_in_the_prompt_plays_out_and_the_key_still_counts(tmp_path):
+    flow = MENU.replace("      retries: 1\n", "      retries: 1\n      barge_in: false\n")
+    call = ScriptedCall(Keys("1"))
+    result = Harness().run(write_flow(tmp_path, flow), call)
+    assert result.vars["request_type"] == "complaint"
+    assert call.texts()[0] == "zh:投诉请按1或说投诉，咨询请按2" and call.barge_in[0] is False
