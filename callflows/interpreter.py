@@ -265,12 +265,13 @@ class FlowRunner:
     def _store(self, name: str, value: Any) -> None:
         self.vars[name] = value
         field_name = self.draft_fields.get(name)
-        if field_name:
+        if field_name and value is not None:
             self._safely(self.services.tickets.save_draft, self.call.call_id, self.call.caller, {field_name: value})
             self.draft_open = True
 
     def _draft_values(self) -> dict[str, Any]:
-        return {field_name: self.vars[var] for var, field_name in self.draft_fields.items() if var in self.vars}
+        return {field_name: self.vars[var] for var, field_name in self.draft_fields.items()
+                if self.vars.get(var) is not None}
 
     def _safely(self, action: Callable[..., Any], *args: Any) -> None:
         """Saving must never cost the caller the call: log and go on."""
@@ -420,8 +421,8 @@ class FlowRunner:
         try:
             if node.action == "propose":
                 proposal = tickets.propose(self._render(flow, node.text))
-                self._store("request_type", proposal.request_type or "")
-                self._store("topic", proposal.topic or "")
+                self._store("request_type", proposal.request_type)  # None: no rule matched
+                self._store("topic", proposal.topic)
                 self._store("level", proposal.level)
                 return node.next
             if node.action == "create":

@@ -17,6 +17,7 @@ from typing import Any
 from callflows.ports import CallEnded, TicketInfo, TicketNotFound
 
 FRAME = 0.02
+REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉")
 QUIET_FRAME = bytes(320)
 _SPOKEN: list[str] = []  # utterance code -> text
 
@@ -175,6 +176,8 @@ class FakeTickets:
         return FakeProposal(3, None, None)
 
     def save_draft(self, call_id: str, caller: str, fields: dict[str, Any]) -> None:
+        if fields.get("request_type", "投诉") not in REQUEST_TYPES:  # as tickets.service checks
+            raise ValueError(f"request_type: {fields['request_type']!r} is not one of {', '.join(REQUEST_TYPES)}")
         self.drafts.setdefault(call_id, {"caller": caller}).update(fields)
         self.draft_log.append((call_id, dict(fields)))
 

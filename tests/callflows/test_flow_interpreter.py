@@ -42,8 +42,8 @@ MENU = """
       invalid: {zh: 输入有误}
       retries: 1
       options:
-        - {digit: "1", say: {zh: [投诉]}, set: {request_type: complaint}, next: done}
-        - {digit: "2", say: {zh: [咨询]}, set: {request_type: consultation}, next: done}
+        - {digit: "1", say: {zh: [投诉]}, set: {request_type: 投诉}, next: done}
+        - {digit: "2", say: {zh: [咨询]}, set: {request_type: 咨询}, next: done}
     done: {kind: hangup, prompt: {zh: "类型{request_type}"}}
 """
 
@@ -52,15 +52,15 @@ def test_menu_by_digit_sets_the_variable_and_saves_it_to_the_draft(tmp_path):
     harness = Harness()
     call = ScriptedCall(Keys("2"))
     result = harness.run(write_flow(tmp_path, MENU), call)
-    assert result.vars["request_type"] == "consultation"
-    assert call.texts()[-1] == "zh:类型consultation"
-    assert harness.tickets.draft_log == [("call-1", {"request_type": "consultation"})]
+    assert result.vars["request_type"] == "咨询"
+    assert call.texts()[-1] == "zh:类型咨询"
+    assert harness.tickets.draft_log == [("call-1", {"request_type": "咨询"})]
 
 
 def test_menu_by_spoken_word_uses_grammar_recognition(tmp_path):
     harness = Harness()
     result = harness.run(write_flow(tmp_path, MENU), ScriptedCall(Quiet(1.0), Say("投诉", 0.8), Quiet(2)))
-    assert result.vars["request_type"] == "complaint"
+    assert result.vars["request_type"] == "投诉"
     assert harness.speech.requests == [("recognize", "zh", ("投诉", "咨询"))]
 
 
@@ -68,7 +68,7 @@ def test_menu_no_input_then_valid_answer_replays_the_menu(tmp_path):
     call = ScriptedCall(Quiet(6.0), Keys("1"))
     result = Harness().run(write_flow(tmp_path, MENU), call)
     assert call.texts()[:3] == ["zh:投诉请按1或说投诉，咨询请按2", "zh:没有听到您的选择", "zh:投诉请按1或说投诉，咨询请按2"]
-    assert result.vars["request_type"] == "complaint"
+    assert result.vars["request_type"] == "投诉"
 
 
 def test_second_invalid_answer_goes_to_the_operator(tmp_path):
@@ -86,7 +86,7 @@ def test_menu_without_a_speech_model_speaks_the_keypad_prompt_and_ignores_speech
     call = ScriptedCall(Say("投诉", 1.0), Keys("2"))
     result = harness.run(write_flow(tmp_path, MENU), call)
     assert call.texts()[0] == "zh:投诉请按1，咨询请按2"
-    assert result.vars["request_type"] == "consultation"
+    assert result.vars["request_type"] == "咨询"
     assert harness.speech.requests == []
 
 
@@ -545,5 +545,5 @@ def test_without_barge_in_the_prompt_plays_out_and_the_key_still_counts(tmp_path
     flow = MENU.replace("      retries: 1\n", "      retries: 1\n      barge_in: false\n")
     call = ScriptedCall(Keys("1"))
     result = Harness().run(write_flow(tmp_path, flow), call)
-    assert result.vars["request_type"] == "complaint"
+    assert result.vars["request_type"] == "投诉"
     assert call.texts()[0] == "zh:投诉请按1或说投诉，咨询请按2" and call.barge_in[0] is False
