@@ -81,7 +81,8 @@ def vars_set_by(flow: Flow) -> set[str]:
             names |= set(TICKET_OUTPUTS.get(node.action, ()))
         elif isinstance(node, KbAnswerNode):
             names.add("kb_answer")
-        elif isinstance(node, BranchNode):
+        elif isinstance(node, BranchNode) and any(case.condition and case.condition.open_tickets is not None
+                                                  for case in node.cases or []):
             names.add("open_ticket_count")
     return names
 
