@@ -1,0 +1,546 @@
+"""The ticket service: plain functions over a SQLAlchemy Session, shared by the HTTP API and the IVR.
+
+Functions flush but never commit: the caller owns the transaction (one request, one call step).
+Errors are typed so each caller can map them: TicketNotFound (404), InvalidTransition (409 with the allowed
+actions), ConcurrentUpdate (409, reload and retry), ValueError (bad input, 422).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from tickets.calendar import WorkingCalendar
+from tickets.classify import Classifier
+from tickets.deadlines import DeadlinePolicy, DeadlineSettings
+from tickets.lifecycle import Action, Status, next_status
+from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, HolidayOverride, KnowledgeEntry,
+                            MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SYSTEM_ACTOR = "system"
+# Statuses in which a ticket no longer waits for the responsible unit: not overdue any more.
+SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.REPLIED, Status.CALLBACK_DONE,
+                    Status.CLOSED, Status.ARCHIVED)
+# Fields an operator or the IVR may set directly; status, schedule and history only change through
+# create/transition/override so that every change is recorded.
+EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
+                   "recording_ref", "name_recording_ref", "address_recording_ref", "confidential",
+                   "request_type", "topic", "level", "handling_mode", "unit_id", "call_id")
+SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
+
+
+class TicketNotFound(LookupError):
+    pass
+
+
+class ConcurrentUpdate(Exception):
+    """Someone else changed the ticket between read and write (optimistic concurrency on `version`)."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(f"ticket {ticket_id} was changed concurrently; reload it and retry")
+        self.ticket_id = ticket_id
+
+
+@dataclass(frozen=True)
+class TicketRules:
+    """The domain rules the service applies: level proposals and deadline durations (both configuration)."""
+
+    classifier: Classifier
+    deadline_settings: DeadlineSettings
+
+    def policy(self, session: Session) -> DeadlinePolicy:
+        """A deadline policy on the statutory calendar plus the administrator's current overrides."""
+        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(load_holiday_overrides(session)))
+
+
+# --- numbers -----------------------------------------------------------------------------------------------
+
+def next_number(session: Session, when: datetime) -> str:
+    """A 10-digit number a caller can key in: YYDDD (day of year, Shanghai time) + a 5-digit daily sequence,
+    e.g. 2633300042. The counter row is updated atomically, so concurrent creators never share a number."""
+    day = when.astimezone(SHANGHAI).strftime("%y%j")
+    bump = update(TicketNumberCounter).where(TicketNumberCounter.day == day).values(
+        last=TicketNumberCounter.last + 1).returning(TicketNumberCounter.last)
+    sequence = session.execute(bump).scalar()
+    if sequence is None:
+        try:
+            with session.begin_nested():
+                session.add(TicketNumberCounter(day=day, last=1))
+            sequence = 1
+        except IntegrityError:  # another creator inserted today's row first
+            sequence = session.execute(bump).scalar_one()
+    if sequence > 99999:
+        raise OverflowError(f"more than 99999 tickets on day {day}")
+    return f"{day}{sequence:05d}"
+
+
+# --- creation and editing ----------------------------------------------------------------------------------
+
+def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketRules, actor: str,
+                  idempotency_key: str | None = None, draft: bool = False,
+                  now: datetime | None = None) -> tuple[Ticket, bool]:
+    """Create a ticket, or return the one created earlier with the same idempotency key.
+
+    Returns (ticket, created). Level, type and topic not given are proposed from the content by the
+    classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once."""
+    if idempotency_key is not None:
+        existing = session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
+        if existing is not None:
+            return existing, False
+    now = now or utcnow()
+    values = _checked(fields)
+    check_unit_exists(session, values.get("unit_id"))
+    proposal_note = _apply_proposal(values, rules)
+    values["call_time"] = values.get("call_time") or now
+    ticket = Ticket(**values, idempotency_key=idempotency_key, number=next_number(session, now),
+                    status=Status.DRAFT if draft else Status.RECEIVED, is_draft=draft, version=1,
+                    created_at=now, updated_at=now)
+    if not draft:
+        ticket.received_at = now
+        _schedule_response(ticket, rules.policy(session), now)
+    ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
+                                     to_status=ticket.status, note=proposal_note))
+    try:
+        with session.begin_nested():
+            session.add(ticket)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key won the race: answer with its ticket.
+        return session.scalars(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).one(), False
+    return ticket, True
+
+
+def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *, actor: str,
+                  now: datetime | None = None) -> Ticket:
+    """Change editable fields (not status or schedule), recording which ones changed in the history."""
+    values = _checked(fields)
+    check_unit_exists(session, values.get("unit_id"))
+    changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
+    if not changed:
+        return ticket
+    if "level" in changed:
+        raise ValueError("level: change it with override_level so that the deadline follows")
+    for name in changed:
+        setattr(ticket, name, values[name])
+    _record(session, ticket, actor, "edit", ticket.status, "changed: " + ", ".join(changed), now)
+    _flush(session, ticket)
+    return ticket
+
+
+def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable subset of `fields`, with the domain's closed vocabularies enforced (ValueError naming the
+    field), so the IVR gets the same guarantees as the API's schema."""
+    unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
+    values = dict(fields)
+    vocabularies = {"request_type": REQUEST_TYPES, "handling_mode": HANDLING_MODES}
+    for name, allowed in vocabularies.items():
+        if values.get(name) is not None and values[name] not in allowed:
+            raise ValueError(f"{name}: {values[name]!r} is not one of {', '.join(allowed)}")
+    if values.get("level") is not None and values["level"] not in (1, 2, 3, 4):
+        raise ValueError(f"level: {values['level']!r} is not one of 1, 2, 3, 4")
+    return values
+
+
+def check_unit_exists(session: Session, unit_id: int | None) -> None:
+    if unit_id is not None and session.get(MemberUnit, unit_id) is None:
+        raise ValueError(f"unit_id: no member unit with id {unit_id}")
+
+
+def _apply_proposal(values: dict[str, Any], rules: TicketRules) -> str | None:
+    """Fill level/type/topic the caller did not give from the classifier; the note says what was proposed."""
+    missing = [name for name in ("level", "request_type", "topic") if values.get(name) is None]
+    if not missing:
+        return None
+    proposal = rules.classifier.propose(values.get("content") or "")
+    proposed = {"level": proposal.level, "request_type": proposal.request_type, "topic": proposal.topic}
+    for name in missing:
+        values[name] = proposed[name]
+    matched = ", ".join(proposal.matched) or "no rule matched"
+    return f"proposed {', '.join(f'{n}={values[n]}' for n in missing)} ({matched})"
+
+
+def _schedule_response(ticket: Ticket, policy: DeadlinePolicy, start: datetime) -> None:
+    """Response deadline and reminder time from the level, counted from `start`."""
+    deadline = policy.for_level(start, ticket.level)
+    ticket.response_due_at = deadline.due
+    ticket.remind_at = policy.reminder_at(start, deadline.due)
+    ticket.statutory_data_missing = deadline.statutory_data_missing
+    ticket.reminded_at = None
+    ticket.supervised_at = None
+    ticket.overdue = False
+
+
+# --- lifecycle ---------------------------------------------------------------------------------------------
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(f"no ticket with id {ticket_id}")
+    return ticket
+
+
+def get_by_number(session: Session, number: str) -> Ticket:
+    ticket = session.scalar(select(Ticket).where(Ticket.number == number))
+    if ticket is None:
+        raise TicketNotFound(f"no ticket with number {number}")
+    return ticket
+
+
+def transition(session: Session, ticket_id: int, action: Action | str, *, actor: str, rules: TicketRules,
+               note: str | None = None, unit_id: int | None = None, callback_result: str | None = None,
+               expected_version: int | None = None, now: datetime | None = None) -> Ticket:
+    """Apply a lifecycle action. Raises InvalidTransition (with `allowed`) when the action is not allowed in
+    the current status, ConcurrentUpdate when another writer got there first (one wins, the other learns)."""
+    ticket = get_ticket(session, ticket_id)
+    if expected_version is not None and ticket.version != expected_version:
+        raise ConcurrentUpdate(ticket_id)
+    action = Action(action)
+    now = now or utcnow()
+    before = ticket.status
+    with session.no_autoflush:  # one UPDATE per transition, at the end, guarded by the version
+        ticket.status = next_status(Status(before), action)
+        _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
+                            callback_result=callback_result)
+        _record(session, ticket, actor, action.value, before, note, now)
+    _flush(session, ticket)
+    return ticket
+
+
+def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules: TicketRules, now: datetime, *,
+                        note: str | None, unit_id: int | None, callback_result: str | None) -> None:
+    """What an action changes beside the status: who handles it, the schedule, the callback result."""
+    if action is Action.SUBMIT:
+        ticket.is_draft = False
+        ticket.incomplete_reason = None
+        ticket.received_at = now
+        _schedule_response(ticket, rules.policy(session), now)
+    elif action is Action.REJECT and not note:
+        raise ValueError("note: a ticket is not accepted only with a reason")
+    elif action is Action.DISPATCH:
+        if unit_id is not None:
+            get_unit(session, unit_id)
+            ticket.unit_id = unit_id
+        if ticket.unit_id is None:
+            raise ValueError("unit_id: dispatch needs the responsible unit")
+        ticket.handling_mode = "转办"
+    elif action is Action.ESCALATE:
+        ticket.handling_mode = "呈报"
+    elif action is Action.RETURN_MISROUTED:
+        ticket.unit_id = None
+    elif action is Action.REPLY:
+        ticket.replied_at = now
+        ticket.overdue = ticket.response_due_at is not None and now > ticket.response_due_at
+        ticket.callback_due_at = rules.policy(session).callback_due(now).due
+    elif action is Action.CALLBACK:
+        if callback_result not in CALLBACK_RESULTS:
+            raise ValueError(f"callback_result: one of {', '.join(CALLBACK_RESULTS)} is required")
+        ticket.callback_result = callback_result
+    elif action is Action.REOPEN:  # 重办: the unit works again to a fresh deadline at the same level
+        ticket.replied_at = None
+        ticket.callback_due_at = None
+        ticket.closed_at = None
+        _schedule_response(ticket, rules.policy(session), now)
+    if action in (Action.ANSWER_DIRECTLY, Action.REJECT, Action.CLOSE):
+        ticket.closed_at = now
+
+
+def override_level(session: Session, ticket_id: int, level: int, *, actor: str, rules: TicketRules,
+                   note: str | None = None, now: datetime | None = None) -> Ticket:
+    """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
+    ticket = get_ticket(session, ticket_id)
+    _checked({"level": level})
+    before = ticket.level
+    policy = rules.policy(session)
+    ticket.level = level
+    if ticket.received_at is not None and ticket.replied_at is None:
+        _schedule_response(ticket, policy, ticket.received_at)
+    text = f"level {before} -> {level}" + (f": {note}" if note else "")
+    _record(session, ticket, actor, "override_level", ticket.status, text, now)
+    _flush(session, ticket)
+    return ticket
+
+
+def _record(session: Session, ticket: Ticket, actor: str, action: str, from_status: str, note: str | None,
+            at: datetime | None = None) -> None:
+    """Append a history line (through the backref, so the ticket's collection is not loaded for it)."""
+    session.add(TicketEvent(ticket=ticket, at=at or utcnow(), actor=actor, action=action,
+                            from_status=from_status, to_status=ticket.status, note=note))
+
+
+def _flush(session: Session, ticket: Ticket) -> None:
+    ticket_id = ticket.id  # read now: after a failed flush the object is expired
+    try:
+        session.flush()
+    except StaleDataError as error:
+        raise ConcurrentUpdate(ticket_id) from error
+
+
+# --- the call's view: drafts keyed by call id (callflows.ports.Tickets) -------------------------------------
+
+def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
+               actor: str = "ivr") -> Ticket:
+    """Create the call's draft on first use and merge `fields` into it: what a caller said is kept even
+    if they hang up halfway."""
+    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+    if ticket is None:
+        ticket, _ = create_ticket(session, {**fields, "call_id": call_id}, rules=rules, actor=actor,
+                                  idempotency_key=f"call:{call_id}", draft=True)
+        return ticket
+    level = fields.get("level")
+    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor)
+    if level is not None and level != ticket.level:
+        override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller")
+    return ticket
+
+
+def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
+                 actor: str = "ivr") -> Ticket:
+    """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket."""
+    ticket = save_draft(session, call_id, fields, rules=rules, actor=actor)
+    if ticket.status == Status.DRAFT:
+        transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules)
+    return ticket
+
+
+def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr") -> Ticket | None:
+    """The caller left before submitting: keep the draft, flagged so an operator completes it."""
+    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+    if ticket is None or ticket.status != Status.DRAFT or ticket.incomplete_reason == reason:
+        return ticket
+    ticket.incomplete_reason = reason
+    _record(session, ticket, actor, "incomplete", ticket.status, reason)
+    _flush(session, ticket)
+    return ticket
+
+
+def open_tickets_for_phone(session: Session, phone: str) -> list[Ticket]:
+    """A caller's tickets still being worked on, newest first (for the status-check menu)."""
+    query = select(Ticket).where(Ticket.phone == phone, Ticket.status.not_in(
+        [Status.DRAFT, Status.CLOSED, Status.ARCHIVED, Status.ANSWERED, Status.NOT_ACCEPTED]))
+    return list(session.scalars(query.order_by(Ticket.created_at.desc())))
+
+
+# --- listing and search -------------------------------------------------------------------------------------
+
+@dataclass
+class TicketQuery:
+    """Filters, sort and page of a ticket list. `sort` is a field of SORTABLE_FIELDS, '-' for descending."""
+
+    statuses: Sequence[str] = ()
+    level: int | None = None
+    unit_id: int | None = None
+    request_type: str | None = None
+    topic: str | None = None
+    overdue: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None
+    sort: str = "-created_at"
+    page: int = 1
+    page_size: int = 50
+    include_drafts: bool = True
+    now: datetime = field(default_factory=utcnow)
+
+
+def overdue_condition(now: datetime) -> Any:
+    """Overdue: flagged by the scheduler, or past its response deadline while still waiting for the unit."""
+    return or_(Ticket.overdue.is_(True),
+               and_(Ticket.response_due_at < now, Ticket.status.not_in(list(SETTLED_STATUSES))))
+
+
+def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
+    statement = select(Ticket)
+    if query.statuses:
+        statement = statement.where(Ticket.status.in_(list(query.statuses)))
+    if not query.include_drafts:
+        statement = statement.where(Ticket.is_draft.is_(False))
+    for column, value in ((Ticket.level, query.level), (Ticket.unit_id, query.unit_id),
+                          (Ticket.request_type, query.request_type), (Ticket.topic, query.topic)):
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.overdue is not None:
+        condition = overdue_condition(query.now)
+        statement = statement.where(condition if query.overdue else ~condition)
+    if query.created_from is not None:
+        statement = statement.where(Ticket.created_at >= query.created_from)
+    if query.created_to is not None:
+        statement = statement.where(Ticket.created_at < query.created_to)
+    if query.text:
+        pattern = f"%{_escape_like(query.text)}%"
+        statement = statement.where(or_(*(column.ilike(pattern, escape="\\") for column in (
+            Ticket.content, Ticket.caller_name, Ticket.address, Ticket.topic, Ticket.number, Ticket.phone))))
+    return statement
+
+
+def list_tickets(session: Session, query: TicketQuery) -> tuple[list[Ticket], int]:
+    """One page of matching tickets and the total count."""
+    name = query.sort.lstrip("-")
+    if name not in SORTABLE_FIELDS:
+        raise ValueError(f"sort: {name!r} is not one of {', '.join(SORTABLE_FIELDS)}")
+    column = getattr(Ticket, name)
+    order = column.desc() if query.sort.startswith("-") else column.asc()
+    statement = ticket_filter(query)
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = statement.order_by(order, Ticket.id.desc()).limit(query.page_size).offset(
+        (query.page - 1) * query.page_size)
+    return list(session.scalars(page)), total
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- member units ------------------------------------------------------------------------------------------
+
+UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "working_hours")
+
+
+def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:
+    unit = MemberUnit(**_only(fields, UNIT_FIELDS))
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def get_unit(session: Session, unit_id: int) -> MemberUnit:
+    unit = session.get(MemberUnit, unit_id)
+    if unit is None:
+        raise LookupError(f"no member unit with id {unit_id}")
+    return unit
+
+
+def list_units(session: Session) -> list[MemberUnit]:
+    return list(session.scalars(select(MemberUnit).order_by(MemberUnit.name)))
+
+
+def update_unit(session: Session, unit_id: int, fields: Mapping[str, Any]) -> MemberUnit:
+    unit = get_unit(session, unit_id)
+    for name, value in _only(fields, UNIT_FIELDS).items():
+        setattr(unit, name, value)
+    session.flush()
+    return unit
+
+
+def delete_unit(session: Session, unit_id: int) -> None:
+    """Refused (ValueError) while tickets, knowledge entries or tokens still refer to the unit."""
+    unit = get_unit(session, unit_id)
+    try:
+        with session.begin_nested():
+            session.delete(unit)
+    except IntegrityError as error:
+        raise ValueError(f"unit {unit_id} is still referred to by tickets, knowledge entries or tokens") \
+            from error
+
+
+def _only(fields: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field")
+    return dict(fields)
+
+
+# --- knowledge base ----------------------------------------------------------------------------------------
+
+KNOWLEDGE_FIELDS = ("question", "answer", "keywords", "language", "unit_id")
+
+
+def create_knowledge(session: Session, fields: Mapping[str, Any]) -> KnowledgeEntry:
+    check_unit_exists(session, fields.get("unit_id"))
+    entry = KnowledgeEntry(**_only(fields, KNOWLEDGE_FIELDS))
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def get_knowledge(session: Session, entry_id: int) -> KnowledgeEntry:
+    entry = session.get(KnowledgeEntry, entry_id)
+    if entry is None:
+        raise LookupError(f"no knowledge entry with id {entry_id}")
+    return entry
+
+
+def list_knowledge(session: Session, *, language: str | None = None, limit: int = 50) -> list[KnowledgeEntry]:
+    statement = select(KnowledgeEntry).order_by(KnowledgeEntry.id).limit(limit)
+    if language is not None:
+        statement = statement.where(KnowledgeEntry.language == language)
+    return list(session.scalars(statement))
+
+
+def update_knowledge(session: Session, entry_id: int, fields: Mapping[str, Any]) -> KnowledgeEntry:
+    entry = get_knowledge(session, entry_id)
+    check_unit_exists(session, fields.get("unit_id"))
+    for name, value in _only(fields, KNOWLEDGE_FIELDS).items():
+        setattr(entry, name, value)
+    session.flush()
+    return entry
+
+
+def delete_knowledge(session: Session, entry_id: int) -> None:
+    session.delete(get_knowledge(session, entry_id))
+    session.flush()
+
+
+def search_knowledge(session: Session, text: str, *, language: str | None = None,
+                     limit: int = 10) -> list[KnowledgeEntry]:
+    """Entries whose keywords occur in `text` (a caller's sentence or an operator's query), best first:
+    more matched keywords, then longer matched keywords. A query that contains the question also matches."""
+    statement = select(KnowledgeEntry)
+    if language is not None:
+        statement = statement.where(KnowledgeEntry.language == language)
+    needle = text.casefold()
+    scored = []
+    for entry in session.scalars(statement):
+        hits = [keyword for keyword in entry.keywords if keyword and keyword.casefold() in needle]
+        if entry.question.casefold() in needle or (needle and needle in entry.question.casefold()):
+            hits.append(entry.question)
+        if hits:
+            scored.append((len(hits), sum(map(len, hits)), -entry.id, entry))
+    scored.sort(key=lambda item: item[:3], reverse=True)
+    return [item[3] for item in scored[:limit]]
+
+
+# --- holiday overrides -------------------------------------------------------------------------------------
+
+def load_holiday_overrides(session: Session) -> dict[date, bool]:
+    rows = session.execute(select(HolidayOverride.day, HolidayOverride.is_working_day))
+    return {row.day: row.is_working_day for row in rows}
+
+
+def list_holiday_overrides(session: Session) -> list[HolidayOverride]:
+    return list(session.scalars(select(HolidayOverride).order_by(HolidayOverride.day)))
+
+
+def set_holiday_override(session: Session, day: date, is_working_day: bool, note: str = "") -> HolidayOverride:
+    override = session.get(HolidayOverride, day)
+    if override is None:
+        override = HolidayOverride(day=day, is_working_day=is_working_day, note=note)
+        session.add(override)
+    else:
+        override.is_working_day, override.note = is_working_day, note
+    session.flush()
+    return override
+
+
+def delete_holiday_override(session: Session, day: date) -> None:
+    override = session.get(HolidayOverride, day)
+    if override is None:
+        raise LookupError(f"no holiday override for {day.isoformat()}")
+    session.delete(override)
+    session.flush()
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes from a client are read as Shanghai local time, the hotline's own clock."""
+    return (value if value.tzinfo else value.replace(tzinfo=SHANGHAI)).astimezone(timezone.utc)
+
