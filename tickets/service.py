@@ -353,10 +353,14 @@ class TicketQuery:
     now: datetime = field(default_factory=utcnow)
 
 
+def waiting_past_due(now: datetime) -> Any:
+    """Past its response deadline and still waiting for the unit: what supervision (督办) acts on."""
+    return and_(Ticket.response_due_at < now, Ticket.status.not_in(list(SETTLED_STATUSES)))
+
+
 def overdue_condition(now: datetime) -> Any:
-    """Overdue: flagged by the scheduler, or past its response deadline while still waiting for the unit."""
-    return or_(Ticket.overdue.is_(True),
-               and_(Ticket.response_due_at < now, Ticket.status.not_in(list(SETTLED_STATUSES))))
+    """Overdue: missed its deadline (the flag stays after a late reply, for evaluation) or is missing it now."""
+    return or_(Ticket.overdue.is_(True), waiting_past_due(now))
 
 
 def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:

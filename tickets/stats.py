@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tickets.lifecycle import Status
 from tickets.models import MemberUnit, Ticket
-from tickets.service import overdue_condition
+from tickets.service import waiting_past_due
 
 SATISFIED = ("满意", "基本满意")
 REACHED = ("满意", "基本满意", "不满意")
@@ -108,8 +108,8 @@ def hot_topics(session: Session, start: datetime, end: datetime, limit: int = 10
 
 def overdue_tickets(session: Session, now: datetime, unit_id: int | None = None,
                     limit: int = 100) -> list[Ticket]:
-    """Overdue tickets, the longest overdue first."""
-    statement = select(Ticket).where(Ticket.is_draft.is_(False), overdue_condition(now))
+    """Tickets past their deadline and still waiting for the unit, the longest overdue first."""
+    statement = select(Ticket).where(Ticket.is_draft.is_(False), waiting_past_due(now))
     if unit_id is not None:
         statement = statement.where(Ticket.unit_id == unit_id)
     return list(session.scalars(statement.order_by(Ticket.response_due_at.asc().nulls_last()).limit(limit)))
