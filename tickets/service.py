@@ -380,10 +380,12 @@ def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
         statement = statement.where(Ticket.created_at >= query.created_from)
     if query.created_to is not None:
         statement = statement.where(Ticket.created_at < query.created_to)
-    if query.text:
+    if query.text and query.text.isascii() and query.text.isdigit():  # a ticket number (or start) or phone
+        statement = statement.where(or_(Ticket.number.like(f"{query.text}%"), Ticket.phone.like(f"%{query.text}%")))
+    elif query.text:
         pattern = f"%{_escape_like(query.text)}%"
         statement = statement.where(or_(*(column.ilike(pattern, escape="\\") for column in (
-            Ticket.content, Ticket.caller_name, Ticket.address, Ticket.topic, Ticket.number, Ticket.phone))))
+            Ticket.content, Ticket.caller_name, Ticket.address, Ticket.topic))))
     return statement
 
 
