@@ -73,7 +73,7 @@ def open_session(request: Request) -> Iterator[Session]:
         except service.ConcurrentUpdate as error:
             session.rollback()
             raise HTTPException(status.HTTP_409_CONFLICT, detail={"message": str(error)}) from error
-        except LookupError as error:
+        except service.NotFound as error:
             session.rollback()
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
         except ValueError as error:

@@ -37,7 +37,11 @@ EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "l
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
-class TicketNotFound(LookupError):
+class NotFound(LookupError):
+    """No ticket, unit, knowledge entry or override with that key."""
+
+
+class TicketNotFound(NotFound):
     pass
 
 
@@ -131,7 +135,7 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
         raise ValueError("level: change it with override_level so that the deadline follows")
     for name in changed:
         setattr(ticket, name, values[name])
-    _record(session, ticket, actor, "edit", ticket.status, "changed: " + ", ".join(changed), now)
+    record_event(session, ticket, actor, "edit", ticket.status, "changed: " + ", ".join(changed), now)
     _flush(session, ticket)
     return ticket
 
@@ -212,7 +216,7 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
         ticket.status = next_status(Status(before), action)
         _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
                             callback_result=callback_result)
-        _record(session, ticket, actor, action.value, before, note, now)
+        record_event(session, ticket, actor, action.value, before, note, now)
     _flush(session, ticket)
     return ticket
 
@@ -266,14 +270,15 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
     if ticket.received_at is not None and ticket.replied_at is None:
         _schedule_response(ticket, policy, ticket.received_at)
     text = f"level {before} -> {level}" + (f": {note}" if note else "")
-    _record(session, ticket, actor, "override_level", ticket.status, text, now)
+    record_event(session, ticket, actor, "override_level", ticket.status, text, now)
     _flush(session, ticket)
     return ticket
 
 
-def _record(session: Session, ticket: Ticket, actor: str, action: str, from_status: str, note: str | None,
-            at: datetime | None = None) -> None:
-    """Append a history line (through the backref, so the ticket's collection is not loaded for it)."""
+def record_event(session: Session, ticket: Ticket, actor: str, action: str, from_status: str | None,
+                 note: str | None, at: datetime | None = None) -> None:
+    """Append a history line, to_status being the ticket's status now (also for the scheduler's 催办/督办).
+    It goes through the backref, so the ticket's whole history is not loaded for it."""
     session.add(TicketEvent(ticket=ticket, at=at or utcnow(), actor=actor, action=action,
                             from_status=from_status, to_status=ticket.status, note=note))
 
@@ -289,12 +294,13 @@ def _flush(session: Session, ticket: Ticket) -> None:
 # --- the call's view: drafts keyed by call id (callflows.ports.Tickets) -------------------------------------
 
 def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-               actor: str = "ivr") -> Ticket:
+               caller: str | None = None, actor: str = "ivr") -> Ticket:
     """Create the call's draft on first use and merge `fields` into it: what a caller said is kept even
-    if they hang up halfway."""
+    if they hang up halfway. The calling number is the phone unless the caller gave another."""
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None:
-        ticket, _ = create_ticket(session, {**fields, "call_id": call_id}, rules=rules, actor=actor,
+        first = {"phone": caller, **fields} if caller and not fields.get("phone") else dict(fields)
+        ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
                                   idempotency_key=f"call:{call_id}", draft=True)
         return ticket
     level = fields.get("level")
@@ -305,9 +311,9 @@ def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rul
 
 
 def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-                 actor: str = "ivr") -> Ticket:
+                 caller: str | None = None, actor: str = "ivr") -> Ticket:
     """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket."""
-    ticket = save_draft(session, call_id, fields, rules=rules, actor=actor)
+    ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor)
     if ticket.status == Status.DRAFT:
         transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules)
     return ticket
@@ -319,7 +325,7 @@ def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str =
     if ticket is None or ticket.status != Status.DRAFT or ticket.incomplete_reason == reason:
         return ticket
     ticket.incomplete_reason = reason
-    _record(session, ticket, actor, "incomplete", ticket.status, reason)
+    record_event(session, ticket, actor, "incomplete", ticket.status, reason)
     _flush(session, ticket)
     return ticket
 
@@ -414,15 +420,14 @@ UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "working_hours")
 
 def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:
     unit = MemberUnit(**_only(fields, UNIT_FIELDS))
-    session.add(unit)
-    session.flush()
+    _flush_unique_name(session, unit)
     return unit
 
 
 def get_unit(session: Session, unit_id: int) -> MemberUnit:
     unit = session.get(MemberUnit, unit_id)
     if unit is None:
-        raise LookupError(f"no member unit with id {unit_id}")
+        raise NotFound(f"no member unit with id {unit_id}")
     return unit
 
 
@@ -434,8 +439,16 @@ def update_unit(session: Session, unit_id: int, fields: Mapping[str, Any]) -> Me
     unit = get_unit(session, unit_id)
     for name, value in _only(fields, UNIT_FIELDS).items():
         setattr(unit, name, value)
-    session.flush()
+    _flush_unique_name(session, unit)
     return unit
+
+
+def _flush_unique_name(session: Session, unit: MemberUnit) -> None:
+    try:
+        with session.begin_nested():
+            session.add(unit)
+    except IntegrityError as error:
+        raise ValueError(f"name: a member unit named {unit.name!r} already exists") from error
 
 
 def delete_unit(session: Session, unit_id: int) -> None:
@@ -472,7 +485,7 @@ def create_knowledge(session: Session, fields: Mapping[str, Any]) -> KnowledgeEn
 def get_knowledge(session: Session, entry_id: int) -> KnowledgeEntry:
     entry = session.get(KnowledgeEntry, entry_id)
     if entry is None:
-        raise LookupError(f"no knowledge entry with id {entry_id}")
+        raise NotFound(f"no knowledge entry with id {entry_id}")
     return entry
 
 
@@ -541,7 +554,7 @@ def set_holiday_override(session: Session, day: date, is_working_day: bool, note
 def delete_holiday_override(session: Session, day: date) -> None:
     override = session.get(HolidayOverride, day)
     if override is None:
-        raise LookupError(f"no holiday override for {day.isoformat()}")
+        raise NotFound(f"no holiday override for {day.isoformat()}")
     session.delete(override)
     session.flush()
 
