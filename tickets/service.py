@@ -67,6 +67,9 @@ class TicketRules:
 
 # --- numbers -----------------------------------------------------------------------------------------------
 
+NUMBER_LENGTH = 10
+
+
 def next_number(session: Session, when: datetime) -> str:
     """A 10-digit number a caller can key in: YYDDD (day of year, Shanghai time) + a 5-digit daily sequence,
     e.g. 2633300042. The counter row is updated atomically, so concurrent creators never share a number."""
@@ -387,7 +390,10 @@ def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
     if query.created_to is not None:
         statement = statement.where(Ticket.created_at < query.created_to)
     if query.text and query.text.isascii() and query.text.isdigit():  # a ticket number (or start) or phone
-        statement = statement.where(or_(Ticket.number.like(f"{query.text}%"), Ticket.phone.like(f"%{query.text}%")))
+        digits = query.text[:NUMBER_LENGTH]  # numbers have a fixed length: a prefix is an indexed range
+        statement = statement.where(or_(
+            Ticket.number.between(digits.ljust(NUMBER_LENGTH, "0"), digits.ljust(NUMBER_LENGTH, "9")),
+            Ticket.phone == query.text))
     elif query.text:
         pattern = f"%{_escape_like(query.text)}%"
         statement = statement.where(or_(*(column.ilike(pattern, escape="\\") for column in (
