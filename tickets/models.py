@@ -110,7 +110,7 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    unit: Mapped[MemberUnit | None] = relationship(lazy="joined")
+    unit: Mapped[MemberUnit | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id",
                                                      cascade="save-update, merge")
 
