@@ -1,0 +1,40 @@
+"""Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port).
+
+`sip_server` is session-scoped: one Kamailio for all SIP tests. Each extension has exactly one live contact
+(the newest registration wins), so a test that registers an extension again replaces a previous test's phone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ivr.local_sip_server import LocalSipServer
+
+IVR_EXTENSION = "12345"
+TESTER_EXTENSIONS = tuple(str(n) for n in range(1001, 1021))
+
+
+@dataclass(frozen=True)
+class SipServerInfo:
+    """Where the test SIP server listens and which extensions (with their passwords) it accepts."""
+
+    host: str
+    port: int
+    extensions: dict[str, str]
+    ivr_extension: str
+    tester_extensions: tuple[str, ...]
+
+    def password(self, extension: str) -> str:
+        return self.extensions[extension]
+
+
+@pytest.fixture(scope="session")
+def sip_server() -> Iterator[SipServerInfo]:
+    """Real Kamailio on 127.0.0.1:<free port> with 12345 (the IVR) and testers 1001..1020, random passwords."""
+    extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS)}
+    with LocalSipServer(extensions, "127.0.0.1", port=0) as server:
+        yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS)
