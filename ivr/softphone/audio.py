@@ -1,0 +1,109 @@
+"""Audio the simulated caller speaks and hears: loading, synthesis, WAV output, similarity.
+
+Everything is the project's internal format (16-bit signed LE mono PCM at 8 kHz); conversion happens here,
+at the tester's edge. `similarity` is how tests prove a *specific* prompt was heard (normalised
+cross-correlation), not merely that some sound arrived.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydub import AudioSegment
+
+SAMPLE_RATE = 8000
+SAMPLE_WIDTH = 2
+FRAME_BYTES = 320  # 20 ms
+
+
+def to_pcm(segment: AudioSegment) -> bytes:
+    """Any pydub segment as 8 kHz 16-bit mono PCM."""
+    return segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(SAMPLE_WIDTH).raw_data
+
+
+def load_audio(path: str | Path) -> bytes:
+    """A sound file in any format ffmpeg/pydub reads, as 8 kHz 16-bit mono PCM."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file not found: {path}")
+    try:
+        return to_pcm(AudioSegment.from_file(path))
+    except Exception as exc:  # pydub raises CouldntDecodeError, IndexError... for bad files
+        raise ValueError(f"cannot decode audio file {path}: {exc}") from exc
+
+
+def synthesize(text: str, voice: str = "en", words_per_minute: int = 160) -> bytes:
+    """Text spoken by espeak-ng, as 8 kHz 16-bit mono PCM (the caller's 'microphone' in tests)."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise RuntimeError("espeak-ng is not installed (Debian package espeak-ng)")
+    result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+                            capture_output=True, check=False, timeout=60)
+    if result.returncode != 0 or not result.stdout:
+        raise ValueError(f"espeak-ng failed for voice {voice!r}: {result.stderr.decode(errors='replace').strip()}")
+    return to_pcm(AudioSegment.from_file(io.BytesIO(result.stdout), format="wav"))
+
+
+def write_wav(path: str | Path, pcm: bytes) -> Path:
+    """Store PCM as a 16-bit 8 kHz mono WAV file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(SAMPLE_WIDTH)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm)
+    return path
+
+
+def rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+
+
+def voiced_seconds(pcm: bytes, threshold: float = 300.0) -> float:
+    """Seconds of 20 ms frames louder than `threshold` RMS (silence and comfort noise stay below)."""
+    frames = len(pcm) // FRAME_BYTES
+    if frames == 0:
+        return 0.0
+    samples = np.frombuffer(pcm[: frames * FRAME_BYTES], dtype="<i2").astype(np.float64).reshape(frames, -1)
+    loud = np.sqrt(np.mean(samples**2, axis=1)) > threshold
+    return float(loud.sum()) * 0.02
+
+
+@dataclass(frozen=True)
+class Match:
+    similarity: float  # normalised cross-correlation at the best offset, 0..1 (1 = identical shape)
+    offset_seconds: float  # where the reference starts inside the heard audio
+
+
+def similarity(heard: bytes, reference: bytes) -> Match:
+    """Best normalised cross-correlation of `reference` anywhere inside `heard` (both 8 kHz 16-bit PCM).
+
+    G.711 round trips keep it above ~0.95 for the same audio; unrelated speech stays well below 0.3.
+    """
+    x = np.frombuffer(heard[: len(heard) // 2 * 2], dtype="<i2").astype(np.float64)
+    y = np.frombuffer(reference[: len(reference) // 2 * 2], dtype="<i2").astype(np.float64)
+    if y.size == 0 or x.size < y.size:
+        return Match(0.0, 0.0)
+    y = y - y.mean()
+    y_norm = np.linalg.norm(y)
+    if y_norm == 0:
+        return Match(0.0, 0.0)
+    size = 1 << int(np.ceil(np.log2(x.size + y.size)))
+    correlation = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)[: x.size - y.size + 1]
+    # Energy of every window of `heard` the reference could align with (mean removed per window).
+    cumsum = np.concatenate(([0.0], np.cumsum(x)))
+    cumsum_sq = np.concatenate(([0.0], np.cumsum(x * x)))
+    n = y.size
+    window_sum = cumsum[n:] - cumsum[:-n]
+    window_energy = np.maximum(cumsum_sq[n:] - cumsum_sq[:-n] - window_sum**2 / n, 1e-9)
+    scores = correlation / (np.sqrt(window_energy) * y_norm)
+    best = int(np.argmax(scores))
+    return Match(float(scores[best]), best / SAMPLE_RATE)
