@@ -1,4 +1,5 @@
-"""Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port).
+"""Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port)
+and simulated callers registered to it.
 
 `sip_server` is session-scoped: one Kamailio for all SIP tests. Each extension has exactly one live contact
 (the newest registration wins), so a test that registers an extension again replaces a previous test's phone.
@@ -6,8 +7,9 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -38,3 +40,35 @@ def sip_server() -> Iterator[SipServerInfo]:
     extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS)}
     with LocalSipServer(extensions, "127.0.0.1", port=0) as server:
         yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS)
+
+
+@pytest.fixture(scope="session")
+def _free_tester_extensions(sip_server: SipServerInfo) -> Iterator[str]:
+    """Tester extensions handed out in turn, so phones of consecutive tests do not replace each other."""
+    return itertools.cycle(sip_server.tester_extensions)
+
+
+@pytest.fixture
+def softphone_factory(sip_server: SipServerInfo, _free_tester_extensions: Iterator[str]) -> Iterator[Callable]:
+    """make(extension=None, password=None) -> a started (registered) ivr.softphone.Softphone; all stopped after."""
+    from ivr.softphone import Softphone  # imported lazily: test suites without SIP do not need it
+
+    phones: list[Softphone] = []
+
+    def make(extension: str | None = None, password: str | None = None) -> Softphone:
+        extension = extension or next(_free_tester_extensions)
+        phone = Softphone(sip_server.host, sip_server.port, extension,
+                          password if password is not None else sip_server.password(extension))
+        phones.append(phone)
+        phone.start()
+        return phone
+
+    yield make
+    for phone in phones:
+        phone.stop()
+
+
+@pytest.fixture
+def softphone(softphone_factory: Callable) -> object:
+    """A simulated caller registered as a free tester extension of `sip_server`: softphone.dial("12345")."""
+    return softphone_factory()

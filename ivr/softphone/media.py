@@ -189,9 +189,9 @@ class CallerMedia:
         if current.start_ts is None:
             current.start_ts = self._timestamp
         sent = current.sent
-        end_packets = 3  # RFC 4733 §2.5.1.4: the final packet is sent three times
-        if sent >= current.frames + end_packets:
-            if sent >= current.frames + end_packets + current.gap_frames - 1:
+        event_packets = current.frames + 2  # RFC 4733 §2.5.1.4: the final (end) packet goes out three times
+        if sent >= event_packets:
+            if sent >= event_packets + current.gap_frames - 1:
                 self._digits.popleft()
             current.sent = sent + 1
             return None  # inter-digit gap: audio (normally silence) resumes

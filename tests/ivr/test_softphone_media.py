@@ -1,0 +1,102 @@
+"""CallerMedia on real loopback UDP (no SIP): exact RFC 4733 packets, paced G.711 audio, timeline recording."""
+
+from __future__ import annotations
+
+import math
+import socket
+import struct
+import time
+
+import pytest
+
+from ivr import g711
+from ivr.dtmf import TelephoneEvent
+from ivr.rtp import RtpPacket
+from ivr.softphone.audio import similarity
+from ivr.softphone.media import CallerMedia
+
+TONE = b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(8000))
+
+
+@pytest.fixture
+def link():
+    """(media, peer socket): the media sends to `peer`, the peer can send back to the media's port."""
+    media_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media_sock.bind(("127.0.0.1", 0))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(2)
+    made: list[CallerMedia] = []
+
+    def make(codec: str = "PCMU") -> tuple[CallerMedia, socket.socket]:
+        media = CallerMedia(media_sock, peer.getsockname(), codec)
+        made.append(media)
+        return media, peer
+
+    yield make
+    for media in made:
+        media.stop()
+    peer.close()
+
+
+def receive(peer: socket.socket, count: int) -> list[RtpPacket]:
+    return [RtpPacket.parse(peer.recv(2048)) for _ in range(count)]
+
+
+def test_a_digit_is_sent_as_rfc4733_events_with_three_end_packets(link):
+    media, peer = link()
+    media.send_dtmf("5", duration=0.06, gap=0.04)  # 3 tone packets
+    media.start()
+    packets = receive(peer, 12)
+    events = [p for p in packets if p.payload_type == 101]
+    assert [(TelephoneEvent.parse(p.payload).duration, TelephoneEvent.parse(p.payload).end) for p in events] == [
+        (160, False), (320, False), (480, True), (480, True), (480, True)]
+    assert {TelephoneEvent.parse(p.payload).event for p in events} == {5}
+    assert [p.marker for p in events] == [True, False, False, False, False]
+    assert len({p.timestamp for p in events}) == 1
+    sequence = [p.sequence_number for p in packets]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(sequence, sequence[1:]))
+    assert packets[-1].payload_type == 0  # audio resumes after the digit and its gap
+    assert len({p.ssrc for p in packets}) == 1
+
+
+def test_rejects_keys_that_are_not_dtmf(link):
+    media, _ = link()
+    with pytest.raises(ValueError):
+        media.send_dtmf("1x")
+
+
+@pytest.mark.parametrize("codec, payload_type, decode", [("PCMU", 0, g711.decode_pcmu), ("PCMA", 8, g711.decode_pcma)])
+def test_queued_audio_goes_out_as_paced_g711_frames(link, codec, payload_type, decode):
+    media, peer = link(codec)
+    media.play(TONE)
+    started = time.monotonic()
+    media.start()
+    packets = receive(peer, 50)
+    elapsed = time.monotonic() - started
+    assert {p.payload_type for p in packets} == {payload_type}
+    assert [len(p.payload) for p in packets] == [160] * 50
+    timestamps = [p.timestamp for p in packets]
+    assert all((b - a) & 0xFFFFFFFF == 160 for a, b in zip(timestamps, timestamps[1:]))
+    assert elapsed > 0.9  # paced in real time, not burst out
+    assert similarity(b"".join(decode(p.payload) for p in packets), TONE[:16000]).similarity > 0.99
+    assert media.wait_idle(5)
+
+
+def test_recording_follows_rtp_timestamps_and_counts_losses(link):
+    media, peer = link()
+    media.start()
+    remote = media._sock.getsockname()
+    frame = g711.encode_pcmu(TONE[:320])
+    for seq, ts in [(10, 1000), (11, 1160), (14, 1640)]:  # 12 and 13 lost
+        peer.sendto(bytes(RtpPacket(payload_type=0, sequence_number=seq, timestamp=ts, ssrc=7, payload=frame)), remote)
+    peer.sendto(b"\x00garbage", remote)  # not RTP: ignored
+    deadline = time.monotonic() + 3
+    while media.stats.packets_received < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    heard = media.heard()
+    assert media.stats.packets_received == 3 and media.stats.packets_lost == 2
+    first = heard.index(g711.decode_pcmu(frame)[:40])
+    # frames at 0, 160 and 640 samples after the first: silence where 320..639 were lost
+    assert heard[first + 640: first + 1280] == bytes(640)
+    assert heard[first + 1280: first + 1920] == g711.decode_pcmu(frame)
