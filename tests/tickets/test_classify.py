@@ -1,0 +1,36 @@
+"""Keyword rules: the proposals for Chinese and Korean requests, and broken rules files with their line."""
+import pytest
+
+from tickets.classify import Classifier, Proposal, RulesError
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return Classifier.from_file()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("小区里燃气泄漏了，味道很大", Proposal(1, None, "紧急事件", ["燃气泄漏"])),  # longer keyword beats 燃气
+    ("我们楼停水三天了，我要投诉物业", Proposal(2, "投诉", "水电气热", ["停水", "投诉"])),
+    ("请问护照怎么办理", Proposal(3, "咨询", None, ["怎么办理"])),
+    ("这个问题多次反映了，我要举报", Proposal(4, "举报", "疑难诉求", ["多次反映", "举报"])),
+    ("아파트 단수 민원입니다", Proposal(2, "投诉", "水电气热", ["단수", "민원"])),
+    ("화재가 났어요", Proposal(1, None, "紧急事件", ["화재"])),
+    ("", Proposal(3, None, None, [])),
+])
+def test_proposals(classifier, text, expected):
+    assert classifier.propose(text) == expected
+
+
+@pytest.mark.parametrize("content, message", [
+    ("levels:\n  - level: 1\n    keywords: [火灾]\n  - level: 7\n    keywords: [x]\n", ":4: each level rule needs"),
+    ("levels:\n  - level: 2\n    keywords: []\n", ":2: 'keywords' must be a non-empty list"),
+    ("default_level: 3\nlevel:\n  - level: 1\n", ":2: unknown key 'level'"),
+    ("request_types:\n  投诉: 投诉\n", ":2: request type '投诉'"),
+    ("levels: [\n", ": not valid YAML"),
+])
+def test_broken_rules_name_the_line(tmp_path, content, message):
+    path = tmp_path / "rules.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(RulesError, match=message):
+        Classifier.from_file(path)

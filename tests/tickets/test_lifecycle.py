@@ -1,0 +1,53 @@
+"""The lifecycle table: every allowed transition, and refusals that say what is allowed."""
+import pytest
+
+from tickets.lifecycle import TRANSITIONS, Action, InvalidTransition, Status, allowed_actions, next_status
+
+HAPPY_PATH = [(Status.DRAFT, Action.SUBMIT, Status.RECEIVED), (Status.RECEIVED, Action.DISPATCH, Status.DISPATCHED),
+              (Status.DISPATCHED, Action.SIGN, Status.SIGNED), (Status.SIGNED, Action.START, Status.IN_PROGRESS),
+              (Status.IN_PROGRESS, Action.REPLY, Status.REPLIED), (Status.REPLIED, Action.CALLBACK, Status.CALLBACK_DONE),
+              (Status.CALLBACK_DONE, Action.CLOSE, Status.CLOSED), (Status.CLOSED, Action.ARCHIVE, Status.ARCHIVED)]
+
+
+@pytest.mark.parametrize("before, action, after", HAPPY_PATH + [
+    (Status.RECEIVED, Action.ANSWER_DIRECTLY, Status.ANSWERED),
+    (Status.RECEIVED, Action.REJECT, Status.NOT_ACCEPTED),
+    (Status.RECEIVED, Action.ESCALATE, Status.ESCALATED),
+    (Status.IN_PROGRESS, Action.ESCALATE, Status.ESCALATED),
+    (Status.ESCALATED, Action.DISPATCH, Status.DISPATCHED),
+    (Status.DISPATCHED, Action.RETURN_MISROUTED, Status.RECEIVED),
+    (Status.SIGNED, Action.RETURN_MISROUTED, Status.RECEIVED),
+    (Status.CALLBACK_DONE, Action.REOPEN, Status.DISPATCHED),
+    (Status.ANSWERED, Action.ARCHIVE, Status.ARCHIVED),
+])
+def test_allowed_transitions(before, action, after):
+    assert next_status(before, action) == after
+
+
+def test_every_status_has_a_row_and_archived_is_final():
+    assert set(TRANSITIONS) == set(Status)
+    assert allowed_actions(Status.ARCHIVED) == []
+
+
+def test_refusal_names_the_allowed_actions():
+    with pytest.raises(InvalidTransition) as refused:
+        next_status(Status.RECEIVED, Action.CLOSE)
+    assert refused.value.allowed == [Action.ANSWER_DIRECTLY, Action.REJECT, Action.DISPATCH, Action.ESCALATE]
+    assert str(refused.value) == ("cannot close a ticket that is received; "
+                                  "allowed: answer_directly, reject, dispatch, escalate")
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_only_table_entries_are_allowed(status):
+    for action in Action:
+        if action in TRANSITIONS[status]:
+            assert next_status(status, action) == TRANSITIONS[status][action]
+        else:
+            with pytest.raises(InvalidTransition):
+                next_status(status, action)
+
+
+def test_strings_are_accepted_and_unknown_names_refused():
+    assert next_status("in_progress", "reply") == Status.REPLIED
+    with pytest.raises(ValueError):
+        next_status(Status.RECEIVED, "teleport")
