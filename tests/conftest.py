@@ -8,7 +8,10 @@ and simulated callers registered to it.
 from __future__ import annotations
 
 import itertools
+import math
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -72,3 +75,54 @@ def softphone_factory(sip_server: SipServerInfo, _free_tester_extensions: Iterat
 def softphone(softphone_factory: Callable) -> object:
     """A simulated caller registered as a free tester extension of `sip_server`: softphone.dial("12345")."""
     return softphone_factory()
+
+
+PYVOIP_CALLEE_TONE = bytes(int(128 + 60 * math.sin(2 * math.pi * 700 * i / 8000)) for i in range(16000))  # 8-bit
+
+
+class PyVoipCallee:
+    """A plain pyVoIP phone (a SIP stack we did not write) that answers, plays a 2 s 700 Hz tone, and keeps
+    the digits (decoded by pyVoIP's own RFC 2833 parser) and the audio it received."""
+
+    def __init__(self, sip_server: SipServerInfo, extension: str, hangup_after: float | None = None) -> None:
+        from pyVoIP.VoIP import VoIPPhone
+
+        from ivr.local_sip_server import free_udp_port
+
+        self.digits = ""
+        self.audio = b""  # pyVoIP's 8-bit unsigned samples
+        self.ended = threading.Event()
+        self.hangup_after = hangup_after
+        self.phone = VoIPPhone(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+                               myIP="127.0.0.1", sipPort=free_udp_port(), rtpPortLow=40000, rtpPortHigh=49000,
+                               callCallback=self._answer)
+
+    def _answer(self, call) -> None:
+        from pyVoIP.VoIP import CallState
+
+        call.answer()
+        call.write_audio(PYVOIP_CALLEE_TONE)
+        if self.hangup_after is not None:
+            time.sleep(self.hangup_after)
+            if call.state == CallState.ANSWERED:  # the caller may have hung up first
+                call.hangup()
+        while call.state == CallState.ANSWERED:
+            self.audio += call.read_audio(160, blocking=True)  # pyVoIP skips pure silence in blocking reads
+        self.digits = call.get_dtmf(10)
+        self.ended.set()
+
+
+@pytest.fixture
+def pyvoip_callee(sip_server: SipServerInfo) -> Iterator[Callable]:
+    """make(extension, hangup_after=None) -> a registered PyVoipCallee answering calls to `extension`."""
+    made: list[PyVoipCallee] = []
+
+    def make(extension: str, hangup_after: float | None = None) -> PyVoipCallee:
+        callee = PyVoipCallee(sip_server, extension, hangup_after)
+        made.append(callee)
+        callee.phone.start()
+        return callee
+
+    yield make
+    for callee in made:
+        callee.phone.stop()

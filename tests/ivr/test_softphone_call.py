@@ -7,59 +7,17 @@ from __future__ import annotations
 
 import math
 import struct
-import threading
 import time
 
 import pytest
-from pyVoIP.VoIP import CallState, VoIPPhone
 
-from ivr.local_sip_server import free_udp_port
 from ivr.softphone import SoftphoneError
 from ivr.softphone.audio import similarity
+from tests.conftest import PYVOIP_CALLEE_TONE
 
 pytestmark = pytest.mark.sip
 
 TONE = b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(16000))
-CALLEE_TONE_8BIT = bytes(int(128 + 60 * math.sin(2 * math.pi * 700 * i / 8000)) for i in range(16000))
-
-
-class PyVoipCallee:
-    """A pyVoIP phone that answers, plays a 700 Hz tone (8-bit, pyVoIP's format), collects digits and audio."""
-
-    def __init__(self, sip_server, extension: str, hangup_after: float | None = None) -> None:
-        self.digits = ""
-        self.audio = b""
-        self.ended = threading.Event()
-        self.hangup_after = hangup_after
-        self.phone = VoIPPhone(sip_server.host, sip_server.port, extension, sip_server.password(extension),
-                               myIP="127.0.0.1", sipPort=free_udp_port(), rtpPortLow=40000, rtpPortHigh=49000,
-                               callCallback=self._answer)
-
-    def _answer(self, call) -> None:
-        call.answer()
-        call.write_audio(CALLEE_TONE_8BIT)
-        if self.hangup_after is not None:
-            time.sleep(self.hangup_after)
-            call.hangup()
-        while call.state == CallState.ANSWERED:
-            self.audio += call.read_audio(160, blocking=True)  # pyVoIP skips pure silence in blocking reads
-        self.digits = call.get_dtmf(10)
-        self.ended.set()
-
-
-@pytest.fixture
-def callee(sip_server):
-    made = []
-
-    def make(extension: str, hangup_after: float | None = None) -> PyVoipCallee:
-        callee = PyVoipCallee(sip_server, extension, hangup_after)
-        callee.phone.start()
-        made.append(callee)
-        return callee
-
-    yield make
-    for c in made:
-        c.phone.stop()
 
 
 def test_wrong_password_is_a_clear_registration_error(softphone_factory, sip_server):
@@ -75,8 +33,8 @@ def test_calling_an_unregistered_extension_reports_404(softphone):
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
-def test_call_carries_digits_and_audio_both_ways(softphone_factory, callee, codec):
-    far = callee("1020")
+def test_call_carries_digits_and_audio_both_ways(softphone_factory, pyvoip_callee, codec):
+    far = pyvoip_callee("1020")
     phone = softphone_factory()
     call = phone.dial("1020", codec=codec)
     assert call.wait_answered(15)
@@ -93,12 +51,12 @@ def test_call_carries_digits_and_audio_both_ways(softphone_factory, callee, code
     heard16 = b"".join(struct.pack("<h", (v - 256 if v > 127 else v) * 256) for v in heard_by_callee)
     assert similarity(heard16, TONE[:8000]).similarity > 0.9
     if codec == "PCMU":  # pyVoIP 1.6.8 sends μ-law even in PCMA calls, so only PCMU can be compared this way
-        callee_tone = b"".join(struct.pack("<h", (v - 128) * 256) for v in CALLEE_TONE_8BIT)
+        callee_tone = b"".join(struct.pack("<h", (v - 128) * 256) for v in PYVOIP_CALLEE_TONE)
         assert similarity(call.heard(), callee_tone[:8000]).similarity > 0.9
 
 
-def test_hangup_by_the_far_end_ends_the_call_within_a_second(softphone, callee):
-    far = callee("1019", hangup_after=1.0)
+def test_hangup_by_the_far_end_ends_the_call_within_a_second(softphone, pyvoip_callee):
+    far = pyvoip_callee("1019", hangup_after=1.0)
     call = softphone.dial("1019")
     assert call.wait_answered(15)
     assert far.ended.wait(10)

@@ -1,0 +1,63 @@
+"""`python -m ivr.softphone call ...` as a tester runs it: a real process, real Kamailio, a pyVoIP callee."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+
+import pytest
+
+pytestmark = pytest.mark.sip
+
+
+def softphone_cli(sip_server, extension: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "ivr.softphone", "call", *args, "--server", f"{sip_server.host}:{sip_server.port}",
+               "--extension", extension]
+    env = dict(os.environ, HOTLINE_SOFTPHONE_PASSWORD=password or sip_server.password(extension))
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, env=env)
+
+
+@pytest.fixture
+def far_end(pyvoip_callee):
+    return pyvoip_callee("1018", hangup_after=4.0)
+
+
+def test_call_prints_a_json_summary_and_records_what_it_heard(sip_server, far_end, tmp_path):
+    recording = tmp_path / "heard.wav"
+    result = softphone_cli(sip_server, "1011", "1018", "--dtmf", "3,*@2.5", "--codec", "pcmu",
+                           "--record", str(recording), "--json", "--hold", "6")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["answered"] is True and summary["sip_status"] == 200
+    assert summary["digits_sent"] == "3*" and summary["ended_by"] == "remote"
+    assert 3.0 < summary["connected_seconds"] < 8.0
+    assert summary["recording"] == str(recording)
+    assert far_end.ended.wait(5) and far_end.digits == "3*"
+    with wave.open(str(recording)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        assert wav.getnframes() > 8000 * 2  # the callee's 2 s tone at least
+
+
+def test_a_failing_scenario_step_is_reported_with_its_number(sip_server, far_end, tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("- dtmf: '7'\n- expect-hangup: {within: 0.5}\n")
+    result = softphone_cli(sip_server, "1012", "1018", "--scenario", str(scenario))
+    assert result.returncode == 1
+    assert "FAILED: step 2 (line 2) [expect-hangup]: the far end did not hang up within 0.5 s" in result.stdout
+
+
+def test_scenario_mistakes_stop_before_dialling(sip_server, tmp_path):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("- wait: 1\n- dtmf: 'x'\n")
+    result = softphone_cli(sip_server, "1013", "1018", "--scenario", str(scenario))
+    assert result.returncode == 64
+    assert "step 2 (line 2) [dtmf]" in result.stderr
+
+
+def test_wrong_password_exits_2_with_the_reason(sip_server):
+    result = softphone_cli(sip_server, "1014", "12345", "--json", password="wrong")
+    assert result.returncode == 2
+    assert "403" in result.stderr and result.stdout == ""
