@@ -24,6 +24,7 @@ from ivr.rtp import RtpPacket
 from .audio import FRAME_BYTES, SAMPLE_RATE
 
 FRAME_SECONDS = 0.02
+LATE_AFTER = 0.06  # a packet later than this behind its schedule would miss a typical jitter buffer
 SAMPLES_PER_FRAME = 160
 SILENCE = bytes(FRAME_BYTES)
 
@@ -36,6 +37,7 @@ class MediaStats:
     packets_sent: int
     packets_received: int
     packets_lost: int  # gaps in the peer's sequence numbers
+    packets_late: int  # arrived more than 60 ms after the best-case arrival their RTP timestamp implies
     late_ticks: int  # our own 20 ms send deadlines missed by more than one frame (loaded machine)
 
 
@@ -71,6 +73,8 @@ class CallerMedia:
         self._first_offset = 0  # samples between start() and the first received packet
         self._last_seq: int | None = None
         self._stats = {"sent": 0, "received": 0, "lost": 0, "late": 0}
+        self._arrival_offsets: list[float] = []  # arrival time minus RTP timestamp time, per audio packet
+        self.digit_times: list[tuple[str, float]] = []  # (digit, seconds after start() its first packet left)
         self._running = threading.Event()
         self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -117,7 +121,9 @@ class CallerMedia:
     def stats(self) -> MediaStats:
         with self._lock:
             s = self._stats
-            return MediaStats(s["sent"], s["received"], s["lost"], s["late"])
+            best = min(self._arrival_offsets, default=0.0)
+            late = sum(1 for offset in self._arrival_offsets if offset - best > LATE_AFTER)
+            return MediaStats(s["sent"], s["received"], s["lost"], late, s["late"])
 
     @property
     def running(self) -> bool:
@@ -188,6 +194,7 @@ class CallerMedia:
         current = self._digits[0]
         if current.start_ts is None:
             current.start_ts = self._timestamp
+            self.digit_times.append((current.digit, time.monotonic() - (self.started_at or 0.0)))
         sent = current.sent
         event_packets = current.frames + 2  # RFC 4733 §2.5.1.4: the final (end) packet goes out three times
         if sent >= event_packets:
@@ -226,10 +233,15 @@ class CallerMedia:
             self._last_seq = packet.sequence_number
             if decode is None:
                 return  # telephone-events and comfort noise are not audio
-            if self._first_ts is None:
-                self._first_ts = packet.timestamp
-                self._first_offset = int((time.monotonic() - (self.started_at or time.monotonic())) * SAMPLE_RATE)
-            position = 2 * (self._first_offset + ((packet.timestamp - self._first_ts) & 0xFFFFFFFF))
+            now = time.monotonic()
+            since_start = now - (self.started_at or now)
+            samples = (packet.timestamp - self._first_ts) & 0xFFFFFFFF if self._first_ts is not None else 0
+            if self._first_ts is None or abs(since_start - (self._first_offset + samples) / SAMPLE_RATE) > 1.0:
+                # first packet, or the sender restarted its timestamps: anchor on the arrival time
+                self._first_ts, samples = packet.timestamp, 0
+                self._first_offset = int(since_start * SAMPLE_RATE)
+            self._arrival_offsets.append(since_start - (self._first_offset + samples) / SAMPLE_RATE)
+            position = 2 * (self._first_offset + samples)
             pcm = decode(packet.payload)
             if position > len(self._heard):
                 self._heard.extend(bytes(position - len(self._heard)))

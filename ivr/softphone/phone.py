@@ -46,6 +46,7 @@ class CallSummary:
     packets_sent: int = 0
     packets_received: int = 0
     packets_lost: int = 0
+    packets_late: int = 0
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -185,6 +186,7 @@ class ActiveCall:
             packets_sent=stats.packets_sent if stats else 0,
             packets_received=stats.packets_received if stats else 0,
             packets_lost=stats.packets_lost if stats else 0,
+            packets_late=stats.packets_late if stats else 0,
         )
 
 
