@@ -21,7 +21,7 @@ from pyVoIP.VoIP import CallState, InvalidStateError, PhoneStatus
 
 from .audio import load_audio, synthesize, voiced_seconds, write_wav
 from ..local_sip_server import free_udp_port
-from .media import CODECS, SAMPLE_RATE
+from .media import CODECS, SAMPLE_RATE, MediaStats
 from .signalling import SoftphoneCall, SoftphonePhone
 
 
@@ -151,6 +151,16 @@ class ActiveCall:
             time.sleep(0.05)
         return False
 
+    @property
+    def media_stats(self) -> MediaStats | None:
+        """Packet counters of the call's RTP (None before the answer)."""
+        return self._call.media.stats if self._call.media else None
+
+    @property
+    def digit_times(self) -> list[tuple[str, float]]:
+        """(digit, seconds after the answer when its first telephone-event packet left), in order."""
+        return list(self._call.media.digit_times) if self._call.media else []
+
     def seconds_connected(self) -> float:
         if self.answered_at is None:
             return 0.0
@@ -170,7 +180,7 @@ class ActiveCall:
         return write_wav(path, self.heard())
 
     def summary(self, recording: str | Path | None = None) -> CallSummary:
-        stats = self._call.media.stats if self._call.media else None
+        stats = self.media_stats
         status = self._call.final_status
         return CallSummary(
             call_id=self.call_id,
