@@ -89,7 +89,9 @@ class ActiveCall:
             return True
         if self._call.state == CallState.DIALING:
             self._phone.voip.cancel(self._call)
-            self._call.finished_event.wait(5)  # the 487 to our INVITE
+            if not self._call.finished_event.wait(5):  # normally the 487 to our INVITE arrives
+                self._call.failed(0, f"no answer within {timeout:g} s, CANCEL sent")
+                self._call.final_status = None
         return False
 
     def wait_ended(self, timeout: float) -> bool:
