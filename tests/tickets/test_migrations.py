@@ -1,10 +1,17 @@
 """The Alembic migrations are the schema: they build it from nothing, match the models, and tear down."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from tickets import db
 from tickets.models import Base
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"tickets", "ticket_events", "member_units", "knowledge_entries", "holiday_overrides", "api_tokens",
           "ticket_number_counters"}
@@ -46,3 +53,17 @@ def test_upgrade_is_idempotent_at_start_up(empty_db_url):
     db.upgrade(empty_db_url)
     db.upgrade(empty_db_url)
     assert TABLES <= table_names(empty_db_url)
+
+
+@pytest.mark.postgres
+def test_nodes_starting_together_migrate_once(postgres_databases):
+    """Three node processes upgrade one empty PostgreSQL database at the same moment."""
+    url = postgres_databases.create()
+    try:
+        nodes = [subprocess.Popen([sys.executable, "-c", "import sys; from tickets import db; db.upgrade(sys.argv[1])",
+                                   url], cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        failures = [node.stderr.read() for node in nodes if node.wait(timeout=120) != 0]
+        assert failures == []
+        assert TABLES <= table_names(url)
+    finally:
+        postgres_databases.drop(url)
