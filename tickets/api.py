@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tickets import db, service, stats
 from tickets.auth import Principal, authenticate, issue_token
+from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import Ticket
 from tickets.schemas import (HolidayIn, HolidayOut, KnowledgeIn, KnowledgeOut, KnowledgePatch, LevelOverride,
@@ -40,6 +42,7 @@ class TicketsContext:
 class ApiSettings:
     database_url: str = db.DEFAULT_URL
     bootstrap_admin_token: str | None = None  # stored (hashed) at start so a fresh install can log in
+    classification_rules: Path = DEFAULT_RULES
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
@@ -47,8 +50,9 @@ def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None
     app.include_router(router, prefix=prefix)
 
 
-def create_app(settings: ApiSettings, rules: TicketRules) -> FastAPI:
+def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:
     """A stand-alone ticket API: upgrades the schema, stores the bootstrap admin token, mounts /api."""
+    rules = rules or TicketRules.default(settings.classification_rules)
     session_factory = db.open_database(settings.database_url)
     if settings.bootstrap_admin_token:
         with session_factory.begin() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tickets.calendar import WorkingCalendar
-from tickets.classify import Classifier
+from tickets.classify import DEFAULT_RULES, Classifier
 from tickets.deadlines import DeadlinePolicy, DeadlineSettings
 from tickets.lifecycle import Action, Status, next_status
 from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, HolidayOverride, KnowledgeEntry,
@@ -59,6 +60,11 @@ class TicketRules:
 
     classifier: Classifier
     deadline_settings: DeadlineSettings
+
+    @classmethod
+    def default(cls, classification_rules: Path = DEFAULT_RULES) -> TicketRules:
+        """The shipped keyword rules (or an administrator's file) and the default durations."""
+        return cls(Classifier.from_file(classification_rules), DeadlineSettings())
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""

@@ -5,7 +5,7 @@ SQLite gets a fresh file per test. PostgreSQL gets one database per test session
 concurrent runs never collide, migrated once, emptied after each test and dropped at the end.
 Set TICKETS_TEST_POSTGRES_URL to use another server (default: the local trust-auth postgres).
 
-Fixtures for other ticket tests (the scheduler's too): `db_url`, `engine`, `session_factory`,
+Fixtures for other ticket tests (the scheduler's too): `db_url`, `engine`, `session_factory`, `rules`,
 `empty_db_url` (an unmigrated database, for migration tests).
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tickets import db
 from tickets.models import Base
+from tickets.service import TicketRules
 
 POSTGRES_URL = os.environ.get("TICKETS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"),
@@ -96,6 +97,12 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     url = databases.create()
     yield url
     databases.drop(url)
+
+
+@pytest.fixture
+def rules() -> TicketRules:
+    """The shipped classification rules and default deadline durations."""
+    return TicketRules.default()
 
 
 @pytest.fixture

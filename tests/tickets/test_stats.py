@@ -1,0 +1,101 @@
+"""Statistics on the real databases over a month of tickets with known outcomes."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tickets import service, stats
+from tickets.lifecycle import Action
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MARCH = (datetime(2026, 3, 1, tzinfo=SHANGHAI), datetime(2026, 4, 1, tzinfo=SHANGHAI))
+
+
+def day(n: int, hour: int = 10) -> datetime:
+    return datetime(2026, 3, n, hour, tzinfo=SHANGHAI)
+
+
+def make(session, rules, at, content, **fields):
+    ticket, _ = service.create_ticket(session, {"content": content, **fields}, rules=rules, actor="op", now=at)
+    return ticket
+
+
+def walk(session, rules, ticket, at, *steps):
+    """Apply (action, hours after `at`, extra arguments) steps."""
+    for action, hours, extra in steps:
+        service.transition(session, ticket.id, action, actor="op", rules=rules, now=at + timedelta(hours=hours),
+                           **extra)
+
+
+WORKED = [(Action.DISPATCH, 1, {}), (Action.SIGN, 2, {}), (Action.START, 3, {})]
+
+
+@pytest.fixture
+def month(session_factory, rules):
+    """Six tickets received in March with known outcomes, plus a draft and an April ticket (not counted)."""
+    with session_factory.begin() as session:
+        water = service.create_unit(session, {"name": "市水务局"})
+        roads = service.create_unit(session, {"name": "市住建局"})
+        on_time = make(session, rules, day(2), "停水", level=2, unit_id=water.id, topic="供水", request_type="求助")
+        walk(session, rules, on_time, day(2), *WORKED, (Action.REPLY, 10, {}),
+             (Action.CALLBACK, 30, {"callback_result": "满意"}), (Action.CLOSE, 31, {}))
+        late = make(session, rules, day(3), "燃气泄漏", level=1, unit_id=water.id, topic="燃气", request_type="求助")
+        walk(session, rules, late, day(3), *WORKED, (Action.REPLY, 5, {}),
+             (Action.CALLBACK, 30, {"callback_result": "不满意"}))
+        answered = make(session, rules, day(4), "社保卡怎么补办", level=3, topic="社保", request_type="咨询")
+        walk(session, rules, answered, day(4), (Action.ANSWER_DIRECTLY, 0, {}))
+        make(session, rules, day(5), "路灯坏了", level=3, unit_id=roads.id, topic="路灯", request_type="投诉")
+        rejected = make(session, rules, day(6), "外省的事", level=3, topic="其他", request_type="咨询")
+        walk(session, rules, rejected, day(6), (Action.REJECT, 0, {"note": "不属本市管辖"}))
+        unreachable = make(session, rules, day(7), "井盖丢失", level=2, unit_id=roads.id, topic="供水",
+                           request_type="举报")
+        walk(session, rules, unreachable, day(7), *WORKED, (Action.REPLY, 20, {}),
+             (Action.CALLBACK, 40, {"callback_result": "unreachable"}))
+        service.create_ticket(session, {"content": "挂断"}, rules=rules, actor="ivr", draft=True, now=day(8))
+        make(session, rules, datetime(2026, 4, 2, tzinfo=SHANGHAI), "四月的", level=3, topic="供水")
+    return {"water": water.id, "roads": roads.id, "late": late.id}
+
+
+def test_three_rates_over_the_centre(session_factory, month):
+    with session_factory() as session:
+        rates = stats.three_rates(session, *MARCH)
+    assert (rates.received, rates.responded_in_time, rates.resolved, rates.callbacks_reached, rates.satisfied) == (
+        6, 4, 3, 2, 1)
+    assert (rates.response_rate, rates.resolution_rate, rates.satisfaction_rate) == (0.6667, 0.5, 0.5)
+
+
+def test_three_rates_per_unit(session_factory, month):
+    with session_factory() as session:
+        water = stats.three_rates(session, *MARCH, unit_id=month["water"])
+        per_unit = {r.unit_name: r for r in stats.three_rates_per_unit(session, *MARCH)}
+    assert (water.unit_name, water.received, water.response_rate, water.satisfaction_rate) == ("市水务局", 2, 0.5, 0.5)
+    assert set(per_unit) == {"市水务局", "市住建局"}
+    roads = per_unit["市住建局"]
+    assert (roads.received, roads.responded_in_time, roads.resolved, roads.satisfaction_rate) == (2, 1, 1, None)
+
+
+def test_empty_period_has_no_rates(session_factory, month):
+    with session_factory() as session:
+        rates = stats.three_rates(session, datetime(2025, 1, 1, tzinfo=SHANGHAI), datetime(2025, 2, 1,
+                                                                                            tzinfo=SHANGHAI))
+    assert (rates.received, rates.response_rate, rates.satisfaction_rate) == (0, None, None)
+
+
+def test_counts_and_hot_topics(session_factory, month):
+    with session_factory() as session:
+        assert list(stats.counts_by(session, "level", *MARCH).items()) == [("3", 3), ("2", 2), ("1", 1)]
+        by_type = stats.counts_by(session, "request_type", *MARCH)
+        assert by_type == {"咨询": 2, "求助": 2, "举报": 1, "投诉": 1}
+        assert list(by_type.values()) == [2, 2, 1, 1]  # largest first
+        assert stats.hot_topics(session, *MARCH, limit=1) == [("供水", 2)]
+
+
+def test_overdue_list_is_what_still_waits_past_its_deadline(session_factory, month, rules):
+    with session_factory() as session:
+        overdue = stats.overdue_tickets(session, day(20))
+        assert [t.content for t in overdue] == ["路灯坏了"]
+        assert stats.overdue_tickets(session, day(5, 11)) == []
+        flagged, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=day(20), sort="number"))
+        assert [t.content for t in flagged] == ["燃气泄漏", "路灯坏了"]  # the late reply stays flagged
