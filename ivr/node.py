@@ -1,0 +1,321 @@
+"""The IVR node: registers to the SIP server, answers calls up to a maximum, runs the application's
+`on_call(session)` for each in its own thread, dials out, and keeps call detail records.
+
+Application hooks keep protocol and application apart: the node knows nothing of menus or tickets; it
+hands out CallSessions and reports finished CallRecords to `on_record`.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pyVoIP.VoIP import CallState
+
+from .config import IvrSettings
+from .media import MediaEngine, MediaStream
+from .session import CallEnded, CallSession
+from .sip import IvrCall, IvrPhone, RegistrationError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CallRecord", "DialResult", "IvrNode", "NodeHealth", "RegistrationError"]
+
+RECENT_RECORDS_KEPT = 1000
+
+
+@dataclass
+class CallRecord:
+    """Call detail record. `details` holds what the application noted (e.g. the demo menu's choice)."""
+
+    call_id: str
+    direction: Literal["inbound", "outbound"]
+    caller: str
+    called: str
+    codec: str
+    started_at: datetime | None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    digits: str = ""
+    recording_path: str | None = None
+    ended_by: Literal["caller", "ivr"] | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # an exception the application let escape (logged, never re-raised)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for key in ("started_at", "answered_at", "ended_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    registration: Literal["registered", "unregistered", "failed"]
+    registration_error: str | None
+    active_calls: int
+    capacity: int
+    malformed_sip_datagrams: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DialResult:
+    status: Literal["answered", "busy", "no_answer", "failed"]
+    session: CallSession | None
+    sip_status: int | None = None
+
+
+BUSY_STATUSES = {486, 600}
+NO_ANSWER_STATUSES = {408, 480, 487}
+
+
+class IvrNode:
+    """One IVR registered as `extension`.
+
+        node = IvrNode(host, port, "12345", password, on_call=app, local_ip="127.0.0.1", max_calls=100)
+        node.start()      # RegistrationError (naming host:port and SIP status) when it cannot register
+        ...
+        node.stop()
+
+    `on_call(session)` runs in a thread per answered incoming call; when it returns the call is hung up.
+    `on_record(record)` is called (from that thread) with each finished call's CallRecord.
+    """
+
+    def __init__(self, registrar_host: str, registrar_port: int, extension: str, password: str, *,
+                 on_call: Callable[[CallSession], None],
+                 on_record: Callable[[CallRecord], None] | None = None,
+                 local_ip: str = "127.0.0.1", sip_port: int = 0, rtp_ports: tuple[int, int] = (10000, 20000),
+                 codecs: tuple[str, ...] = ("PCMU", "PCMA"), max_calls: int = 100, register_expires: int = 120,
+                 register_timeout: float = 5.0) -> None:
+        self.settings = IvrSettings(registrar_host=registrar_host, registrar_port=registrar_port,
+                                    extension=extension, password=password, local_ip=local_ip,
+                                    sip_port=sip_port, rtp_port_low=rtp_ports[0], rtp_port_high=rtp_ports[1],
+                                    codecs=tuple(codecs), max_calls=max_calls, register_expires=register_expires,
+                                    register_timeout=register_timeout)
+        self.on_call = on_call
+        self.on_record = on_record
+        self._engine = MediaEngine()
+        self._lock = threading.Lock()
+        self._reserved = 0  # admitted calls not yet finished (includes ones being set up)
+        self._active: dict[str, tuple[CallSession, CallRecord]] = {}
+        self._recent: deque[CallRecord] = deque(maxlen=RECENT_RECORDS_KEPT)
+        self._threads: set[threading.Thread] = set()
+        self._phone = IvrPhone(registrar_host, registrar_port, extension, password, my_ip=local_ip,
+                               sip_port=sip_port, rtp_ports=rtp_ports, codecs=tuple(codecs), engine=self._engine,
+                               media_factory=self._make_stream, admit=self._admit,
+                               on_incoming=self._incoming, register_timeout=register_timeout,
+                               expires=register_expires)
+        self._phone.on_incoming_refused = lambda call_id: self._release_slot()  # type: ignore[method-assign]
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: IvrSettings, *, on_call: Callable[[CallSession], None],
+                      on_record: Callable[[CallRecord], None] | None = None) -> IvrNode:
+        return cls(settings.registrar_host, settings.registrar_port, settings.extension, settings.password,
+                   on_call=on_call, on_record=on_record, local_ip=settings.local_ip, sip_port=settings.sip_port,
+                   rtp_ports=(settings.rtp_port_low, settings.rtp_port_high), codecs=settings.codecs,
+                   max_calls=settings.max_calls, register_expires=settings.register_expires,
+                   register_timeout=settings.register_timeout)
+
+    # ---- life cycle
+
+    def start(self) -> None:
+        """Start media and register; raises RegistrationError (and leaves nothing running) on failure."""
+        self._engine.start()
+        try:
+            self._phone.start()
+        except BaseException:
+            self._engine.stop()
+            raise
+        self._started = True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Hang up every call, wait for the application threads, unregister, close every socket."""
+        if not self._started:
+            return
+        self._started = False
+        with self._lock:
+            sessions = [session for session, _ in self._active.values()]
+        for session in sessions:
+            session.hangup()
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            self._phone.stop()
+        except Exception as exc:  # deregistration is best effort: the server may be gone already
+            log.warning("deregistration failed: %s", exc)
+        self._engine.stop()
+
+    @property
+    def sip_port(self) -> int:
+        return self._phone.sip.myPort
+
+    # ---- information for server.py
+
+    def health(self) -> NodeHealth:
+        sip = self._phone.sip
+        state = "registered" if sip.registered else ("failed" if sip.registration_error else "unregistered")
+        with self._lock:
+            active = self._reserved
+        return NodeHealth(registration=state, registration_error=sip.registration_error, active_calls=active,
+                          capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams)
+
+    def active_calls(self) -> list[CallRecord]:
+        """Snapshot of calls in progress (digits so far included)."""
+        with self._lock:
+            entries = list(self._active.values())
+        return [self._snapshot(session, record) for session, record in entries]
+
+    def recent_calls(self) -> list[CallRecord]:
+        """Finished calls, oldest first (the last RECENT_RECORDS_KEPT)."""
+        with self._lock:
+            return list(self._recent)
+
+    # ---- incoming calls
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if not self._started or self._reserved >= self.settings.max_calls:
+                return False
+            self._reserved += 1
+            return True
+
+    def _release_slot(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+
+    def _make_stream(self, call: IvrCall, codec: str, dtmf_pt: int | None, sock: socket.socket,
+                     remote: tuple[str, int]) -> MediaStream:
+        """Build the call's session and its media stream, wired to each other."""
+        headers = call.request.headers
+        inbound = call.state == CallState.RINGING
+        caller = headers["From"]["number"] if inbound else self.settings.extension
+        called = headers["To"]["number"]
+        session = CallSession(call.call_id, caller, called, codec, outgoing=None, hangup=lambda: self._hangup(call))
+        stream = MediaStream(sock, remote, codec, dtmf_pt, on_frame=session.deliver_frame,
+                             on_digit=session.deliver_digit, on_closed=session.mark_ended)
+        session.attach_output(stream)
+        call.session = session  # type: ignore[attr-defined]
+        record = CallRecord(call.call_id, "inbound" if inbound else "outbound", caller, called, codec,
+                            session.started_at)
+        session.on_end(lambda s: self._mark_ended_by(record, "caller"))
+        with self._lock:
+            self._active[call.call_id] = (session, record)
+        return stream
+
+    @staticmethod
+    def _mark_ended_by(record: CallRecord, who: Literal["caller", "ivr"]) -> None:
+        if record.ended_by is None:
+            record.ended_by = who
+
+    def _hangup(self, call: IvrCall) -> None:
+        with self._lock:
+            entry = self._active.get(call.call_id)
+        if entry is not None:
+            self._mark_ended_by(entry[1], "ivr")
+        if call.state == CallState.ANSWERED:
+            call.hangup()  # BYE, and the stream closes (which marks the session ended)
+
+    def _incoming(self, call: IvrCall) -> None:
+        session: CallSession = call.session  # type: ignore[attr-defined]
+        session.mark_answered()
+        self._run_application(call, session, self.on_call)
+
+    def _run_application(self, call: IvrCall, session: CallSession,
+                         application: Callable[[CallSession], None] | None) -> None:
+        thread = threading.Thread(target=self._application_thread, args=(call, session, application),
+                                  name=f"ivr-call-{call.call_id[:12]}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _application_thread(self, call: IvrCall, session: CallSession,
+                            application: Callable[[CallSession], None] | None) -> None:
+        error = None
+        try:
+            if application is not None:
+                application(session)
+        except CallEnded:
+            pass
+        except Exception as exc:
+            log.exception("application failed on call %s", call.call_id)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            session.hangup()
+            self._finish(call, session, error)
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _finish(self, call: IvrCall, session: CallSession, error: str | None) -> None:
+        with self._lock:
+            _, record = self._active.pop(call.call_id, (session, None))
+            self._reserved -= 1
+        if record is None:
+            return
+        record = self._snapshot(session, record)
+        record.error = error
+        with self._lock:
+            self._recent.append(record)
+        if self.on_record is not None:
+            try:
+                self.on_record(record)
+            except Exception:
+                log.exception("on_record hook failed for call %s", call.call_id)
+
+    @staticmethod
+    def _snapshot(session: CallSession, record: CallRecord) -> CallRecord:
+        return CallRecord(record.call_id, record.direction, record.caller, record.called, record.codec,
+                          session.started_at, session.answered_at, session.ended_at, session.digits_received,
+                          session.recording_path, record.ended_by, dict(session.details), record.error)
+
+    # ---- outgoing calls
+
+    def dial(self, number: str, timeout: float = 30.0, *, codec: str = "PCMU",
+             on_call: Callable[[CallSession], None] | None = None) -> DialResult:
+        """Call `number` and wait up to `timeout` s for an answer.
+
+        answered → the session (the caller drives it; hang up when done, or pass `on_call` to run it in the
+        node's thread like an incoming call); busy → 486/600; no_answer → timeout (the INVITE is cancelled)
+        or 408/480/487; failed → any other status, or the server could not be reached.
+        """
+        if not self._admit():
+            return DialResult("failed", None)
+        try:
+            call = self._phone.dial(number, codec)
+        except Exception as exc:
+            self._release_slot()
+            log.warning("dial %s failed: %s", number, exc)
+            return DialResult("failed", None)
+        if not call.final_event.wait(timeout):
+            self._phone.cancel(call)
+            if not call.final_event.wait(2.0):  # the 487 normally follows the CANCEL
+                self._phone.calls.pop(call.call_id, None)
+                self._phone.release_ports(call)
+        status = call.final_status
+        if status == 200 and call.state == CallState.ANSWERED:
+            session: CallSession = call.session  # type: ignore[attr-defined]
+            session.mark_answered()
+            self._run_application(call, session, on_call or _wait_until_ended)
+            return DialResult("answered", session, 200)
+        self._release_slot()
+        with self._lock:
+            self._active.pop(call.call_id, None)
+        if status is None or status in NO_ANSWER_STATUSES:
+            return DialResult("no_answer", None, status)
+        return DialResult("busy" if status in BUSY_STATUSES else "failed", None, status)
+
+
+def _wait_until_ended(session: CallSession) -> None:
+    """Default 'application' of an answered outbound call: the dialler drives the session; keep it open."""
+    while not session.wait_ended(1.0):
+        pass

@@ -1,0 +1,236 @@
+"""The call session an application drives, one per call: 20 ms PCM frames in and out, DTMF digits, prompt
+playback with barge-in, digit collection, a recording tap and hang-up.
+
+Audio is 16-bit signed little-endian mono PCM at 8 kHz; one frame is 20 ms = 320 bytes. The media thread
+pushes caller frames and digits in (`deliver_frame`, `deliver_digit`, `mark_ended`); the application's thread
+calls the blocking methods, which raise CallEnded once either side has hung up and nothing is left to read.
+"""
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Protocol
+
+from pydub import AudioSegment
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 8000
+FRAME_BYTES = 320
+PLAYBACK_LEAD_FRAMES = 5  # queued ahead of the send clock: a barge-in cuts the prompt within 100 ms
+INBOUND_FRAMES_KEPT = 250  # 5 s of caller audio waits for read_frame; older frames are dropped (taps got them)
+
+
+class CallEnded(Exception):
+    """Raised by blocking session calls when either side hung up. `collected` holds the digits a
+    collect_digits call had gathered before the end."""
+
+    def __init__(self, message: str = "call ended", collected: str = "") -> None:
+        super().__init__(message)
+        self.collected = collected
+
+
+class OutgoingAudio(Protocol):
+    """What a session needs from the media layer to send audio (ivr.media.MediaStream fits)."""
+
+    def queue_pcm(self, pcm: bytes) -> None: ...
+    def clear_outgoing(self) -> None: ...
+    @property
+    def queued_frames(self) -> int: ...
+
+
+def to_pcm(audio: str | pathlib.Path | AudioSegment | bytes) -> bytes:
+    """Any prompt the application gives → 8 kHz 16-bit mono PCM. Bytes are taken as that PCM already."""
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        pcm = bytes(audio)
+        if len(pcm) % 2:
+            raise ValueError("raw PCM prompt must be 16-bit samples (an even number of bytes)")
+        return pcm
+    if isinstance(audio, (str, pathlib.Path)):
+        path = pathlib.Path(audio)
+        if not path.is_file():
+            raise FileNotFoundError(f"prompt file not found: {path}")
+        segment = AudioSegment.from_file(path)
+    elif isinstance(audio, AudioSegment):
+        segment = audio
+    else:
+        raise TypeError(f"cannot play {type(audio).__name__}: give a path, an AudioSegment or PCM bytes")
+    return segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2).raw_data
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CallSession:
+    """One call as the application sees it. Created by the IVR node; see CONTRACTS.md."""
+
+    def __init__(self, call_id: str, caller: str, called: str, codec: str, outgoing: OutgoingAudio | None,
+                 hangup: Callable[[], None]) -> None:
+        self.call_id = call_id
+        self.caller = caller
+        self.called = called
+        self.codec = codec
+        self.started_at: datetime | None = _now()
+        self.answered_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.digits_received = ""  # every key the caller pressed, in order (for the detail record)
+        self.details: dict[str, str] = {}  # what the application wants kept in the call's detail record
+        self.recording_path: str | None = None  # set by whoever records the call
+        self._outgoing = outgoing
+        self._send_hangup = hangup
+        self._condition = threading.Condition()
+        self._frames: deque[bytes] = deque(maxlen=INBOUND_FRAMES_KEPT)
+        self._digits: deque[str] = deque()
+        self._taps: list[Callable[[bytes], None]] = []
+        self._end_callbacks: list[Callable[[CallSession], None]] = []
+        self._ended = False
+
+    # ---- media side (media thread / SIP thread)
+
+    def attach_output(self, outgoing: OutgoingAudio) -> None:
+        """The media stream is built after the session (it needs the session's callbacks)."""
+        self._outgoing = outgoing
+
+    def deliver_frame(self, pcm: bytes) -> None:
+        for tap in self._taps:
+            try:
+                tap(pcm)
+            except Exception:  # a broken recorder must not break the call
+                log.exception("recording tap failed on call %s", self.call_id)
+        with self._condition:
+            self._frames.append(pcm)
+            self._condition.notify_all()
+
+    def deliver_digit(self, digit: str) -> None:
+        with self._condition:
+            self._digits.append(digit)
+            self.digits_received += digit
+            self._condition.notify_all()
+
+    def mark_answered(self) -> None:
+        self.answered_at = _now()
+
+    def mark_ended(self) -> None:
+        """Either side hung up: wake every waiting call; runs the end callbacks once."""
+        with self._condition:
+            if self._ended:
+                return
+            self._ended = True
+            self.ended_at = _now()
+            self._condition.notify_all()
+        for callback in self._end_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("end callback failed on call %s", self.call_id)
+
+    def on_end(self, callback: Callable[[CallSession], None]) -> None:
+        self._end_callbacks.append(callback)
+
+    # ---- application side
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Block until either side hung up (True) or `timeout` seconds passed (False); consumes nothing."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while not self._ended:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+            return True
+
+    def add_tap(self, callback: Callable[[bytes], None]) -> None:
+        """`callback(frame)` for every 20 ms caller frame, on the media thread: keep it quick."""
+        self._taps.append(callback)
+
+    def read_frame(self, timeout: float = 1.0) -> bytes | None:
+        """Next 20 ms of caller audio (320 bytes), None after `timeout` seconds without audio."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while not self._frames:
+                if self._ended:
+                    raise CallEnded()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
+            return self._frames.popleft()
+
+    def write_frame(self, pcm: bytes) -> None:
+        """Queue audio to the caller (normally 20 ms; longer PCM is cut into frames)."""
+        if self._ended:
+            raise CallEnded()
+        self._outgoing.queue_pcm(pcm)
+
+    def next_digit(self, timeout: float) -> str | None:
+        """The oldest digit not yet taken, waiting up to `timeout` seconds; digits pressed before the hang-up
+        are still handed out, then CallEnded."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while not self._digits:
+                if self._ended:
+                    raise CallEnded()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
+            return self._digits.popleft()
+
+    def play(self, audio: str | pathlib.Path | AudioSegment | bytes, *, barge_in: bool = True) -> str | None:
+        """Play a prompt to the end; with `barge_in`, a key press stops it and that digit is returned (it stays
+        queued for next_digit/collect_digits)."""
+        pcm = to_pcm(audio)
+        frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        position = 0
+        with self._condition:
+            while True:
+                if self._ended:
+                    raise CallEnded()
+                if barge_in and self._digits:
+                    self._outgoing.clear_outgoing()
+                    return self._digits[0]
+                queued = self._outgoing.queued_frames
+                if position == len(frames) and queued == 0:
+                    return None
+                while position < len(frames) and queued < PLAYBACK_LEAD_FRAMES:
+                    self._outgoing.queue_pcm(frames[position])
+                    position += 1
+                    queued += 1
+                self._condition.wait(0.02)
+
+    def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
+                       inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str:
+        """Up to `max_digits` digits; stops at the terminator (not included) or when the caller pauses too long.
+        CallEnded carries the digits gathered so far in `collected`."""
+        if max_digits < 1:
+            raise ValueError(f"max_digits must be at least 1, got {max_digits}")
+        collected = ""
+        while len(collected) < max_digits:
+            try:
+                digit = self.next_digit(first_digit_timeout if not collected else inter_digit_timeout)
+            except CallEnded:
+                raise CallEnded(collected=collected) from None
+            if digit is None or digit == terminator:
+                break
+            collected += digit
+        return collected
+
+    def hangup(self) -> None:
+        """End the call from our side (BYE); harmless when it already ended."""
+        if self._ended:
+            return
+        try:
+            self._send_hangup()
+        finally:
+            self.mark_ended()
