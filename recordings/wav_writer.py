@@ -1,0 +1,73 @@
+"""Per-call WAV files of one leg, fed 20 ms frames by a session's recording tap.
+
+Layout: <root>/<YYYY>/<MM>/<DD>/<call id>.wav (UTC date of the call's start), 8 kHz 16-bit mono PCM.
+Frames arrive on the media thread while the hang-up may close the file from another thread, so writes and
+close share a lock and frames after close are ignored: the file on disk is always a valid, finished WAV.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import wave
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Protocol
+
+SAMPLE_RATE = 8000
+SAMPLE_WIDTH = 2
+
+
+def recording_path(root: str | Path, call_id: str, started: datetime) -> Path:
+    """Where a call's recording lives; the call id is made file-name safe (SIP Call-IDs hold '@', '/')."""
+    day = started.astimezone(timezone.utc)
+    safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", call_id).strip(".") or "call"
+    return Path(root) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{safe_id}.wav"
+
+
+class WavRecording:
+    """An open WAV file of one call leg. `write(frame)` appends PCM; `close()` finalises the header."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._wave = wave.open(str(path), "wb")
+        self._wave.setnchannels(1)
+        self._wave.setsampwidth(SAMPLE_WIDTH)
+        self._wave.setframerate(SAMPLE_RATE)
+        self.frames_written = 0
+        self.closed = False
+
+    def write(self, pcm: bytes) -> None:
+        with self._lock:
+            if self.closed:
+                return  # the media thread may still flush a frame after the hang-up closed the file
+            self._wave.writeframesraw(pcm)
+            self.frames_written += len(pcm) // SAMPLE_WIDTH
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._wave.close()  # writes the final sizes into the header
+
+
+class TappableSession(Protocol):
+    """The part of a call session a recorder uses (ivr.session.CallSession fits; recordings does not import
+    ivr)."""
+
+    call_id: str
+    started_at: datetime | None
+    recording_path: str | None
+
+    def add_tap(self, callback: Callable[[bytes], None]) -> None: ...
+    def on_end(self, callback: Callable[..., None]) -> None: ...
+
+
+def record_caller(session: TappableSession, root: str | Path) -> WavRecording:
+    """Record what the caller says for the whole call; the file is closed when the call ends."""
+    recording = WavRecording(recording_path(root, session.call_id, session.started_at or datetime.now(timezone.utc)))
+    session.recording_path = str(recording.path)
+    session.add_tap(recording.write)
+    session.on_end(lambda _session: recording.close())
+    return recording
