@@ -1,0 +1,273 @@
+"""The IVR node through the real Kamailio on loopback with real RTP: the demo flow with recordings and
+detail records, capacity (486 beyond max calls), registration errors, malformed SIP, hang-up mid-prompt,
+and outbound dialling (answered / busy / no answer / failed).
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ivr.demo_flow import DemoFlow
+from ivr.local_sip_server import free_udp_port
+from ivr.node import CallRecord, IvrNode
+from ivr.session import CallEnded, CallSession, to_pcm
+from ivr.sip import RegistrationError
+from ivr.softphone.audio import similarity, synthesize
+from recordings.wav_writer import record_caller
+
+pytestmark = pytest.mark.sip
+
+CALLER_TEXT = "The street lights on Harbour Road have been off for three nights."
+
+
+class Records:
+    """on_record hook for the tests: keeps the finished records, lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+        self.arrived = threading.Condition()
+
+    def __call__(self, record: CallRecord) -> None:
+        with self.arrived:
+            self.records.append(record)
+            self.arrived.notify_all()
+
+    def wait(self, count: int = 1, timeout: float = 15.0) -> list[CallRecord]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.records) >= count, timeout), self.records
+            return list(self.records)
+
+
+@pytest.fixture(scope="module")
+def prompt_cache(tmp_path_factory) -> Path:
+    flow = DemoFlow(tmp_path_factory.mktemp("prompts"))
+    flow.prepare()
+    return flow.prompts.cache_dir
+
+
+@pytest.fixture
+def make_node(sip_server):
+    """make(on_call, **options) -> a started IvrNode registered as 12345; stopped after the test."""
+    nodes: list[IvrNode] = []
+
+    def make(on_call, extension: str | None = None, **options) -> IvrNode:
+        extension = extension or sip_server.ivr_extension
+        node = IvrNode(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+                       on_call=on_call, local_ip="127.0.0.1", **options)
+        node.start()
+        nodes.append(node)
+        return node
+
+    yield make
+    for node in nodes:
+        node.stop()
+
+
+def demo_with_recording(prompt_cache: Path, recordings_root: Path):
+    flow = DemoFlow(prompt_cache)
+
+    def on_call(session: CallSession) -> None:
+        record_caller(session, recordings_root)
+        flow.on_call(session)
+    return on_call
+
+
+def wav_pcm(path: str) -> bytes:
+    with wave.open(path, "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        return wav.readframes(wav.getnframes())
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_demo_flow_answers_records_the_caller_and_stores_the_choice(make_node, softphone, prompt_cache, tmp_path,
+                                                                    codec):
+    records = Records()
+    on_call = demo_with_recording(prompt_cache, tmp_path / "recordings")
+    node = make_node(on_call, on_record=records)
+    speech = synthesize(CALLER_TEXT)
+
+    call = softphone.dial("12345", codec=codec)
+    assert call.wait_answered(15), call.summary()
+    call.play(speech, wait=True)  # over the greeting and the menu
+    assert call.wait_for_audio(min_seconds=3.0, timeout=20)
+    call.send_dtmf("2")
+    assert call.wait_ended(30), "the IVR hangs up after the goodbye prompt"
+
+    record = records.wait()[0]
+    assert (record.direction, record.codec, record.digits, record.details["choice"], record.ended_by,
+            record.error) == ("inbound", codec, "2", "2", "ivr", None)
+    assert record.caller == softphone.extension and record.called == "12345"
+    assert record.started_at <= record.answered_at < record.ended_at
+    assert record.recording_path.startswith(str(tmp_path / "recordings"))
+    recorded = wav_pcm(record.recording_path)
+    match = similarity(recorded, speech)
+    assert match.similarity > 0.8, match
+    heard = call.heard()
+    for name in ("greeting", "goodbye"):
+        prompt = to_pcm(next(prompt_cache.glob(f"{name}-*.wav")))
+        assert similarity(heard, prompt).similarity > 0.8, name
+    assert node.health().active_calls == 0
+    assert call.summary().ended_by == "remote"
+
+
+def test_beyond_max_calls_the_ivr_answers_busy_and_stays_healthy(make_node, softphone_factory):
+    def hold(session: CallSession) -> None:
+        session.wait_ended(60)
+
+    node = make_node(hold, max_calls=2)
+    first, second, third = softphone_factory(), softphone_factory(), softphone_factory()
+    calls = [first.dial("12345"), second.dial("12345")]
+    assert all(call.wait_answered(15) for call in calls)
+    refused = third.dial("12345")
+    assert refused.wait_ended(15)
+    health = node.health()
+    assert (refused.summary().sip_status, refused.summary().answered) == (486, False)
+    assert (health.registration, health.active_calls, health.capacity) == ("registered", 2, 2)
+
+    calls[0].hangup()
+    deadline = time.monotonic() + 5
+    while node.health().active_calls != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node.health().active_calls == 1
+    again = third.dial("12345")
+    assert again.wait_answered(15), again.summary()
+    again.hangup()
+    calls[1].hangup()
+
+
+def test_unreachable_registrar_raises_an_error_naming_host_and_port():
+    port = free_udp_port()
+    node = IvrNode("127.0.0.1", port, "12345", "secret", on_call=lambda s: None, local_ip="127.0.0.1",
+                   register_timeout=2.0)
+    with pytest.raises(RegistrationError, match=rf"127\.0\.0\.1:{port}.*(unreachable|did not answer)"):
+        node.start()
+    assert node.health().registration == "failed"
+
+
+def test_wrong_password_raises_an_error_with_the_sip_status(sip_server):
+    node = IvrNode(sip_server.host, sip_server.port, "12345", "not-the-password", on_call=lambda s: None,
+                   local_ip="127.0.0.1")
+    with pytest.raises(RegistrationError) as error:
+        node.start()
+    message = str(error.value)
+    assert f"{sip_server.host}:{sip_server.port}" in message and "403" in message and "12345" in message
+
+
+MALFORMED = [
+    b"\xff\xfe garbage \x00\x01",
+    b"INVITE sip:12345@127.0.0.1 SIP/2.0\r\n\r\n",  # no headers at all
+    b"SIP/2.0 200\r\nVia: nonsense\r\n\r\n",
+    b"BYE sip:12345@127.0.0.1 SIP/2.0\r\nCall-ID: x\r\nCSeq: not-a-number BYE\r\n\r\n",
+    b"NOTASIPMESSAGE",
+]
+
+
+def test_malformed_sip_datagrams_do_not_stop_the_next_call(make_node, softphone):
+    digits: list[str] = []
+
+    def collect(session: CallSession) -> None:
+        digits.append(session.collect_digits(max_digits=3, first_digit_timeout=20, inter_digit_timeout=5))
+
+    node = make_node(collect)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for datagram in MALFORMED:
+            sender.sendto(datagram, ("127.0.0.1", node.sip_port))
+    deadline = time.monotonic() + 5
+    while node.health().malformed_sip_datagrams < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node.health().malformed_sip_datagrams >= 3
+
+    call = softphone.dial("12345")
+    assert call.wait_answered(15), call.summary()
+    call.send_dtmf("908")
+    assert call.wait_ended(15)
+    assert digits == ["908"]
+
+
+def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(make_node, softphone, prompt_cache, tmp_path):
+    records = Records()
+    long_prompt = synthesize("This is a very long announcement. " * 6)
+    escaped: list[BaseException] = []
+
+    def on_call(session: CallSession) -> None:
+        record_caller(session, tmp_path)
+        try:
+            session.play(long_prompt, barge_in=False)
+        except CallEnded:
+            raise
+        except BaseException as exc:  # anything but CallEnded would be a bug
+            escaped.append(exc)
+            raise
+
+    make_node(on_call, on_record=records)
+    call = softphone.dial("12345")
+    assert call.wait_answered(15)
+    call.send_dtmf("47")
+    assert call.wait_for_audio(min_seconds=1.0, timeout=10)
+    call.hangup()
+
+    record = records.wait()[0]
+    assert escaped == []
+    assert (record.digits, record.ended_by, record.error) == ("47", "caller", None)
+    assert record.ended_at is not None and record.answered_at is not None
+    with wave.open(record.recording_path, "rb") as wav:  # closed properly: the header has the true length
+        assert wav.getnframes() > 8000 * 0.5
+
+
+def tone_energy(pcm: bytes, hz: float) -> float:
+    """Share of the signal's energy at `hz` (Goertzel-like projection), 0..1."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    if x.size == 0 or not x.any():
+        return 0.0
+    t = np.arange(x.size) / 8000
+    projection = abs(np.dot(x, np.exp(-2j * np.pi * hz * t))) ** 2 * 2 / x.size
+    return projection / np.dot(x, x)
+
+
+def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_callee):
+    from pyVoIP.VoIP import VoIPPhone
+
+    node = make_node(lambda session: None)
+
+    callee = pyvoip_callee("1011")
+    result = node.dial("1011", timeout=15)
+    assert (result.status, result.sip_status) == ("answered", 200)
+    heard = b""
+    deadline = time.monotonic() + 10
+    while len(heard) < 8000 * 2 and time.monotonic() < deadline:  # one second of the callee's tone
+        frame = result.session.read_frame(timeout=1.0)
+        heard += frame or b""
+    assert tone_energy(heard[3200:], 700) > 0.8  # pyVoIP's 700 Hz tone, at 16-bit resolution
+    result.session.hangup()
+    assert callee.ended.wait(10)
+
+    busy_node = make_node(lambda session: session.wait_ended(30), extension="1012", max_calls=1)
+    held = node.dial("1012", timeout=15)
+    assert held.status == "answered"
+    busy = node.dial("1012", timeout=15)
+    assert (busy.status, busy.sip_status, busy.session) == ("busy", 486, None)
+    held.session.hangup()
+    assert busy_node.health().capacity == 1
+
+    never_answers = VoIPPhone(sip_server.host, sip_server.port, "1013", sip_server.password("1013"),
+                              myIP="127.0.0.1", sipPort=free_udp_port(), callCallback=lambda call: None)
+    never_answers.start()
+    try:
+        started = time.monotonic()
+        unanswered = node.dial("1013", timeout=3)
+        assert unanswered.status == "no_answer"
+        assert 3 <= time.monotonic() - started < 8
+    finally:
+        never_answers.stop()
+
+    assert node.dial("1019", timeout=5).status == "failed"  # not registered: Kamailio's 404
+    deadline = time.monotonic() + 5
+    while node.health().active_calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node.health().active_calls == 0
