@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -126,3 +126,83 @@ def pyvoip_callee(sip_server: SipServerInfo) -> Iterator[Callable]:
     yield make
     for callee in made:
         callee.phone.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The real IVR node registered as 12345 on `sip_server`, running a probe application on the session contract.
+
+GREETING_TEXT = "Welcome to the twelve three four five city hotline. Please enter your choice."
+
+
+@dataclass
+class IvrSideCall:
+    """What the IVR application saw of one call."""
+
+    caller: str = ""
+    codec: str = ""
+    digits: str = ""
+    heard: bytearray = field(default_factory=bytearray)  # the caller's audio, from the session's tap
+    greeting_done: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    ended_at: float | None = None
+    hung_up_at: float | None = None
+    error: BaseException | None = None
+
+
+class IvrProbeApp:
+    """on_call for the node: greet, collect up to 3 digits ending with #, then hang up (when `hang_up` is
+    set) or listen until the caller leaves. Everything it sees is kept in `calls` for assertions."""
+
+    def __init__(self, greeting: bytes) -> None:
+        self.greeting = greeting
+        self.calls: list[IvrSideCall] = []
+        self.hang_up = False
+        self.new_call = threading.Event()
+
+    def on_call(self, session) -> None:
+        from ivr.session import CallEnded
+
+        seen = IvrSideCall(caller=session.caller, codec=session.codec)
+        self.calls.append(seen)
+        self.new_call.set()
+        session.add_tap(seen.heard.extend)
+        try:
+            session.play(self.greeting, barge_in=False)
+            seen.greeting_done.set()
+            seen.digits = session.collect_digits(max_digits=3, first_digit_timeout=15, inter_digit_timeout=5,
+                                                 terminator="#")
+            if self.hang_up:
+                time.sleep(0.5)
+                seen.hung_up_at = time.monotonic()
+                session.hangup()
+            else:
+                while not session.ended:
+                    session.read_frame(timeout=0.5)
+        except CallEnded:
+            pass
+        except BaseException as exc:  # surfaced by the tests, never swallowed
+            seen.error = exc
+        finally:
+            seen.ended_at = time.monotonic()
+            seen.ended.set()
+
+
+@pytest.fixture(scope="session")
+def greeting() -> bytes:
+    """The probe IVR's greeting, synthesised by espeak-ng (8 kHz 16-bit PCM)."""
+    from ivr.softphone.audio import synthesize
+
+    return synthesize(GREETING_TEXT)
+
+
+@pytest.fixture
+def ivr(sip_server: SipServerInfo, greeting: bytes) -> Iterator[IvrProbeApp]:
+    """ivr.node.IvrNode registered as 12345 running IvrProbeApp; yields the app (its `calls`)."""
+    from ivr.node import IvrNode
+
+    app = IvrProbeApp(greeting)
+    node = IvrNode(sip_server.host, sip_server.port, sip_server.ivr_extension,
+                   sip_server.password(sip_server.ivr_extension), on_call=app.on_call, local_ip="127.0.0.1")
+    node.start()
+    yield app
+    node.stop()

@@ -173,3 +173,30 @@ def test_baresip_call_through_kamailio_reaches_pyvoip_with_digits_and_audio(sip_
     assert far.digits == "42"
     tone = b"".join(struct.pack("<h", (v - 128) * 256) for v in PYVOIP_CALLEE_TONE)
     assert similarity(phone.heard(), tone[:8000]).similarity > 0.9
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_baresip_calls_the_ivr_hears_the_prompt_and_its_digits_arrive(sip_server, baresip, ivr, greeting, codec):
+    from ivr.softphone.audio import similarity
+
+    speech = synthesize("I would like to report a broken street light.")
+    phone = baresip("1014", speech, codec)
+    phone.command("dial", f"sip:12345@{sip_server.host}:{sip_server.port}")
+    phone.wait_event("CALL_ESTABLISHED", 15)
+    assert ivr.new_call.wait(5)
+    seen = ivr.calls[-1]
+    assert seen.greeting_done.wait(30)
+    for digit in "31#":
+        phone.command("sndcode", digit)
+        time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    while not seen.digits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    phone.command("hangup")
+    phone.wait_event("CALL_CLOSED", 10)
+    assert seen.ended.wait(5)
+
+    assert seen.error is None, seen.error
+    assert (seen.codec, seen.digits) == (codec, "31")
+    assert similarity(phone.heard(), greeting).similarity > 0.8
+    assert similarity(bytes(seen.heard), speech).similarity > 0.8  # baresip's microphone reached the IVR
