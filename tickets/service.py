@@ -1,7 +1,7 @@
 """The ticket service: plain functions over a SQLAlchemy Session, shared by the HTTP API and the IVR.
 
 Functions flush but never commit: the caller owns the transaction (one request, one call step).
-Errors are typed so each caller can map them: TicketNotFound (404), InvalidTransition (409 with the allowed
+Errors are typed so each caller can map them: NotFound (404), InvalidTransition (409 with the allowed
 actions), ConcurrentUpdate (409, reload and retry), ValueError (bad input, 422).
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, Hol
                             MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SYSTEM_ACTOR = "system"
 # Statuses in which a ticket no longer waits for the responsible unit: not overdue any more.
 SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.REPLIED, Status.CALLBACK_DONE,
                     Status.CLOSED, Status.ARCHIVED)

@@ -2,9 +2,11 @@
 concurrent transitions, roles, and the OpenAPI document."""
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,6 +81,20 @@ def test_same_idempotency_key_returns_the_original_ticket(client, world, app):
     assert count_tickets(app) == 1
 
 
+def test_racing_creates_with_one_key_make_one_ticket_and_distinct_keys_distinct_numbers(client, world, app):
+    def creator(key: str) -> Callable[[], Any]:
+        return functools.partial(client.post, "/api/tickets", json={"content": "井盖丢失"},
+                                 headers={**world["operator"], "Idempotency-Key": key})
+
+    retries = at_once(*(creator("retry-storm") for _ in range(4)))
+    assert sorted(r.status_code for r in retries) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in retries}) == 1
+    distinct = at_once(*(creator(f"k{i}") for i in range(4)))
+    assert [r.status_code for r in distinct] == [201] * 4
+    assert len({r.json()["number"] for r in distinct}) == 4
+    assert count_tickets(app) == 5
+
+
 @pytest.mark.parametrize("body, field", [
     ({"content": "x", "colour": "red"}, "colour"),
     ({"content": "x", "level": "high"}, "level"),
@@ -132,21 +148,27 @@ def test_invalid_transition_is_409_with_the_allowed_actions(client, world):
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "action"]
 
 
-def race(client, url: str, bodies: list[dict], headers: dict) -> list[int]:
-    """Send the bodies at the same moment from one thread each; the status codes in body order."""
-    start = threading.Barrier(len(bodies))
-    codes: list[int] = [0] * len(bodies)
+def at_once(*requests: Callable[[], Any]) -> list[Any]:
+    """Run the requests at the same moment, one thread each; their responses in order."""
+    start = threading.Barrier(len(requests))
+    responses: list[Any] = [None] * len(requests)
 
     def send(index: int) -> None:
         start.wait()
-        codes[index] = client.post(url, json=bodies[index], headers=headers).status_code
+        responses[index] = requests[index]()
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    return codes
+    return responses
+
+
+def race(client, url: str, bodies: list[dict], headers: dict) -> list[int]:
+    """POST the bodies to `url` at the same moment; the status codes in body order."""
+    responses = at_once(*(functools.partial(client.post, url, json=body, headers=headers) for body in bodies))
+    return [response.status_code for response in responses]
 
 
 def test_concurrent_transitions_one_wins_the_other_gets_409(client, world):
