@@ -17,6 +17,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from ivr import g711
 from ivr.dtmf import TelephoneEvent, digit_to_event
 from ivr.rtp import RtpPacket
@@ -37,8 +40,22 @@ class MediaStats:
     packets_sent: int
     packets_received: int
     packets_lost: int  # gaps in the peer's sequence numbers
-    packets_late: int  # arrived more than 60 ms after the best-case arrival their RTP timestamp implies
+    packets_late: int  # arrived > 60 ms behind the RTP schedule (vs. the best arrival of the preceding 2 s)
     late_ticks: int  # our own 20 ms send deadlines missed by more than one frame (loaded machine)
+
+
+def _late_packets(offsets: list[float], window: int = 100) -> int:
+    """Packets more than LATE_AFTER behind the earliest arrival (vs. RTP schedule) of the preceding ~2 s.
+
+    A trailing window, not the whole call: a sender that bursts a backlog once would otherwise make every
+    later packet look late.
+    """
+    if len(offsets) < 2:
+        return 0
+    values = np.asarray(offsets)
+    padded = np.concatenate((np.full(window - 1, np.inf), values))
+    trailing_min = sliding_window_view(padded, window).min(axis=1)
+    return int(np.count_nonzero(values - trailing_min > LATE_AFTER))
 
 
 @dataclass
@@ -121,9 +138,7 @@ class CallerMedia:
     def stats(self) -> MediaStats:
         with self._lock:
             s = self._stats
-            best = min(self._arrival_offsets, default=0.0)
-            late = sum(1 for offset in self._arrival_offsets if offset - best > LATE_AFTER)
-            return MediaStats(s["sent"], s["received"], s["lost"], late, s["late"])
+            return MediaStats(s["sent"], s["received"], s["lost"], _late_packets(self._arrival_offsets), s["late"])
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,202 @@
+"""Hold N simultaneous simulated calls against one IVR node (in its own process) and print what it costs.
+
+    .venv/bin/python benchmarks/bench_calls.py --calls 10,50,100 --seconds 20
+
+For each N: a fresh Kamailio on a free port, an IVR node process registered as 12345 running a probe
+application, and one softphone process-side placing N calls. Every call streams audio both ways for the whole
+run (caller: noise; IVR: prompts) and sends one DTMF digit
+at a random moment. The IVR plays a 400 Hz prompt with barge-in; the digit cuts it and a 1000 Hz prompt
+follows; the caller measures how long after its first telephone-event packet the new tone arrives
+(DTMF-to-reaction latency, i.e. detection + barge-in + the send queue + the network).
+
+Printed per N: calls answered, set-up time, CPU of the IVR process (percent of one core), its threads,
+caller->IVR frames lost (tap count vs. expected), IVR->caller packets lost and late (>60 ms behind the RTP
+schedule), the softphone's own missed send ticks, and DTMF reaction latency. Speed is measured here, never
+asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ivr.local_sip_server import LocalSipServer  # noqa: E402
+
+IVR_EXTENSION = "12345"
+CALLER_EXTENSION = "1001"
+LOW_HZ, HIGH_HZ = 400, 1000
+FRAME_SAMPLES = 160
+
+
+def tone_frame(hz: int) -> bytes:
+    t = np.arange(FRAME_SAMPLES)
+    return (8000 * np.sin(2 * np.pi * hz * t / 8000)).astype("<i2").tobytes()  # whole periods at 400/1000 Hz
+
+
+# ---------------------------------------------------------------------------------------------- IVR side
+
+def serve_ivr(host: str, port: int, password: str, max_calls: int, stats_path: Path) -> None:
+    """Runs in the IVR process: the node with a probe application; writes per-call stats when stopped."""
+    import signal
+
+    from ivr.node import IvrNode
+    from ivr.session import CallEnded
+
+    minute = 60 * 50
+    low, high = tone_frame(LOW_HZ) * minute, tone_frame(HIGH_HZ) * minute
+    results: list[dict] = []
+    lock = threading.Lock()
+
+    def on_call(session) -> None:
+        tapped = [0]
+        session.add_tap(lambda frame: tapped.__setitem__(0, tapped[0] + 1))
+        started = time.monotonic()
+        try:
+            # The product's own reaction path: a prompt with barge-in, cut by the digit, then the next prompt.
+            if session.play(low, barge_in=True) is not None:
+                session.play(high, barge_in=False)
+        except CallEnded:
+            pass
+        finally:
+            with lock:
+                results.append({"frames_tapped": tapped[0], "seconds": time.monotonic() - started})
+
+    node = IvrNode(host, port, IVR_EXTENSION, password, on_call=on_call, local_ip="127.0.0.1", max_calls=max_calls)
+    node.start()
+    print("READY", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    node.stop()
+    stats_path.write_text(json.dumps(results))
+
+
+# ------------------------------------------------------------------------------------------ caller side
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def reaction_latency(heard: bytes, digit_at: float) -> float | None:
+    """Seconds from the digit's first packet to the first 20 ms frame dominated by the 1000 Hz tone."""
+    samples = np.frombuffer(heard[: len(heard) // 320 * 320], dtype="<i2").astype(np.float64).reshape(-1, 160)
+    first = int(digit_at / 0.02)
+    for index in range(first, samples.shape[0]):
+        spectrum = np.abs(np.fft.rfft(samples[index]))
+        if spectrum[HIGH_HZ // 50] > 4 * spectrum[LOW_HZ // 50] and spectrum[HIGH_HZ // 50] > 1e5:
+            return index * 0.02 - digit_at
+    return None
+
+
+def run_round(calls: int, seconds: float, codec: str) -> dict:
+    from ivr.softphone import Softphone
+
+    passwords = {IVR_EXTENSION: "bench-ivr", CALLER_EXTENSION: "bench-caller"}
+    with LocalSipServer(passwords, port=0) as sip:
+        stats_path = Path(f"/tmp/bench-ivr-{os.getpid()}-{calls}.json")
+        ivr = subprocess.Popen([sys.executable, __file__, "--serve-ivr", sip.host, str(sip.port),
+                                passwords[IVR_EXTENSION], str(calls + 5), str(stats_path)],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            if ivr.stdout.readline().strip() != "READY":
+                raise RuntimeError("the IVR node process did not start")
+            phone = Softphone(sip.host, sip.port, CALLER_EXTENSION, passwords[CALLER_EXTENSION])
+            phone.start()
+            noise = (np.random.default_rng(1).normal(0, 3000, 8000 * int(seconds + 10))).astype("<i2").tobytes()
+            active, setup = [], []
+            cpu_start, wall_start = proc_cpu_seconds(ivr.pid), time.monotonic()
+            for _ in range(calls):
+                dialled = time.monotonic()
+                call = phone.dial(IVR_EXTENSION, codec)
+                active.append((call, dialled))
+                time.sleep(0.05)
+            answered = []
+            for call, dialled in active:
+                if call.wait_answered(30):
+                    setup.append(call.answered_at - dialled)
+                    call.play(noise, wait=False)
+                    answered.append(call)
+            digit_plan = {id(call): random.uniform(2.0, max(2.5, seconds - 3)) for call in answered}
+            threads_max, end = 0, time.monotonic() + seconds
+            while time.monotonic() < end:
+                threads_max = max(threads_max, proc_threads(ivr.pid))
+                for call in answered:
+                    plan = digit_plan.get(id(call))
+                    if plan is not None and time.monotonic() - call.answered_at >= plan:
+                        call.send_dtmf("5", wait=False)
+                        digit_plan[id(call)] = None
+                time.sleep(0.05)
+            cpu = (proc_cpu_seconds(ivr.pid) - cpu_start) / (time.monotonic() - wall_start)
+            latencies, lost, late, received, sent_late = [], 0, 0, 0, 0
+            for call in answered:
+                stats = call.media_stats
+                lost, late, received, sent_late = (lost + stats.packets_lost, late + stats.packets_late,
+                                                   received + stats.packets_received, sent_late + stats.late_ticks)
+                if call.digit_times:
+                    latency = reaction_latency(call.heard(), call.digit_times[0][1])
+                    if latency is not None:
+                        latencies.append(latency)
+                call.hangup()
+            time.sleep(1.0)
+            phone.stop()
+        finally:
+            ivr.terminate()
+            ivr.wait(30)
+        per_call = json.loads(stats_path.read_text()) if stats_path.exists() else []
+        stats_path.unlink(missing_ok=True)
+    expected_up = sum(r["seconds"] for r in per_call) * 50
+    tapped = sum(r["frames_tapped"] for r in per_call)
+    return {
+        "calls": calls, "answered": len(answered),
+        "setup_s_median": round(statistics.median(setup), 3) if setup else None,
+        "setup_s_max": round(max(setup), 3) if setup else None,
+        "ivr_cpu_percent_of_one_core": round(100 * cpu, 1), "ivr_threads_max": threads_max,
+        "caller_to_ivr_frames_lost_percent": round(100 * (1 - tapped / expected_up), 2) if expected_up else None,
+        "ivr_to_caller_packets_received": received,
+        "ivr_to_caller_lost_percent": round(100 * lost / max(1, received + lost), 2),
+        "ivr_to_caller_late_percent": round(100 * late / max(1, received), 2),
+        "softphone_missed_send_ticks": sent_late,
+        "dtmf_reactions_measured": len(latencies),
+        "dtmf_reaction_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
+        "dtmf_reaction_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,
+        "dtmf_reaction_ms_max": round(1000 * max(latencies)) if latencies else None,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-ivr":
+        host, port, password, max_calls, stats = sys.argv[2:7]
+        serve_ivr(host, int(port), password, int(max_calls), Path(stats))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="10,50,100", help="comma-separated N values")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long all N calls are held")
+    parser.add_argument("--codec", default="PCMU", choices=["PCMU", "PCMA"])
+    args = parser.parse_args()
+    print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    for calls in (int(n) for n in args.calls.split(",")):
+        print(json.dumps(run_round(calls, args.seconds, args.codec)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
