@@ -1,0 +1,143 @@
+"""ivr.media: jitter buffer ordering/loss/duplicates, and a MediaStream on a real loopback socket pair driven
+by the real MediaEngine (exact RTP headers out, 16-bit decoding in, one digit per RFC 4733 key press)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from ivr import g711
+from ivr.dtmf import TelephoneEvent
+from ivr.media import FRAME_BYTES, JitterBuffer, MediaEngine, MediaStream, open_rtp_socket
+from ivr.rtp import RtpPacket
+
+
+def packet(sequence: int, payload: bytes = b"\xff" * 160, payload_type: int = 0, timestamp: int = 0) -> RtpPacket:
+    return RtpPacket(payload_type=payload_type, sequence_number=sequence, timestamp=timestamp, ssrc=7,
+                     payload=payload)
+
+
+def sequences(released: list[RtpPacket | None]) -> list[int | None]:
+    return [p.sequence_number if p is not None else None for p in released]
+
+
+def test_jitter_buffer_reorders_within_its_depth():
+    buffer = JitterBuffer(depth=3)
+    out = []
+    for seq in (10, 12, 11, 13):
+        out += buffer.push(packet(seq), now=0.0)
+    assert sequences(out) == [10, 11, 12, 13]
+    assert (buffer.lost, buffer.late) == (0, 0)
+
+
+def test_jitter_buffer_declares_loss_when_depth_is_exceeded_and_drops_late_and_duplicate_packets():
+    buffer = JitterBuffer(depth=2)
+    out = buffer.push(packet(100), 0.0)
+    for seq in (102, 103, 104):
+        out += buffer.push(packet(seq), 0.0)
+    # 104 arrived with 102 and 103 waiting: 101 is given up, and everything in order behind it flows out
+    assert sequences(out) == [100, None, 102, 103, 104]  # a silent place keeps the timeline
+    assert buffer.push(packet(101), 0.0) == []  # too late now
+    assert buffer.push(packet(106), 0.0) == []  # waits for 105
+    assert buffer.push(packet(106), 0.0) == []  # duplicate of a waiting packet
+    assert (buffer.lost, buffer.late) == (1, 2)
+    assert sequences(buffer.flush()) == [None, 106]
+
+
+def test_jitter_buffer_releases_after_waiting_and_unwraps_sequence_numbers():
+    buffer = JitterBuffer(depth=3)
+    assert sequences(buffer.push(packet(65535), 0.0)) == [65535]
+    assert buffer.push(packet(1), 0.0) == []  # 0 is missing; 1 waits for it
+    assert buffer.expire(0.01) == []
+    assert sequences(buffer.expire(0.07)) == [None, 1]
+
+
+@pytest.fixture
+def engine():
+    media = MediaEngine()
+    media.start()
+    yield media
+    media.stop()
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.digits: list[str] = []
+        self.closed = threading.Event()
+
+
+def make_stream(codec: str) -> tuple[MediaStream, socket.socket, Collected]:
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    far.settimeout(2)
+    got = Collected()
+    stream = MediaStream(open_rtp_socket("127.0.0.1", 30000, 40000), far.getsockname(), codec, 101,
+                         on_frame=got.frames.append, on_digit=got.digits.append, on_closed=got.closed.set)
+    return stream, far, got
+
+
+@pytest.mark.parametrize("codec,payload_type,encode", [("PCMU", 0, g711.encode_pcmu), ("PCMA", 8, g711.encode_pcma)])
+def test_stream_sends_paced_frames_of_the_queued_audio_with_consecutive_headers(engine, codec, payload_type, encode):
+    stream, far, _ = make_stream(codec)
+    tone = b"".join(int(v).to_bytes(2, "little", signed=True) for v in [1000, -1000] * 80)
+    stream.queue_pcm(tone * 2)
+    engine.add(stream)
+    packets = [RtpPacket.parse(far.recv(2048)) for _ in range(5)]
+    assert [p.payload_type for p in packets] == [payload_type] * 5
+    assert [(p.sequence_number - packets[0].sequence_number) & 0xFFFF for p in packets] == [0, 1, 2, 3, 4]
+    assert [(p.timestamp - packets[0].timestamp) & 0xFFFFFFFF for p in packets] == [0, 160, 320, 480, 640]
+    assert packets[0].marker and not packets[1].marker
+    assert [p.payload for p in packets[:2]] == [encode(tone)] * 2  # PCMA is A-law, not μ-law
+    assert packets[2].payload == encode(bytes(FRAME_BYTES))  # then silence, never a gap
+    engine.remove(stream)
+    assert _wait(lambda: stream.closed)
+    far.close()
+
+
+def test_stream_decodes_to_16_bits_and_reports_each_key_press_once(engine):
+    stream, far, got = make_stream("PCMA")
+    engine.add(stream)
+    time.sleep(0.05)
+    pcm = b"".join(int(v).to_bytes(2, "little", signed=True) for v in range(-8000, 8000, 100))  # 160 samples
+    target = ("127.0.0.1", stream.local_port)
+    for seq in range(4):
+        far.sendto(bytes(packet(seq, g711.encode_pcma(pcm), payload_type=8, timestamp=160 * seq)), target)
+    for seq, (digit_ts, event, end) in enumerate([(800, 5, False), (800, 5, False), (800, 5, True), (800, 5, True),
+                                                  (800, 5, True), (1600, 5, True), (1600, 11, True)], start=10):
+        payload = bytes(TelephoneEvent(event=event, end=end, volume=10, duration=800))
+        far.sendto(bytes(packet(seq, payload, payload_type=101, timestamp=digit_ts)), target)
+    far.sendto(b"\x00\x01 not rtp", target)
+    assert _wait(lambda: len(got.frames) >= 4 and len(got.digits) >= 3)
+    time.sleep(0.1)
+    assert got.digits == ["5", "5", "#"]  # a second press of 5 (new timestamp) counts; retransmissions do not
+    assert got.frames[0] == g711.decode_pcma(g711.encode_pcma(pcm))
+    samples = [int.from_bytes(got.frames[0][i:i + 2], "little", signed=True) for i in range(0, FRAME_BYTES, 2)]
+    assert any(sample % 256 for sample in samples)  # full resolution: pyVoIP's 8-bit audio would not have this
+    assert max(abs(got_s - sent) for got_s, sent in zip(samples, range(-8000, 8000, 100))) <= 128  # A-law step/2
+    assert stream.stats.malformed == 1
+    engine.remove(stream)
+    assert got.closed.wait(2)
+    far.close()
+
+
+def test_open_rtp_socket_takes_even_free_ports_and_reports_exhaustion():
+    first = open_rtp_socket("127.0.0.1", 41000, 41003)
+    second = open_rtp_socket("127.0.0.1", 41000, 41003)
+    ports = sorted([first.getsockname()[1], second.getsockname()[1]])
+    assert ports == [41000, 41002]
+    with pytest.raises(OSError, match="no free RTP port in 41000-41003"):
+        open_rtp_socket("127.0.0.1", 41000, 41003)
+    first.close()
+    second.close()
+
+
+def _wait(condition, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
