@@ -129,9 +129,19 @@ def _visible(ticket: Ticket, principal: Principal) -> Ticket:
     return ticket
 
 
-def _detail(ticket: Ticket) -> TicketDetail:
-    return TicketDetail.model_validate({**TicketOut.model_validate(ticket).model_dump(),
-                                        "events": ticket.events,
+# What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
+IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref")
+
+
+def _summary(ticket: Ticket, principal: Principal) -> TicketOut:
+    summary = TicketOut.model_validate(ticket)
+    if ticket.confidential and principal.role == "unit_staff":
+        summary = summary.model_copy(update=dict.fromkeys(IDENTITY_FIELDS))
+    return summary
+
+
+def _detail(ticket: Ticket, principal: Principal) -> TicketDetail:
+    return TicketDetail.model_validate({**_summary(ticket, principal).model_dump(), "events": ticket.events,
                                         "allowed_actions": allowed_actions(Status(ticket.status))})
 
 
@@ -159,7 +169,7 @@ def create_ticket(body: TicketCreate, session: SessionDep, principal: Operator, 
     session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
-    return _detail(ticket)
+    return _detail(ticket, principal)
 
 
 @router.get("/tickets", response_model=TicketPage, tags=["tickets"])
@@ -187,20 +197,20 @@ def list_tickets(session: SessionDep, principal: AnyRole,
         overdue=overdue, created_from=created_from and service.as_utc(created_from),
         created_to=created_to and service.as_utc(created_to), text=q, sort=sort, page=page, page_size=page_size)
     items, total = service.list_tickets(session, query)
-    return TicketPage(items=[TicketOut.model_validate(t) for t in items], total=total, page=page,
+    return TicketPage(items=[_summary(t, principal) for t in items], total=total, page=page,
                       page_size=page_size)
 
 
 @router.get("/tickets/by-number/{number}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
 def get_ticket_by_number(number: str, session: SessionDep, principal: AnyRole) -> TicketDetail:
     """Look a ticket up by the number the caller was given."""
-    return _detail(_visible(service.get_by_number(session, number), principal))
+    return _detail(_visible(service.get_by_number(session, number), principal), principal)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
 def get_ticket(ticket_id: int, session: SessionDep, principal: AnyRole) -> TicketDetail:
     """A ticket with its full history and the actions allowed now."""
-    return _detail(_visible(service.get_ticket(session, ticket_id), principal))
+    return _detail(_visible(service.get_ticket(session, ticket_id), principal), principal)
 
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
@@ -209,7 +219,7 @@ def edit_ticket(ticket_id: int, body: TicketFields, session: SessionDep, princip
     ticket = service.update_fields(session, service.get_ticket(session, ticket_id), _fields(body),
                                    actor=principal.name)
     session.commit()
-    return _detail(ticket)
+    return _detail(ticket, principal)
 
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketDetail, tags=["tickets"],
@@ -226,7 +236,7 @@ def apply_transition(ticket_id: int, body: TransitionRequest, session: SessionDe
                                 note=body.note, unit_id=body.unit_id, callback_result=body.callback_result,
                                 expected_version=body.expected_version)
     session.commit()
-    return _detail(ticket)
+    return _detail(ticket, principal)
 
 
 @router.patch("/tickets/{ticket_id}/level", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
@@ -236,7 +246,7 @@ def override_level(ticket_id: int, body: LevelOverride, session: SessionDep, pri
     ticket = service.override_level(session, ticket_id, body.level, actor=principal.name, rules=rules,
                                     note=body.note)
     session.commit()
-    return _detail(ticket)
+    return _detail(ticket, principal)
 
 
 # --- member units ------------------------------------------------------------------------------------------

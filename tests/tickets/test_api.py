@@ -233,6 +233,19 @@ def test_unit_staff_see_and_work_only_their_units_tickets(client, world):
                        headers=world["staff"]).status_code == 403
 
 
+def test_unit_staff_do_not_see_who_asked_for_confidentiality(client, world):
+    secret = new_ticket(client, world, unit_id=world["water"], caller_name="李先生", request_type="举报",
+                        confidential=True, address="幸福路1号")
+    open_one = new_ticket(client, world, unit_id=world["water"], caller_name="王女士")
+    as_staff = client.get(f"/api/tickets/{secret['id']}", headers=world["staff"]).json()
+    assert (as_staff["caller_name"], as_staff["phone"], as_staff["address"]) == (None, None, None)
+    assert as_staff["content"] == secret["content"]
+    listed = {t["id"]: t["caller_name"] for t in client.get("/api/tickets", headers=world["staff"]).json()["items"]}
+    assert listed == {secret["id"]: None, open_one["id"]: "王女士"}
+    as_operator = client.get(f"/api/tickets/{secret['id']}", headers=world["operator"]).json()
+    assert (as_operator["caller_name"], as_operator["phone"]) == ("李先生", "13800000000")
+
+
 def test_roles_outside_their_rights_get_403(client, world):
     assert client.post("/api/tickets", json={"content": "x"}, headers=world["staff"]).status_code == 403
     assert client.post("/api/units", json={"name": "新单位"}, headers=world["operator"]).status_code == 403
