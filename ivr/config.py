@@ -56,8 +56,11 @@ def load_settings(path: str | Path) -> IvrSettings:
     """Read [sip] (and the optional [test_extensions] table: extension = password) from an INI file."""
     path = Path(path)
     parser = configparser.ConfigParser(interpolation=None)
-    if not parser.read(path, encoding="utf-8"):
-        raise SettingsError(f"configuration file not found: {path}")
+    try:
+        if not parser.read(path, encoding="utf-8"):
+            raise SettingsError(f"configuration file not found: {path}")
+    except configparser.Error as exc:  # duplicate keys, lines outside a section...: the message has the line
+        raise SettingsError(f"{path}: {exc}") from None
     if not parser.has_section("sip"):
         raise SettingsError(f"{path}: no [sip] section")
     section = parser["sip"]
