@@ -21,13 +21,18 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     """An engine that behaves the same on both back ends: SQLite gets WAL (readers never block the writer),
     a busy timeout instead of instant 'database is locked', and enforced foreign keys."""
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _ensure_sqlite_folder(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    """A fresh install has no data folder yet; SQLite would only say 'unable to open database file'."""
+    database = make_url(url).database
+    if url.startswith("sqlite") and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -51,6 +56,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (what the application runs at start-up)."""
+    _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -67,3 +67,10 @@ def test_nodes_starting_together_migrate_once(postgres_databases):
         assert TABLES <= table_names(url)
     finally:
         postgres_databases.drop(url)
+
+
+def test_fresh_install_creates_the_sqlite_folder(tmp_path):
+    url = f"sqlite:///{tmp_path / 'var' / 'data' / 'tickets.sqlite3'}"
+    session_factory = db.open_database(url)
+    session_factory.kw["bind"].dispose()
+    assert TABLES <= table_names(url)
