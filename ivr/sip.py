@@ -124,11 +124,21 @@ class IvrSipClient(SIP.SIPClient):
         self._receiver.start()
 
     def trying_timeout_check(self, response: SIP.SIPMessage) -> SIP.SIPMessage:
-        """pyVoIP passes every REGISTER reply through here: note the final status for the error message."""
+        """pyVoIP passes every REGISTER reply through here. A request (say an INVITE) that arrives while we
+        wait for the registrar is handled, not taken for the reply; the final status is kept for errors."""
+        while not self._is_register_reply(response):
+            self._dispatch(response)
+            if not select.select([self.s], [], [], self.register_timeout)[0]:
+                raise TimeoutError("no REGISTER reply")
+            response = SIP.SIPMessage(self.s.recv(8192))
         response = super().trying_timeout_check(response)
-        if response.type == SIP.SIPMessageType.RESPONSE:
-            self.last_register_status = int(response.status)
+        self.last_register_status = int(response.status)
         return response
+
+    @staticmethod
+    def _is_register_reply(message: SIP.SIPMessage) -> bool:
+        return message.type == SIP.SIPMessageType.RESPONSE and \
+            message.headers.get("CSeq", {}).get("method") == "REGISTER"
 
     def register_now(self) -> None:
         """One REGISTER transaction (with digest auth); RegistrationError on failure. Schedules the next."""
@@ -222,10 +232,13 @@ class IvrSipClient(SIP.SIPClient):
             self.malformed_datagrams += 1
             log.warning("dropped a malformed SIP datagram (%d bytes): %s: %s", len(raw), type(exc).__name__, exc)
             return
+        self._dispatch(message)
+
+    def _dispatch(self, message: SIP.SIPMessage) -> None:
         try:
             self.parse_message(message)
-        except Exception:
-            log.exception("failed to handle SIP %s", message.summary().splitlines()[0] if raw else "")
+        except Exception:  # one bad dialog must not stop the receiver
+            log.exception("failed to handle SIP message %r", message.heading[:80])
 
     def parse_message(self, message: SIP.SIPMessage) -> None:
         if message.type == SIP.SIPMessageType.RESPONSE and int(message.status) >= 300 \
@@ -233,6 +246,8 @@ class IvrSipClient(SIP.SIPClient):
             self.phone.invite_failed(message)  # type: ignore[attr-defined]
             return
         super().parse_message(message)
+        if self.NSD:  # pyVoIP makes the socket fully blocking after a response; keep the bounded wait
+            self.s.settimeout(self.register_timeout)
 
 
 MediaFactory = Callable[[IvrCall, str, "int | None", socket.socket, tuple[str, int]], MediaStream]
