@@ -271,3 +271,45 @@ def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_c
     while node.health().active_calls and time.monotonic() < deadline:
         time.sleep(0.05)
     assert node.health().active_calls == 0
+
+
+def ivr_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("ivr-"))
+
+
+def test_hang_up_from_either_side_frees_threads_and_ports_and_stop_frees_the_rest(sip_server, softphone):
+    ports: list[int] = []
+
+    def on_call(session: CallSession) -> None:
+        ports.append(session._outgoing.local_port)  # the call's RTP port, to check it is closed afterwards
+        if session.next_digit(15) == "1":
+            session.hangup()  # IVR side hangs up
+        else:
+            session.wait_ended(15)
+
+    before = set(ivr_threads())
+    node = IvrNode(sip_server.host, sip_server.port, "12345", sip_server.password("12345"), on_call=on_call,
+                   local_ip="127.0.0.1")
+    node.start()
+    try:
+        for digit, ended_by in (("1", "remote"), ("2", "caller")):
+            call = softphone.dial("12345")
+            assert call.wait_answered(15)
+            call.send_dtmf(digit)
+            if digit == "2":
+                call.hangup()
+            assert call.wait_ended(10) and call.summary().ended_by == ended_by
+            deadline = time.monotonic() + 5
+            while (node.health().active_calls or any(n.startswith("ivr-call-") for n in ivr_threads())) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert node.health().active_calls == 0
+            assert not [n for n in ivr_threads() if n.startswith("ivr-call-")]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("127.0.0.1", ports[-1]))  # the RTP port is closed again
+    finally:
+        sip_port = node.sip_port
+        node.stop()
+    assert set(ivr_threads()) <= before
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", sip_port))
