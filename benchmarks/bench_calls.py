@@ -97,15 +97,17 @@ def proc_threads(pid: int) -> int:
     return 0
 
 
-def reaction_latency(heard: bytes, digit_at: float) -> float | None:
-    """Seconds from the digit's first packet to the first 20 ms frame dominated by the 1000 Hz tone."""
-    samples = np.frombuffer(heard[: len(heard) // 320 * 320], dtype="<i2").astype(np.float64).reshape(-1, 160)
-    first = int(digit_at / 0.02)
-    for index in range(first, samples.shape[0]):
-        spectrum = np.abs(np.fft.rfft(samples[index]))
-        if spectrum[HIGH_HZ // 50] > 4 * spectrum[LOW_HZ // 50] and spectrum[HIGH_HZ // 50] > 1e5:
-            return index * 0.02 - digit_at
-    return None
+class ReactionProbe:
+    """Notes when the first 1000 Hz frame arrives (zero crossings: 400 Hz has 8 per 20 ms, 1000 Hz 20)."""
+
+    def __init__(self) -> None:
+        self.high_tone_at: float | None = None
+
+    def __call__(self, pcm: bytes, arrived: float) -> None:
+        if self.high_tone_at is None:
+            samples = np.frombuffer(pcm, dtype="<i2")
+            if np.count_nonzero(np.diff(np.signbit(samples))) >= 16 and np.abs(samples).max() > 2000:
+                self.high_tone_at = arrived
 
 
 def run_round(calls: int, seconds: float, codec: str) -> dict:
@@ -137,25 +139,28 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
                     call.play(noise, wait=False)
                     answered.append(call)
             digit_plan = {id(call): random.uniform(2.0, max(2.5, seconds - 3)) for call in answered}
+            probes: dict[int, ReactionProbe] = {}
             threads_max, end = 0, time.monotonic() + seconds
             while time.monotonic() < end:
                 threads_max = max(threads_max, proc_threads(ivr.pid))
                 for call in answered:
                     plan = digit_plan.get(id(call))
                     if plan is not None and time.monotonic() - call.answered_at >= plan:
+                        probes[id(call)] = ReactionProbe()
+                        call.on_audio(probes[id(call)])
                         call.send_dtmf("5", wait=False)
                         digit_plan[id(call)] = None
                 time.sleep(0.05)
             cpu = (proc_cpu_seconds(ivr.pid) - cpu_start) / (time.monotonic() - wall_start)
-            latencies, lost, late, received, sent_late = [], 0, 0, 0, 0
+            latencies, lost, late, received, sent_late, connected = [], 0, 0, 0, 0, 0.0
             for call in answered:
                 stats = call.media_stats
                 lost, late, received, sent_late = (lost + stats.packets_lost, late + stats.packets_late,
                                                    received + stats.packets_received, sent_late + stats.late_ticks)
-                if call.digit_times:
-                    latency = reaction_latency(call.heard(), call.digit_times[0][1])
-                    if latency is not None:
-                        latencies.append(latency)
+                probe = probes.get(id(call))
+                if probe and probe.high_tone_at and call.digit_sent_at:
+                    latencies.append(probe.high_tone_at - call.digit_sent_at[0][1])
+                connected += call.seconds_connected()
                 call.hangup()
             time.sleep(1.0)
             phone.stop()
@@ -172,7 +177,9 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
         "setup_s_max": round(max(setup), 3) if setup else None,
         "ivr_cpu_percent_of_one_core": round(100 * cpu, 1), "ivr_threads_max": threads_max,
         "caller_to_ivr_frames_lost_percent": round(100 * (1 - tapped / expected_up), 2) if expected_up else None,
+        "unanswered_statuses": [call.summary().sip_status for call, _ in active if not call.answered],
         "ivr_to_caller_packets_received": received,
+        "ivr_to_caller_packets_expected": round(connected * 50),
         "ivr_to_caller_lost_percent": round(100 * lost / max(1, received + lost), 2),
         "ivr_to_caller_late_percent": round(100 * late / max(1, received), 2),
         "softphone_missed_send_ticks": sent_late,

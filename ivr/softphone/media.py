@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,8 @@ class CallerMedia:
         self._running = threading.Event()
         self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
+        # Optional hook for measurements: every decoded audio frame with its arrival time (media thread).
+        self.frame_listener: Callable[[bytes, float], None] | None = None
         self.started_at: float | None = None
         self.stopped_at: float | None = None
 
@@ -261,3 +264,5 @@ class CallerMedia:
             if position > len(self._heard):
                 self._heard.extend(bytes(position - len(self._heard)))
             self._heard[position:position + len(pcm)] = pcm
+        if self.frame_listener is not None:
+            self.frame_listener(pcm, now)

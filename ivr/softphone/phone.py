@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -162,6 +163,17 @@ class ActiveCall:
     def digit_times(self) -> list[tuple[str, float]]:
         """(digit, seconds after the answer when its first telephone-event packet left), in order."""
         return list(self._call.media.digit_times) if self._call.media else []
+
+    def on_audio(self, listener: Callable[[bytes, float], None] | None) -> None:
+        """Call `listener(pcm_frame, arrival_monotonic)` for every frame heard from now on (media thread:
+        keep it short). For measurements such as reaction times."""
+        self._media().frame_listener = listener
+
+    @property
+    def digit_sent_at(self) -> list[tuple[str, float]]:
+        """(digit, time.monotonic() when its first telephone-event packet left)."""
+        media = self._call.media
+        return [(d, media.started_at + t) for d, t in media.digit_times] if media and media.started_at else []
 
     def seconds_connected(self) -> float:
         if self.answered_at is None:
