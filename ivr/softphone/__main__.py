@@ -1,6 +1,7 @@
 """`python -m ivr.softphone call 12345 [--dtmf 1,2] [--say FILE.wav] [--record OUT.wav] [--json] ...`
 
-Registers as a test extension, dials, runs the conversation (simple options or --scenario FILE.yaml), hangs
+Registers as a test extension (server, extension and password default to sip.conf in the current directory,
+or $HOTLINE_SIP_CONF; environment variables and options override), dials, runs the conversation (simple options or --scenario FILE.yaml), hangs
 up and prints a summary. Exit status: 0 answered and every step passed, 1 a step failed, 2 not answered or
 could not register, 64 bad usage.
 """
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..config import SettingsError, load_settings
 from .audio import write_wav
 from .phone import Softphone, SoftphoneError
 from .scenario import ScenarioError, Step, load_scenario, run_scenario
@@ -47,17 +49,32 @@ def dtmf_steps(spec: str) -> list[Step]:
     return steps
 
 
-def build_parser() -> argparse.ArgumentParser:
+def config_defaults(path: Path) -> dict[str, str]:
+    """Server and first test extension from sip.conf (the file `make run` uses), when it exists."""
+    if not path.is_file():
+        return {}
+    settings = load_settings(path)
+    defaults = {"server": f"{settings.registrar_host}:{settings.registrar_port}"}
+    if settings.test_extensions:
+        extension, password = next(iter(settings.test_extensions.items()))
+        defaults |= {"extension": extension, "password": password}
+    return defaults
+
+
+def build_parser(defaults: dict[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr.softphone", description=__doc__.split("\n\n")[1])
     commands = parser.add_subparsers(dest="command", required=True)
     call = commands.add_parser("call", help="place one call")
     call.add_argument("number")
     call.add_argument("--server", type=parse_server,
-                      default=parse_server(os.environ.get("HOTLINE_SIP_SERVER", DEFAULT_SERVER)),
-                      help=f"SIP server HOST:PORT (default $HOTLINE_SIP_SERVER or {DEFAULT_SERVER}, the one `make run` starts)")
-    call.add_argument("--extension", default=os.environ.get("HOTLINE_SOFTPHONE_EXTENSION", DEFAULT_EXTENSION))
-    call.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD"),
-                      help="password of the test extension (default $HOTLINE_SOFTPHONE_PASSWORD)")
+                      default=parse_server(os.environ.get("HOTLINE_SIP_SERVER", defaults.get("server", DEFAULT_SERVER))),
+                      help="SIP server HOST:PORT (default $HOTLINE_SIP_SERVER, else sip.conf's registrar, else "
+                           f"{DEFAULT_SERVER}: the one `make run` starts)")
+    call.add_argument("--extension", default=os.environ.get("HOTLINE_SOFTPHONE_EXTENSION",
+                                                            defaults.get("extension", DEFAULT_EXTENSION)),
+                      help="test extension to register as (default: the first of sip.conf's [test_extensions])")
+    call.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD", defaults.get("password")),
+                      help="its password (default $HOTLINE_SOFTPHONE_PASSWORD, else from sip.conf)")
     call.add_argument("--codec", default="PCMU", type=str.upper, choices=["PCMU", "PCMA"])
     call.add_argument("--dtmf", default="", help="digits to press, e.g. 1,2 or 1@2.5,#@4 (seconds after answer)")
     call.add_argument("--say", type=Path, help="sound file played as the caller's voice from the answer on")
@@ -132,7 +149,13 @@ def run_call(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    config = Path(os.environ.get("HOTLINE_SIP_CONF", "sip.conf"))
+    try:
+        defaults = config_defaults(config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 64
+    args = build_parser(defaults).parse_args(argv)
     return run_call(args)
 
 

@@ -61,3 +61,23 @@ def test_wrong_password_exits_2_with_the_reason(sip_server):
     result = softphone_cli(sip_server, "1014", "12345", "--json", password="wrong")
     assert result.returncode == 2
     assert "403" in result.stderr and result.stdout == ""
+
+
+def test_server_and_extension_default_to_sip_conf(sip_server, far_end, tmp_path):
+    conf = tmp_path / "sip.conf"
+    conf.write_text(f"[sip]\nregistrar_host = {sip_server.host}\nregistrar_port = {sip_server.port}\n"
+                    f"password = unused\n\n[test_extensions]\n1013 = {sip_server.password('1013')}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {"HOTLINE_SIP_CONF": str(conf)}
+    result = subprocess.run([sys.executable, "-m", "ivr.softphone", "call", "1018", "--json", "--hold", "0"],
+                            capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answered"] is True
+
+
+def test_a_broken_sip_conf_is_named(tmp_path):
+    conf = tmp_path / "sip.conf"
+    conf.write_text("[sip]\nregistrar_port = many\n")
+    result = subprocess.run([sys.executable, "-m", "ivr.softphone", "call", "12345"], capture_output=True,
+                            text=True, timeout=60, env=dict(os.environ, HOTLINE_SIP_CONF=str(conf)))
+    assert result.returncode == 64
+    assert "registrar_port" in result.stderr and str(conf) in result.stderr
