@@ -1,268 +1,207 @@
-"""RTP endpoint of one simulated call: a paced 20 ms sender (microphone + RFC 4733 DTMF) and a recorder.
+"""RTP of the simulated caller: the IVR's own media stream (ivr.media) plus what only a caller does.
 
-pyVoIP's own RTP client turns audio into 8-bit samples, only sends μ-law and cannot send telephone-events,
-so the softphone keeps pyVoIP for SIP only and moves media itself with the project's wire formats
-(ivr.rtp, ivr.g711, ivr.dtmf). One thread per call: it sends exactly one packet per 20 ms tick (silence when
-nothing is queued, like a real phone) and records what arrives, placed on the call's timeline by RTP
-timestamp so gaps and late packets do not shift the recording.
+pyVoIP's RTP client hands out 8-bit audio, sends only μ-law and cannot send telephone-events, so pyVoIP
+carries SIP only. The media is the project's: ivr.media.MediaStream on one ivr.media.MediaEngine thread per
+softphone (20 ms clock, jitter buffer, G.711 at 16 bits), extended here with the caller's side of things:
+RFC 4733 digits sent in place of audio frames, a recording of everything heard (on the call's timeline,
+silence where packets were lost) and of everything sent.
 """
 
 from __future__ import annotations
 
-import random
-import select
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from ..dtmf import TelephoneEvent, digit_to_event
+from ..media import CODECS, FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE, MediaEngine, MediaStream
+from ..rtp import RtpPacket
 
-from ivr import g711
-from ivr.dtmf import TelephoneEvent, digit_to_event
-from ivr.rtp import RtpPacket
-
-from .audio import FRAME_BYTES, SAMPLE_RATE
-
-FRAME_SECONDS = 0.02
-LATE_AFTER = 0.06  # a packet later than this behind its schedule would miss a typical jitter buffer
-SAMPLES_PER_FRAME = 160
-SILENCE = bytes(FRAME_BYTES)
-
-CODECS = {"PCMU": (0, g711.encode_pcmu, g711.decode_pcmu), "PCMA": (8, g711.encode_pcma, g711.decode_pcma)}
-DECODERS = {0: g711.decode_pcmu, 8: g711.decode_pcma}
+SAMPLE_RATE = 8000
+END_PACKETS = 3  # RFC 4733 §2.5.1.4: the final (end) packet of an event goes out three times
 
 
 @dataclass(frozen=True)
 class MediaStats:
     packets_sent: int
     packets_received: int
-    packets_lost: int  # gaps in the peer's sequence numbers
-    packets_late: int  # arrived > 60 ms behind the RTP schedule (vs. the best arrival of the preceding 2 s)
-    late_ticks: int  # our own 20 ms send deadlines missed by more than one frame (loaded machine)
-
-
-def _late_packets(offsets: list[float], window: int = 100) -> int:
-    """Packets more than LATE_AFTER behind the earliest arrival (vs. RTP schedule) of the preceding ~2 s.
-
-    A trailing window, not the whole call: a sender that bursts a backlog once would otherwise make every
-    later packet look late.
-    """
-    if len(offsets) < 2:
-        return 0
-    values = np.asarray(offsets)
-    padded = np.concatenate((np.full(window - 1, np.inf), values))
-    trailing_min = sliding_window_view(padded, window).min(axis=1)
-    return int(np.count_nonzero(values - trailing_min > LATE_AFTER))
+    packets_lost: int  # never arrived by the time the jitter buffer moved past them
+    packets_late: int  # arrived after their place had been played out (or duplicates)
+    late_ticks: int  # the softphone's 20 ms send clock ran more than a frame behind (loaded machine)
 
 
 @dataclass
 class _Digit:
     digit: str
     frames: int  # 20 ms packets carrying the tone
-    gap_frames: int  # silence after it
+    gap_frames: int  # audio (normally silence) after it before the next digit
     start_ts: int | None = None  # RTP timestamp shared by all packets of this event
     sent: int = 0
 
 
-class CallerMedia:
-    """Sends the caller's audio and DTMF, records what the far end sends. pyVoIP calls start()/stop()."""
+@dataclass(eq=False)
+class CallerStream(MediaStream):
+    """A MediaStream that also sends queued digits and keeps what was heard and sent."""
 
-    def __init__(self, sock: socket.socket, remote: tuple[str, int], codec: str, dtmf_payload_type: int = 101) -> None:
-        if codec not in CODECS:
-            raise ValueError(f"unsupported codec {codec!r}: PCMU or PCMA")
-        self.codec = codec
-        self.remote = remote
-        self._sock = sock
-        self._payload_type, self._encode, _ = CODECS[codec]
-        self._dtmf_payload_type = dtmf_payload_type
-        self._ssrc = random.getrandbits(32)
-        self._sequence = random.getrandbits(16)
-        self._timestamp = random.getrandbits(32)
-        self._lock = threading.Lock()
-        self._outgoing = bytearray()  # queued microphone PCM
+    started_at: float = 0.0
+    frame_listener: Callable[[bytes, float], None] | None = None
+    digit_times: list[tuple[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._digits: deque[_Digit] = deque()
-        self._sent_pcm = bytearray()  # what the caller actually transmitted, on the same timeline as heard
         self._heard = bytearray()
-        self._first_ts: int | None = None
-        self._first_offset = 0  # samples between start() and the first received packet
-        self._last_seq: int | None = None
-        self._stats = {"sent": 0, "received": 0, "lost": 0, "late": 0}
-        self._arrival_offsets: list[float] = []  # arrival time minus RTP timestamp time, per audio packet
-        self.digit_times: list[tuple[str, float]] = []  # (digit, seconds after start() its first packet left)
-        self._running = threading.Event()
-        self._idle = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-        # Optional hook for measurements: every decoded audio frame with its arrival time (media thread).
-        self.frame_listener: Callable[[bytes, float], None] | None = None
-        self.started_at: float | None = None
-        self.stopped_at: float | None = None
+        self._sent = bytearray()
+        self._record_lock = threading.Lock()
+        self.idle = threading.Condition()
 
-    # -- control from the caller's script -------------------------------------------------------------
+    # -- any thread
 
-    def play(self, pcm: bytes) -> None:
-        """Queue 16-bit 8 kHz PCM to be sent, after anything already queued."""
-        with self._lock:
-            self._outgoing.extend(pcm)
-
-    def send_dtmf(self, digits: str, duration: float = 0.16, gap: float = 0.12) -> None:
-        """Queue RFC 4733 telephone-events; while a digit is sent the microphone pauses (as on a phone)."""
+    def queue_digits(self, digits: str, duration: float, gap: float) -> None:
         for digit in digits:
             digit_to_event(digit)  # ValueError for anything that is not 0-9 * # A-D
-        with self._lock:
-            for digit in digits:
-                self._digits.append(_Digit(digit, max(1, round(duration / FRAME_SECONDS)),
-                                           max(1, round(gap / FRAME_SECONDS))))
+        frames, gap_frames = max(1, round(duration / FRAME_SECONDS)), max(1, round(gap / FRAME_SECONDS))
+        with self._outgoing_lock:
+            self._digits.extend(_Digit(digit, frames, gap_frames) for digit in digits)
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Until all queued audio and digits are sent (or the media stopped)."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while (self._outgoing or self._digits) and self._running.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
+    @property
+    def busy(self) -> bool:
+        return bool(self._outgoing or self._digits)
 
     def heard(self) -> bytes:
-        """Everything received so far, from start() on (silence where nothing arrived)."""
-        with self._lock:
+        with self._record_lock:
             return bytes(self._heard)
 
     def sent(self) -> bytes:
-        with self._lock:
-            return bytes(self._sent_pcm)
+        with self._record_lock:
+            return bytes(self._sent)
 
-    @property
-    def stats(self) -> MediaStats:
-        with self._lock:
-            s = self._stats
-            return MediaStats(s["sent"], s["received"], s["lost"], _late_packets(self._arrival_offsets), s["late"])
+    # -- media thread
 
-    @property
-    def running(self) -> bool:
-        return self._running.is_set()
-
-    # -- lifecycle (pyVoIP treats this object like one of its RTP clients) ----------------------------
-
-    def start(self) -> None:
-        self.started_at = time.monotonic()
-        self._sock.setblocking(False)
-        self._running.set()
-        self._thread = threading.Thread(target=self._run, name=f"softphone-rtp-{self.remote[1]}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self.stopped_at is None:
-            self.stopped_at = time.monotonic()
-        self._running.clear()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(2)
-        self._sock.close()
-        with self._idle:
-            self._idle.notify_all()
-
-    # -- the 20 ms loop -------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        next_tick = time.monotonic()
-        try:
-            while self._running.is_set():
-                now = time.monotonic()
-                if now >= next_tick:
-                    self._send_tick()
-                    next_tick += FRAME_SECONDS
-                    if now - next_tick > FRAME_SECONDS:
-                        with self._lock:
-                            self._stats["late"] += 1
-                    continue
-                readable, _, _ = select.select([self._sock], [], [], next_tick - now)
-                if readable:
-                    self._receive()
-        except OSError:
-            if self._running.is_set():
-                raise
-
-    def _send_tick(self) -> None:
-        with self._lock:
+    def send_tick(self) -> None:
+        with self._outgoing_lock:
             packet = self._next_dtmf_packet()
-            if packet is None:
-                frame = bytes(self._outgoing[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
-                del self._outgoing[:FRAME_BYTES]
-                self._sent_pcm.extend(frame)
-                packet = RtpPacket(payload_type=self._payload_type, sequence_number=self._sequence,
-                                   timestamp=self._timestamp, ssrc=self._ssrc, payload=self._encode(frame))
-            else:
-                self._sent_pcm.extend(SILENCE)
+            frame = None if packet is not None else (self._outgoing[0] if self._outgoing else SILENCE)
+        with self._record_lock:
+            self._sent.extend(frame if frame is not None else SILENCE)
+        if packet is None:
+            super().send_tick()  # the queued frame (or silence), G.711, sequence and timestamp
+        else:
             self._sequence = (self._sequence + 1) & 0xFFFF
-            self._timestamp = (self._timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
-            self._stats["sent"] += 1
-            if not self._outgoing and not self._digits:
-                self._idle.notify_all()
-        self._sock.sendto(bytes(packet), self.remote)
+            self._timestamp = (self._timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+            try:
+                self.sock.sendto(bytes(packet), self.remote)
+                self.stats.frames_sent += 1
+            except OSError:
+                pass  # the far end left; the call is being torn down
+        if not self.busy:
+            with self.idle:
+                self.idle.notify_all()
 
     def _next_dtmf_packet(self) -> RtpPacket | None:
-        """The telephone-event packet for this tick, or None when no digit is being sent (lock held)."""
+        """This tick's telephone-event packet, or None when no digit is being sent (outgoing lock held)."""
         if not self._digits:
             return None
         current = self._digits[0]
         if current.start_ts is None:
             current.start_ts = self._timestamp
-            self.digit_times.append((current.digit, time.monotonic() - (self.started_at or 0.0)))
+            self.digit_times.append((current.digit, time.monotonic() - self.started_at))
         sent = current.sent
-        event_packets = current.frames + 2  # RFC 4733 §2.5.1.4: the final (end) packet goes out three times
+        current.sent += 1
+        event_packets = current.frames + END_PACKETS - 1
         if sent >= event_packets:
             if sent >= event_packets + current.gap_frames - 1:
                 self._digits.popleft()
-            current.sent = sent + 1
-            return None  # inter-digit gap: audio (normally silence) resumes
-        end = sent >= current.frames - 1
-        duration = SAMPLES_PER_FRAME * min(sent + 1, current.frames)
-        event = TelephoneEvent(event=digit_to_event(current.digit), end=end, volume=10, duration=duration)
-        current.sent = sent + 1
-        return RtpPacket(payload_type=self._dtmf_payload_type, sequence_number=self._sequence,
-                         timestamp=current.start_ts, ssrc=self._ssrc, payload=bytes(event),
-                         marker=sent == 0)
+            return None
+        event = TelephoneEvent(event=digit_to_event(current.digit), end=sent >= current.frames - 1, volume=10,
+                               duration=FRAME_SAMPLES * min(sent + 1, current.frames))
+        return RtpPacket(payload_type=self.dtmf_payload_type or 101, sequence_number=self._sequence,
+                         timestamp=current.start_ts, ssrc=self._ssrc, payload=bytes(event), marker=sent == 0)
 
-    def _receive(self) -> None:
-        while True:
-            try:
-                data = self._sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            try:
-                packet = RtpPacket.parse(data)
-            except ValueError:
-                continue  # not RTP: ignore, as a phone would
-            self._record(packet)
-
-    def _record(self, packet: RtpPacket) -> None:
-        decode = DECODERS.get(packet.payload_type)
-        with self._lock:
-            self._stats["received"] += 1
-            if self._last_seq is not None:
-                gap = (packet.sequence_number - self._last_seq) & 0xFFFF
-                if 1 < gap < 1000:
-                    self._stats["lost"] += gap - 1
-            self._last_seq = packet.sequence_number
-            if decode is None:
-                return  # telephone-events and comfort noise are not audio
-            now = time.monotonic()
-            since_start = now - (self.started_at or now)
-            samples = (packet.timestamp - self._first_ts) & 0xFFFFFFFF if self._first_ts is not None else 0
-            if self._first_ts is None or abs(since_start - (self._first_offset + samples) / SAMPLE_RATE) > 1.0:
-                # first packet, or the sender restarted its timestamps: anchor on the arrival time
-                self._first_ts, samples = packet.timestamp, 0
-                self._first_offset = int(since_start * SAMPLE_RATE)
-            self._arrival_offsets.append(since_start - (self._first_offset + samples) / SAMPLE_RATE)
-            position = 2 * (self._first_offset + samples)
-            pcm = decode(packet.payload)
-            if position > len(self._heard):
-                self._heard.extend(bytes(position - len(self._heard)))
-            self._heard[position:position + len(pcm)] = pcm
+    def record_heard(self, frame: bytes) -> None:
+        """on_frame: the far end's audio, placed after the silence before its first packet."""
+        now = time.monotonic()
+        with self._record_lock:
+            if not self._heard:
+                lead = int((now - self.started_at) * SAMPLE_RATE) * 2
+                self._heard.extend(bytes(lead - lead % FRAME_BYTES))
+            self._heard.extend(frame)
         if self.frame_listener is not None:
-            self.frame_listener(pcm, now)
+            self.frame_listener(frame, now)
+
+
+class CallerMedia:
+    """One call's media as pyVoIP sees it (start/stop), and the caller's controls."""
+
+    def __init__(self, engine: MediaEngine, sock, remote: tuple[str, int], codec: str,
+                 dtmf_payload_type: int | None = 101) -> None:
+        if codec not in CODECS:
+            raise ValueError(f"unsupported codec {codec!r}: PCMU or PCMA")
+        self.codec = codec
+        self._engine = engine
+        self.stream = CallerStream(sock=sock, remote=remote, codec=codec, dtmf_payload_type=dtmf_payload_type,
+                                   on_frame=lambda frame: None, on_digit=lambda digit: None)
+        self.stream.on_frame = self.stream.record_heard
+        self.inPort = self.stream.local_port  # pyVoIP reads these from its RTP clients
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    def start(self) -> None:
+        if self.started_at is None:
+            self.started_at = self.stream.started_at = time.monotonic()
+            self._engine.add(self.stream)
+
+    def stop(self) -> None:
+        if self.stopped_at is None:
+            self.stopped_at = time.monotonic()
+            self._engine.remove(self.stream)
+        with self.stream.idle:
+            self.stream.idle.notify_all()
+
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and self.stopped_at is None
+
+    def play(self, pcm: bytes) -> None:
+        """Queue 16-bit 8 kHz PCM after anything already queued."""
+        self.stream.queue_pcm(pcm)
+
+    def send_dtmf(self, digits: str, duration: float = 0.16, gap: float = 0.12) -> None:
+        """Queue RFC 4733 events; while a digit is sent the microphone pauses, as on a phone."""
+        self.stream.queue_digits(digits, duration, gap)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until queued audio and digits are sent (True), or the call stopped / timeout (False)."""
+        deadline = time.monotonic() + timeout
+        with self.stream.idle:
+            while self.stream.busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.running:
+                    return False
+                self.stream.idle.wait(min(remaining, 0.5))
+        return True
+
+    def heard(self) -> bytes:
+        return self.stream.heard()
+
+    def sent(self) -> bytes:
+        return self.stream.sent()
+
+    @property
+    def digit_times(self) -> list[tuple[str, float]]:
+        return list(self.stream.digit_times)
+
+    @property
+    def frame_listener(self) -> Callable[[bytes, float], None] | None:
+        return self.stream.frame_listener
+
+    @frame_listener.setter
+    def frame_listener(self, listener: Callable[[bytes, float], None] | None) -> None:
+        self.stream.frame_listener = listener
+
+    @property
+    def stats(self) -> MediaStats:
+        s = self.stream.stats
+        return MediaStats(s.frames_sent, s.packets_received, s.packets_lost, s.packets_late, self._engine.ticks_late)

@@ -225,9 +225,11 @@ class Softphone:
         self.voip = SoftphonePhone(server_host, server_port, extension, password, myIP=local_ip,
                                    sipPort=free_udp_port(local_ip))
         self.voip.sip.register_timeout = max(1, int(register_timeout / 3))
+        self._media_stopped = False
 
     def start(self) -> None:
         """Register; SoftphoneError naming the cause when the server refuses or does not answer."""
+        self.voip.engine.start()
         try:
             self.voip.start()
         except Exception as exc:  # pyVoIP raises bare socket/Timeout errors here
@@ -254,6 +256,9 @@ class Softphone:
             self.voip.stop()
         except Exception:  # pyVoIP raises if the socket is already gone; stopping must not fail
             pass
+        if not self._media_stopped:
+            self._media_stopped = True
+            self.voip.engine.stop()
 
     def dial(self, number: str, codec: str = "PCMU") -> ActiveCall:
         """Place a call; use ActiveCall.wait_answered() to know the outcome."""

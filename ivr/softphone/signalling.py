@@ -6,7 +6,8 @@ pyVoIP registers and sends INVITE/ACK/BYE; this module adds what it lacks for ou
   non-2xx final response so the proxy stops retransmitting it;
 - CANCEL of an unanswered call;
 - RTP sockets bound by the kernel (port 0) instead of a random pick from a range that other phones on the
-  same machine might also pick; the media itself is ivr.softphone.media.CallerMedia.
+  same machine might also pick; the media itself is ivr.softphone.media.CallerMedia on the phone's
+  ivr.media.MediaEngine (one thread for all its calls).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pyVoIP import RTP, SIP
 from pyVoIP.VoIP import CallState, VoIPCall, VoIPPhone
 
+from ..media import MediaEngine
 from .media import CODECS, CallerMedia
 
 
@@ -45,7 +47,7 @@ class SoftphoneCall(VoIPCall):
         dtmf_pt = next((pt for pt, name in names.items() if name == "telephone-event"), 101)
         remote = (request.body["c"][0]["address"], baseport)
         self.codec = answer_codec
-        self.media = CallerMedia(self.phone.take_rtp_socket(port), remote, answer_codec, dtmf_pt)
+        self.media = CallerMedia(self.phone.engine, self.phone.take_rtp_socket(port), remote, answer_codec, dtmf_pt)
         self.RTPClients.append(self.media)  # pyVoIP starts/stops it with the call
 
     def answered(self, request: SIP.SIPMessage) -> None:
@@ -78,6 +80,7 @@ class SoftphonePhone(VoIPPhone):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.engine = MediaEngine("softphone-media")  # one media thread for all of this phone's calls
         self._rtp_sockets: dict[int, socket.socket] = {}
         self._dialled: dict[str, SoftphoneCall] = {}  # by Call-ID, until the INVITE's final response
         self.last_register_status: int | None = None

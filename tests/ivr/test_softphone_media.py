@@ -1,4 +1,5 @@
-"""CallerMedia on real loopback UDP (no SIP): exact RFC 4733 packets, paced G.711 audio, timeline recording."""
+"""CallerMedia on the IVR's media engine over real loopback UDP (no SIP): exact RFC 4733 packets, paced
+G.711 audio, recording with silence where packets were lost."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from ivr import g711
 from ivr.dtmf import TelephoneEvent
+from ivr.media import MediaEngine
 from ivr.rtp import RtpPacket
 from ivr.softphone.audio import similarity
 from ivr.softphone.media import CallerMedia
@@ -26,16 +28,14 @@ def link():
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     peer.settimeout(2)
-    made: list[CallerMedia] = []
+    engine = MediaEngine("test-media")
+    engine.start()
 
     def make(codec: str = "PCMU") -> tuple[CallerMedia, socket.socket]:
-        media = CallerMedia(media_sock, peer.getsockname(), codec)
-        made.append(media)
-        return media, peer
+        return CallerMedia(engine, media_sock, peer.getsockname(), codec), peer
 
     yield make
-    for media in made:
-        media.stop()
+    engine.stop()
     peer.close()
 
 
@@ -86,13 +86,13 @@ def test_queued_audio_goes_out_as_paced_g711_frames(link, codec, payload_type, d
 def test_recording_follows_rtp_timestamps_and_counts_losses(link):
     media, peer = link()
     media.start()
-    remote = media._sock.getsockname()
+    remote = media.stream.sock.getsockname()
     frame = g711.encode_pcmu(TONE[:320])
     for seq, ts in [(10, 1000), (11, 1160), (14, 1640)]:  # 12 and 13 lost
         peer.sendto(bytes(RtpPacket(payload_type=0, sequence_number=seq, timestamp=ts, ssrc=7, payload=frame)), remote)
     peer.sendto(b"\x00garbage", remote)  # not RTP: ignored
     deadline = time.monotonic() + 3
-    while media.stats.packets_received < 3 and time.monotonic() < deadline:
+    while media.stats.packets_lost < 2 and time.monotonic() < deadline:  # declared lost after the jitter delay
         time.sleep(0.02)
     heard = media.heard()
     assert media.stats.packets_received == 3 and media.stats.packets_lost == 2
