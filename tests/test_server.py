@@ -1,0 +1,92 @@
+"""`make run` as an administrator meets it: server.py starts Kamailio, the IVR and the HTTP API from one INI
+file; a simulated caller dials 12345 through the real SIP server; the API shows health and the call's
+detail record; Ctrl-C stops everything cleanly. A broken configuration is refused with the key named."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ivr.local_sip_server import free_udp_port, sip_options_ping
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(tmp_path: Path, sip_port: int, http_port: int, extra: str = "") -> Path:
+    example = (ROOT / "sip.conf.example").read_text(encoding="utf-8")
+    config = example.replace("registrar_port = 5060", f"registrar_port = {sip_port}")
+    config += (f"\n[server]\nhttp_port = {http_port}\ndatabase_url = sqlite:///{tmp_path / 'tickets.sqlite3'}\n"
+               f"recordings_dir = {tmp_path / 'recordings'}\nprompt_cache_dir = {tmp_path / 'prompts'}\n"
+               f"admin_token = {ADMIN_TOKEN}\n{extra}")
+    path = tmp_path / "sip.conf"
+    path.write_text(config, encoding="utf-8")
+    return path
+
+
+@pytest.mark.sip
+def test_run_answer_a_call_and_stop_cleanly(tmp_path):
+    sip_port, http_port = free_udp_port(), free_tcp_port()
+    config = write_config(tmp_path, sip_port, http_port)
+    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+                              stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{http_port}/api"
+    try:
+        health = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                health = httpx.get(f"{api}/health", timeout=2).json()
+                if health["registration"] == "registered":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert health is not None and health["registration"] == "registered", (tmp_path / "server.log").read_text()
+        assert (health["active_calls"], health["capacity"], health["status"]) == (0, 100, "ok")
+
+        # The demo flow: greeting, then "press 1 ... press 2 ..."; the caller presses 2 during the menu.
+        caller = subprocess.run(
+            [sys.executable, "-m", "ivr.softphone", "call", "12345", "--dtmf", "2@9", "--json",
+             "--record", str(tmp_path / "heard.wav")],
+            cwd=ROOT, env={**os.environ, "HOTLINE_SIP_CONF": str(config)}, capture_output=True, text=True,
+            timeout=90)
+        summary = json.loads(caller.stdout)
+        assert (summary["answered"], summary["sip_status"], summary["digits_sent"]) == (True, 200, "2"), caller.stderr
+
+        calls = httpx.get(f"{api}/calls", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5).json()
+        record = next(r for r in calls["ended"] if r["call_id"] == summary["call_id"])
+        assert (record["caller"], record["called"], record["digits"]) == ("1001", "12345", "2")
+        assert record["details"] == {"choice": "2", "choice_name": "complaint"}
+        with wave.open(record["recording_path"]) as recording:
+            assert (recording.getframerate(), recording.getsampwidth(), recording.getnchannels()) == (8000, 2, 1)
+            assert recording.getnframes() > 8000 * 5  # the caller was on the line for about ten seconds
+        assert httpx.get(f"{api}/calls", timeout=5).status_code == 401
+        assert httpx.get(f"{api}/calls?state=ringing", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                         timeout=5).status_code == 422
+    finally:
+        server.send_signal(signal.SIGINT)
+        code = server.wait(timeout=30)
+    assert code == 0, (tmp_path / "server.log").read_text()
+    assert not sip_options_ping("127.0.0.1", sip_port, timeout=0.5)  # Kamailio went with it
+
+
+def test_a_broken_setting_is_named(tmp_path):
+    config = write_config(tmp_path, free_udp_port(), free_tcp_port(), extra="scheduler_interval_seconds = soon\n")
+    result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "[server] scheduler_interval_seconds must be a float, got 'soon'" in result.stderr
