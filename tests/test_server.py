@@ -1,6 +1,7 @@
 """`make run` as an administrator meets it: server.py starts Kamailio, the IVR and the HTTP API from one INI
 file; a simulated caller dials 12345 through the real SIP server; the API shows health and the call's
 detail record; Ctrl-C stops everything cleanly. A broken configuration is refused with the key named."""
+import configparser
 import json
 import os
 import signal
@@ -26,14 +27,17 @@ def free_tcp_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(tmp_path: Path, sip_port: int, http_port: int, extra: str = "") -> Path:
-    example = (ROOT / "sip.conf.example").read_text(encoding="utf-8")
-    config = example.replace("registrar_port = 5060", f"registrar_port = {sip_port}")
-    config += (f"\n[server]\nhttp_port = {http_port}\ndatabase_url = sqlite:///{tmp_path / 'tickets.sqlite3'}\n"
-               f"recordings_dir = {tmp_path / 'recordings'}\nprompt_cache_dir = {tmp_path / 'prompts'}\n"
-               f"admin_token = {ADMIN_TOKEN}\n{extra}")
+def write_config(tmp_path: Path, sip_port: int, http_port: int, **server: str) -> Path:
+    """The shipped sip.conf.example with free ports and everything written under tmp_path."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "sip.conf.example", encoding="utf-8")
+    config["sip"]["registrar_port"] = str(sip_port)
+    config["server"].update({"http_port": str(http_port), "database_url": f"sqlite:///{tmp_path / 'tickets.sqlite3'}",
+                             "recordings_dir": str(tmp_path / "recordings"),
+                             "prompt_cache_dir": str(tmp_path / "prompts"), "admin_token": ADMIN_TOKEN, **server})
     path = tmp_path / "sip.conf"
-    path.write_text(config, encoding="utf-8")
+    with path.open("w", encoding="utf-8") as file:
+        config.write(file)
     return path
 
 
@@ -85,7 +89,7 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
 
 
 def test_a_broken_setting_is_named(tmp_path):
-    config = write_config(tmp_path, free_udp_port(), free_tcp_port(), extra="scheduler_interval_seconds = soon\n")
+    config = write_config(tmp_path, free_udp_port(), free_tcp_port(), scheduler_interval_seconds="soon")
     result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
