@@ -203,6 +203,7 @@ class MediaStream:
             self.stats.packets_received += 1
             if packet.payload_type == self.dtmf_payload_type:
                 self._handle_dtmf(packet)
+                self._deliver(self._jitter.push(packet, now))  # its sequence number is no loss: silence
             elif packet.payload_type == self.payload_type:
                 self._deliver(self._jitter.push(packet, now))
             # other payload types (comfort noise, a codec we did not agree on) are ignored
@@ -227,8 +228,8 @@ class MediaStream:
 
     def _deliver(self, released: list[RtpPacket | None]) -> None:
         for packet in released:
-            if packet is None:
-                pcm = SILENCE  # keeps the caller's timeline in step for recordings
+            if packet is None or packet.payload_type != self.payload_type:
+                pcm = SILENCE  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
             else:
                 pcm = self._decode(packet.payload)
             self._pending_pcm += pcm
@@ -243,6 +244,7 @@ class MediaStream:
         if self.closed:
             return
         self.closed = True
+        self.receive(time.monotonic())  # packets that arrived since the last tick still count
         self._deliver(self._jitter.flush())
         self.sock.close()
         self.on_closed()

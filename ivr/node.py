@@ -62,6 +62,7 @@ class NodeHealth:
     active_calls: int
     capacity: int
     malformed_sip_datagrams: int
+    media_ticks_late: int  # 20 ms send ticks handled a frame or more late since start (CPU starvation)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,7 +169,8 @@ class IvrNode:
         with self._lock:
             active = self._reserved
         return NodeHealth(registration=state, registration_error=sip.registration_error, active_calls=active,
-                          capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams)
+                          capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams,
+                          media_ticks_late=self._engine.ticks_late)
 
     def active_calls(self) -> list[CallRecord]:
         """Snapshot of calls in progress (digits so far included)."""

@@ -66,7 +66,7 @@ class IvrCall(VoIPCall):
                            request: SIP.SIPMessage, baseport: int) -> None:
         phone: IvrPhone = self.phone  # type: ignore[assignment]
         offered = {int(pt): str(kind) for pt, kind in codecs.items()}
-        codec_pt = next((pt for pt, name in offered.items() if name in phone.codecs), None)
+        codec_pt = next((pt for wanted in phone.codecs for pt, name in offered.items() if name == wanted), None)
         if codec_pt is None:
             raise ValueError(f"no common codec: offered {sorted(set(offered.values()))}, we take {phone.codecs}")
         dtmf_pt = next((pt for pt, name in offered.items() if name == "telephone-event"), None)
