@@ -63,6 +63,7 @@ class NodeHealth:
     capacity: int
     malformed_sip_datagrams: int
     media_ticks_late: int  # 20 ms send ticks handled a frame or more late since start (CPU starvation)
+    registrations: int  # successful REGISTERs since start (renewals included)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,8 +150,11 @@ class IvrNode:
         for session in sessions:
             session.hangup()
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread.ident is not None:  # registered just before start(): nothing to wait for yet
+                thread.join(max(0.0, deadline - time.monotonic()))
         try:
             self._phone.stop()
         except Exception as exc:  # deregistration is best effort: the server may be gone already
@@ -170,7 +174,7 @@ class IvrNode:
             active = self._reserved
         return NodeHealth(registration=state, registration_error=sip.registration_error, active_calls=active,
                           capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams,
-                          media_ticks_late=self._engine.ticks_late)
+                          media_ticks_late=self._engine.ticks_late, registrations=sip.registrations)
 
     def active_calls(self) -> list[CallRecord]:
         """Snapshot of calls in progress (digits so far included)."""

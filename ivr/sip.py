@@ -102,6 +102,7 @@ class IvrSipClient(SIP.SIPClient):
         self.registered = False
         self.registration_error: str | None = None
         self.malformed_datagrams = 0
+        self.registrations = 0  # successful REGISTER transactions (first one and renewals)
         self._receiver: threading.Thread | None = None
 
     # ---- registration
@@ -162,6 +163,7 @@ class IvrSipClient(SIP.SIPClient):
             self._fail(f"{where}: registration failed: {type(exc).__name__}: {exc}")
         else:
             self.registered = True
+            self.registrations += 1
             self.registration_error = None
             self.phone._status = PhoneStatus.REGISTERED
             self._schedule_register(self.default_expires - 5)

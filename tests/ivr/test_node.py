@@ -315,3 +315,17 @@ def test_hang_up_from_either_side_frees_threads_and_ports_and_stop_frees_the_res
     assert set(ivr_threads()) <= before
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", sip_port))
+
+
+def test_registration_is_renewed_before_it_expires(make_node, softphone):
+    """30 s registrations: without renewal Kamailio forgets the IVR after 30 s and a call gets 404."""
+    node = make_node(lambda session: session.wait_ended(10), register_expires=30)
+    registered_at = time.monotonic()
+    deadline = registered_at + 40
+    while node.health().registrations < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert node.health().registrations == 2 and node.health().registration == "registered"
+    time.sleep(max(0.0, registered_at + 31 - time.monotonic()))  # the first registration has run out
+    call = softphone.dial("12345")
+    assert call.wait_answered(15), call.summary()
+    call.hangup()
