@@ -1,0 +1,29 @@
+"""Where ASR finds models and keeps its derived files, and the knobs the call flows rely on.
+
+Plain data so the composition root (server.py) can fill it from its config file; nothing here reads config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Default models folder: one sub-folder per language code, e.g. var/models/zh-cn/ holding an unpacked
+#: vosk-model-small-cn-0.22. Overridable with $HOTLINE_ASR_MODELS.
+DEFAULT_MODELS_DIR = Path(os.environ.get("HOTLINE_ASR_MODELS", "var/models"))
+#: Derived files (dither-0 overlays of model configs). Safe to delete; rebuilt on load.
+DEFAULT_CACHE_DIR = Path(os.environ.get("HOTLINE_ASR_CACHE", "var/cache/asr"))
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    models_dir: Path = DEFAULT_MODELS_DIR
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    #: Grammar answers whose mean word confidence is below this count as "not understood".
+    grammar_confidence: float = 0.6
+    #: Free speech is cut into utterances of at most this many seconds (forced finalisation), because a
+    #: recogniser fed speech without an endpoint grows by ~4 MB per second of audio.
+    max_utterance_seconds: float = 15.0
+    #: Recognition worker threads; Vosk releases the GIL in AcceptWaveform, so one per core scales.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
