@@ -161,6 +161,11 @@ class CallerMedia:
             self.stream.idle.notify_all()
 
     @property
+    def remote(self) -> tuple[str, int]:
+        """The far end's RTP address (from its SDP answer)."""
+        return self.stream.remote
+
+    @property
     def running(self) -> bool:
         return self.started_at is not None and self.stopped_at is None
 

@@ -155,6 +155,11 @@ class ActiveCall:
         return False
 
     @property
+    def remote_rtp(self) -> tuple[str, int] | None:
+        """The far end's RTP address from its SDP answer (None before the answer)."""
+        return self._call.media.remote if self._call.media else None
+
+    @property
     def media_stats(self) -> MediaStats | None:
         """Packet counters of the call's RTP (None before the answer)."""
         return self._call.media.stats if self._call.media else None
