@@ -51,3 +51,42 @@ def test_strings_are_accepted_and_unknown_names_refused():
     assert next_status("in_progress", "reply") == Status.REPLIED
     with pytest.raises(ValueError):
         next_status(Status.RECEIVED, "teleport")
+
+
+# The procedures' table written out independently of TRANSITIONS (status -> {action: next status}), so a
+# change to the machine that the procedures do not allow fails here instead of being mirrored by the test.
+EXPECTED = {
+    "draft": {"submit": "received"},
+    "received": {"answer_directly": "answered", "reject": "not_accepted", "dispatch": "dispatched",
+                 "escalate": "escalated"},
+    "dispatched": {"sign": "signed", "return_misrouted": "received", "escalate": "escalated"},
+    "signed": {"start": "in_progress", "return_misrouted": "received", "escalate": "escalated"},
+    "in_progress": {"reply": "replied", "escalate": "escalated"},
+    "replied": {"callback": "callback_done", "reopen": "dispatched"},
+    "callback_done": {"close": "closed", "reopen": "dispatched"},
+    "closed": {"archive": "archived"},
+    "answered": {"archive": "archived"},
+    "not_accepted": {"archive": "archived"},
+    "archived": {},
+    "escalated": {"dispatch": "dispatched", "answer_directly": "answered"},
+}
+
+
+@pytest.mark.parametrize("status, action", [(s, a) for s in Status for a in Action])
+def test_every_status_action_pair_against_the_procedures(status, action):
+    expected = EXPECTED[status.value].get(action.value)
+    if expected is not None:
+        assert next_status(status, action) == Status(expected)
+    else:
+        with pytest.raises(InvalidTransition) as refused:
+            next_status(status, action)
+        assert [a.value for a in refused.value.allowed] == list(EXPECTED[status.value])
+        assert (refused.value.status, refused.value.action) == (status, action)
+
+
+def test_terminal_and_final_states_cannot_be_escalated_or_reopened():
+    for status in (Status.CLOSED, Status.ARCHIVED, Status.ANSWERED, Status.NOT_ACCEPTED, Status.DRAFT):
+        assert Action.ESCALATE not in allowed_actions(status)
+        assert Action.REOPEN not in allowed_actions(status)
+    assert str(InvalidTransition(Status.ARCHIVED, Action.REOPEN, [])) == (
+        "cannot reopen a ticket that is archived; allowed: none")
