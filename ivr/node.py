@@ -114,9 +114,8 @@ class IvrNode:
         self._phone = IvrPhone(registrar_host, registrar_port, extension, password, my_ip=local_ip,
                                sip_port=sip_port, rtp_ports=rtp_ports, codecs=tuple(codecs), engine=self._engine,
                                media_factory=self._make_stream, admit=self._admit,
-                               on_incoming=self._incoming, register_timeout=register_timeout,
-                               expires=register_expires)
-        self._phone.on_incoming_refused = lambda call_id: self._release_slot()  # type: ignore[method-assign]
+                               on_incoming=self._incoming, on_refused=self._release_slot,
+                               register_timeout=register_timeout, expires=register_expires)
         self._started = False
 
     @classmethod
@@ -211,7 +210,7 @@ class IvrNode:
         stream = MediaStream(sock, remote, codec, dtmf_pt, on_frame=session.deliver_frame,
                              on_digit=session.deliver_digit, on_closed=session.mark_ended)
         session.attach_output(stream)
-        call.session = session  # type: ignore[attr-defined]
+        call.session = session
         record = CallRecord(call.call_id, "inbound" if inbound else "outbound", caller, called, codec,
                             session.started_at)
         session.on_end(lambda s: self._mark_ended_by(record, "caller"))
@@ -233,7 +232,8 @@ class IvrNode:
             call.hangup()  # BYE, and the stream closes (which marks the session ended)
 
     def _incoming(self, call: IvrCall) -> None:
-        session: CallSession = call.session  # type: ignore[attr-defined]
+        session = call.session
+        assert session is not None  # the media factory made it with the call
         session.mark_answered()
         self._run_application(call, session, self.on_call)
 
@@ -309,7 +309,8 @@ class IvrNode:
                 self._phone.release_ports(call)
         status = call.final_status
         if status == 200 and call.state == CallState.ANSWERED:
-            session: CallSession = call.session  # type: ignore[attr-defined]
+            session = call.session
+            assert session is not None
             session.mark_answered()
             self._run_application(call, session, on_call or _wait_until_ended)
             return DialResult("answered", session, 200)

@@ -24,6 +24,7 @@ from pyVoIP.VoIP import CallState, VoIPCall, VoIPPhone
 from pyVoIP.VoIP.status import PhoneStatus
 
 from .media import CODECS, MediaEngine, MediaStream, open_rtp_socket
+from .session import CallSession
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class IvrCall(VoIPCall):
 
     def __init__(self, *args, **kwargs) -> None:
         self.media: CallMedia | None = None
+        self.session: CallSession | None = None  # set by the media factory
         self.codec: str | None = None
         self.final_status: int | None = None
         self.final_event = threading.Event()  # outgoing: answered or failed
@@ -260,13 +262,14 @@ class IvrPhone(VoIPPhone):
     """VoIPPhone whose calls are IvrCalls on a shared MediaEngine.
 
     `admit()` is asked for every new INVITE (False → 486 Busy Here); `on_incoming(call)` gets the answered
-    call on the SIP thread and must return quickly.
+    call on the SIP thread and must return quickly; `on_refused()` is told when an admitted INVITE could not
+    be set up after all (so the slot admit() took is given back).
     """
 
     def __init__(self, server: str, port: int, username: str, password: str, *, my_ip: str, sip_port: int,
                  rtp_ports: tuple[int, int], codecs: tuple[str, ...], engine: MediaEngine,
                  media_factory: MediaFactory, admit: Callable[[], bool], on_incoming: IncomingHandler,
-                 register_timeout: float, expires: int) -> None:
+                 on_refused: Callable[[], None], register_timeout: float, expires: int) -> None:
         super().__init__(server, port, username, password, myIP=my_ip, sipPort=sip_port,
                          rtpPortLow=rtp_ports[0], rtpPortHigh=rtp_ports[1])
         self.codecs = codecs
@@ -274,6 +277,7 @@ class IvrPhone(VoIPPhone):
         self.media_factory = media_factory
         self.admit = admit
         self.on_incoming = on_incoming
+        self.on_refused = on_refused
         self._rtp_sockets: dict[int, socket.socket] = {}
         self._sockets_lock = threading.Lock()
         self._dialling: dict[str, IvrCall] = {}
@@ -328,14 +332,11 @@ class IvrPhone(VoIPPhone):
         except Exception as exc:
             log.warning("refusing call %s: %s", call_id, exc)
             self._send(self.sip.gen_busy(request))
-            self.on_incoming_refused(call_id)
+            self.on_refused()
             return
         self.calls[call_id] = call
         call.answer()  # 200 OK now: no one-second Timer as in pyVoIP
         self.on_incoming(call)
-
-    def on_incoming_refused(self, call_id: str) -> None:
-        """Hook: an admitted call could not be set up (the node gives its slot back)."""
 
     def _reinvite(self, call: VoIPCall, request: SIP.SIPMessage) -> None:
         """A retransmitted INVITE (our 200 got lost) or a re-INVITE: answer again with the same media."""
