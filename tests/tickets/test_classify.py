@@ -34,3 +34,22 @@ def test_broken_rules_name_the_line(tmp_path, content, message):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(RulesError, match=message):
         Classifier.from_file(path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("우리 아이의 학교 앞 신호등이 고장났어요", Proposal(3, None, None, [])),  # 이의 inside 아이의 is no appeal
+    ("처분에 이의신청하고 싶습니다", Proposal(3, "申诉", None, ["이의신청"])),
+    ("燃气管道爆了有人受伤", Proposal(1, None, "紧急事件", ["受伤"])),  # equal length: the more urgent level wins
+    ("我要投诉，家里停电了", Proposal(2, "投诉", "水电气热", ["停电", "投诉"])),
+])
+def test_korean_false_friends_and_ties(classifier, text, expected):
+    assert classifier.propose(text) == expected
+
+
+def test_rules_from_another_file_replace_the_defaults(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("default_level: 4\nlevels:\n  - level: 1\n    topic: 山洪\n    keywords: [山洪]\n"
+                    "request_types:\n  求助: [救命]\n", encoding="utf-8")
+    classifier = Classifier.from_file(path)
+    assert classifier.propose("山洪来了救命") == Proposal(1, "求助", "山洪", ["山洪", "救命"])
+    assert classifier.propose("停水了") == Proposal(4, None, None, [])
