@@ -1,6 +1,7 @@
 """Reminders, supervision and due callbacks on the real databases (SQLite and PostgreSQL), with the real
 Redis for the multi-node lock: fired once, at the right time, surviving a restart."""
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -128,3 +129,23 @@ def test_local_lock_excludes_within_a_node():
             assert (outer, inner) == (True, False)
         with lock.hold("supervise") as other:
             assert other is True
+
+
+@pytest.mark.redis
+def test_nodes_sharing_the_redis_lock_skip_a_job_another_node_holds(session_factory, rules):
+    """Real Redis + real database: while node A holds the supervise job, node B's round supervises nothing
+    (but still runs the other jobs); once A lets go, B's next round does it, exactly once."""
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    prefix = f"test-sched-{uuid.uuid4().hex}:"
+    _, number = create(session_factory, rules, "燃气泄漏", 1)  # due T0 + 2 h
+    _, supply_number = create(session_factory, rules, "停水了", 2)  # due T0 + 24 h, reminder at T0 + 19.2 h
+    node_a = RedisJobLock(client, prefix=prefix)
+    node_b = Scheduler(session_factory, RedisJobLock(redis.Redis(host="127.0.0.1", port=6379), prefix=prefix))
+    with node_a.hold("supervise") as a_runs:
+        assert a_runs is True
+        during = node_b.run_once(T0 + timedelta(hours=20))
+    assert (during.supervised, during.reminded) == ([], [supply_number])
+    after = node_b.run_once(T0 + timedelta(hours=20))
+    assert (after.supervised, after.reminded) == ([number], [])
+    assert node_b.run_once(T0 + timedelta(hours=21)) == type(after)()
+    assert list(client.scan_iter(prefix + "*")) == []  # every job released its lock
