@@ -133,7 +133,8 @@ class CallerStream(MediaStream):
 
 
 class CallerMedia:
-    """One call's media as pyVoIP sees it (start/stop), and the caller's controls."""
+    """The caller's controls over one call's CallerStream (start/stop only when used without IvrPhone,
+    whose CallMedia adds and removes the stream itself)."""
 
     def __init__(self, engine: MediaEngine, sock, remote: tuple[str, int], codec: str,
                  dtmf_payload_type: int | None = 101) -> None:
@@ -167,7 +168,7 @@ class CallerMedia:
 
     @property
     def running(self) -> bool:
-        return self.started_at is not None and self.stopped_at is None
+        return self.started_at is not None and self.stopped_at is None and not self.stream.closed
 
     def play(self, pcm: bytes) -> None:
         """Queue 16-bit 8 kHz PCM after anything already queued."""

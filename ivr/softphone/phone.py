@@ -18,12 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from pyVoIP.VoIP import CallState, InvalidStateError, PhoneStatus
+from pyVoIP.VoIP import CallState, InvalidStateError  # before pyVoIP.SIP: pyVoIP's modules import in a cycle
+from pyVoIP.SIP import SIPStatus  # isort: skip
 
+from ..media import MediaEngine, MediaStream
+from ..sip import IvrCall, IvrPhone, RegistrationError
 from .audio import load_audio, synthesize, voiced_seconds, write_wav
-from ..local_sip_server import free_udp_port
-from .media import CODECS, SAMPLE_RATE, MediaStats
-from .signalling import SoftphoneCall, SoftphonePhone
+from .media import CODECS, SAMPLE_RATE, CallerMedia, MediaStats
+
+RTP_PORTS = (16384, 65534)
 
 
 class SoftphoneError(RuntimeError):
@@ -57,11 +60,14 @@ class CallSummary:
 class ActiveCall:
     """One outgoing call of the softphone. Blocking methods raise SoftphoneError when the call is over."""
 
-    def __init__(self, phone: Softphone, number: str, call: SoftphoneCall) -> None:
+    def __init__(self, phone: Softphone, number: str, call: IvrCall, codec: str) -> None:
         self._phone = phone
         self.number = number
         self._call = call
+        self._codec = codec
         self._digits_sent = ""
+        self._ended_by: str | None = None
+        self._note = ""  # why there is no final status (CANCEL without 487)
         self.answered_at: float | None = None
         self.ended_at: float | None = None
 
@@ -70,8 +76,12 @@ class ActiveCall:
         return self._call.call_id
 
     @property
+    def _caller_media(self) -> CallerMedia | None:
+        return getattr(self._call, "caller_media", None)
+
+    @property
     def answered(self) -> bool:
-        return self._call.answered_event.is_set()
+        return self._call.final_status == 200
 
     @property
     def ended(self) -> bool:
@@ -82,17 +92,27 @@ class ActiveCall:
             return True
         return False
 
+    @property
+    def ended_by(self) -> str | None:
+        """"caller" (we sent BYE), "remote" (the far end did), None (never answered / still up)."""
+        if self._ended_by is None and self.answered and self.ended:
+            self._ended_by = "remote"
+        return self._ended_by
+
     def wait_answered(self, timeout: float = 15.0) -> bool:
         """True when answered; False when refused or nothing happened within `timeout` (then CANCELled)."""
-        self._call.finished_event.wait(timeout)
-        if self.answered:
-            self.answered_at = self._call.media.started_at if self._call.media else time.monotonic()
-            return True
-        if self._call.state == CallState.DIALING:
+        if not self._call.final_event.wait(timeout):
             self._phone.voip.cancel(self._call)
-            if not self._call.finished_event.wait(5):  # normally the 487 to our INVITE arrives
-                self._call.failed(0, f"no answer within {timeout:g} s, CANCEL sent")
-                self._call.final_status = None
+            if not self._call.final_event.wait(5):  # normally the 487 to our INVITE arrives
+                self._note = f"no answer within {timeout:g} s, CANCEL sent"
+                self._call.failed(0)
+        if self.answered:
+            media = self._caller_media
+            self.answered_at = media.started_at if media and media.started_at else time.monotonic()
+            if media is not None and self._call.media is not None:
+                # tests/ivr/test_ivr_calls.py reads _call.media.remote; the public way is remote_rtp
+                self._call.media.remote = media.remote  # type: ignore[attr-defined]
+            return True
         return False
 
     def wait_ended(self, timeout: float) -> bool:
@@ -102,10 +122,11 @@ class ActiveCall:
             time.sleep(0.01)
         return self.ended
 
-    def _media(self):
-        if not self.answered or self._call.media is None:
+    def _media(self) -> CallerMedia:
+        media = self._caller_media
+        if not self.answered or media is None:
             raise SoftphoneError(f"call {self.call_id} to {self.number} is not answered")
-        return self._call.media
+        return media
 
     def send_dtmf(self, digits: str, *, duration: float = 0.16, gap: float = 0.12, wait: bool = True) -> None:
         """Send RFC 4733 telephone-events for `digits` (0-9 * # A-D); wait until they are on the wire."""
@@ -124,7 +145,8 @@ class ActiveCall:
 
     def wait_sent(self, timeout: float = 600.0) -> bool:
         """Until every queued sound and digit is on the wire (True), or the call ended / timeout."""
-        return self._call.media.wait_idle(timeout) if self._call.media else True
+        media = self._caller_media
+        return media.wait_idle(timeout) if media else True
 
     def say_file(self, path: str | Path, *, wait: bool = True) -> None:
         """Send a sound file (any format pydub/ffmpeg reads) as the caller's voice."""
@@ -136,11 +158,13 @@ class ActiveCall:
 
     def heard(self) -> bytes:
         """Everything the caller heard since the answer (8 kHz 16-bit PCM)."""
-        return self._call.media.heard() if self._call.media else b""
+        media = self._caller_media
+        return media.heard() if media else b""
 
     def sent(self) -> bytes:
         """Everything the caller transmitted since the answer, on the same timeline."""
-        return self._call.media.sent() if self._call.media else b""
+        media = self._caller_media
+        return media.sent() if media else b""
 
     def wait_for_audio(self, min_seconds: float = 0.5, timeout: float = 10.0, *, since: float = 0.0) -> bool:
         """Until the caller has heard `min_seconds` of sound (not silence) after `since` s of the call."""
@@ -157,17 +181,20 @@ class ActiveCall:
     @property
     def remote_rtp(self) -> tuple[str, int] | None:
         """The far end's RTP address from its SDP answer (None before the answer)."""
-        return self._call.media.remote if self._call.media else None
+        media = self._caller_media
+        return media.remote if media else None
 
     @property
     def media_stats(self) -> MediaStats | None:
         """Packet counters of the call's RTP (None before the answer)."""
-        return self._call.media.stats if self._call.media else None
+        media = self._caller_media
+        return media.stats if media else None
 
     @property
     def digit_times(self) -> list[tuple[str, float]]:
         """(digit, seconds after the answer when its first telephone-event packet left), in order."""
-        return list(self._call.media.digit_times) if self._call.media else []
+        media = self._caller_media
+        return media.digit_times if media else []
 
     def on_audio(self, listener: Callable[[bytes, float], None] | None) -> None:
         """Call `listener(pcm_frame, arrival_monotonic)` for every frame heard from now on (media thread:
@@ -177,7 +204,7 @@ class ActiveCall:
     @property
     def digit_sent_at(self) -> list[tuple[str, float]]:
         """(digit, time.monotonic() when its first telephone-event packet left)."""
-        media = self._call.media
+        media = self._caller_media
         return [(d, media.started_at + t) for d, t in media.digit_times] if media and media.started_at else []
 
     def seconds_connected(self) -> float:
@@ -190,6 +217,7 @@ class ActiveCall:
         """Send BYE (no-op when the call is already over)."""
         try:
             if self._call.state == CallState.ANSWERED:
+                self._ended_by = self._ended_by or "caller"
                 self._call.hangup()
                 self.ended_at = time.monotonic()
         except InvalidStateError:
@@ -200,17 +228,17 @@ class ActiveCall:
 
     def summary(self, recording: str | Path | None = None) -> CallSummary:
         stats = self.media_stats
-        status = self._call.final_status
+        status = self._call.final_status or None
         return CallSummary(
             call_id=self.call_id,
             number=self.number,
-            codec=self._call.codec,
+            codec=self._call.codec or self._codec,
             answered=self.answered,
             sip_status=status,
-            sip_reason=self._call.final_reason,
+            sip_reason=SIPStatus(status).phrase if status else self._note,
             connected_seconds=self.seconds_connected(),
             digits_sent=self._digits_sent,
-            ended_by=self._call.ended_by,
+            ended_by=self.ended_by,
             recording=str(recording) if recording else None,
             packets_sent=stats.packets_sent if stats else 0,
             packets_received=stats.packets_received if stats else 0,
@@ -220,59 +248,66 @@ class ActiveCall:
 
 
 class Softphone:
-    """A registered test extension that places calls through the SIP server (pyVoIP for SIP)."""
+    """A registered test extension that places calls through the SIP server.
+
+    SIP is the IVR node's own pyVoIP phone (ivr.sip.IvrPhone: strict registration, dialling, CANCEL, ACK of
+    failures), refusing calls to the tester with 486; media is CallerMedia on one ivr.media.MediaEngine.
+    """
 
     def __init__(self, server_host: str, server_port: int, extension: str, password: str, *,
-                 local_ip: str = "127.0.0.1", register_timeout: float = 10.0) -> None:
+                 local_ip: str = "127.0.0.1", register_timeout: float = 5.0) -> None:
         self.server = (server_host, server_port)
         self.extension = extension
-        self.register_timeout = register_timeout
-        self.voip = SoftphonePhone(server_host, server_port, extension, password, myIP=local_ip,
-                                   sipPort=free_udp_port(local_ip))
-        self.voip.sip.register_timeout = max(1, int(register_timeout / 3))
-        self._media_stopped = False
+        self._engine = MediaEngine("softphone-media")
+        self.voip = IvrPhone(server_host, server_port, extension, password, my_ip=local_ip, sip_port=0,
+                             rtp_ports=RTP_PORTS, codecs=tuple(CODECS), engine=self._engine,
+                             media_factory=self._make_media, admit=lambda: False, on_incoming=lambda call: None,
+                             on_refused=lambda: None, register_timeout=register_timeout, expires=300)
+        self._started = False
+        self._stopped = False
+
+    def _make_media(self, call: IvrCall, codec: str, dtmf_payload_type: int | None, sock,
+                    remote: tuple[str, int]) -> MediaStream:
+        """media_factory of IvrPhone: called with the answer's SDP, just before the stream starts."""
+        media = CallerMedia(self._engine, sock, remote, codec, dtmf_payload_type)
+        media.started_at = media.stream.started_at = time.monotonic()
+        call.caller_media = media  # type: ignore[attr-defined]
+        return media.stream
 
     def start(self) -> None:
         """Register; SoftphoneError naming the cause when the server refuses or does not answer."""
-        self.voip.engine.start()
+        self._engine.start()
         try:
             self.voip.start()
-        except Exception as exc:  # pyVoIP raises bare socket/Timeout errors here
+        except (RegistrationError, OSError) as exc:
+            self._stop_media()
             raise SoftphoneError(f"extension {self.extension} could not register at "
                                  f"{self.server[0]}:{self.server[1]}: {exc}") from exc
-        deadline = time.monotonic() + self.register_timeout
-        while time.monotonic() < deadline:
-            status = self.voip.get_status()
-            if status == PhoneStatus.REGISTERED:
-                return
-            if status in (PhoneStatus.FAILED, PhoneStatus.INACTIVE):
-                break
-            time.sleep(0.05)
-        code = self.voip.last_register_status
-        self.stop()
-        reason = {403: "wrong password or unknown extension (403)", None: "no answer from the server"}.get(
-            code, f"SIP status {code}")
-        raise SoftphoneError(f"extension {self.extension} could not register at "
-                             f"{self.server[0]}:{self.server[1]}: {reason}")
+        self._started = True
 
     def stop(self) -> None:
         """Hang up what is still up, de-register, close sockets."""
-        try:
-            self.voip.stop()
-        except Exception:  # pyVoIP raises if the socket is already gone; stopping must not fail
-            pass
-        if not self._media_stopped:
-            self._media_stopped = True
-            self.voip.engine.stop()
+        if self._started:
+            self._started = False
+            try:
+                self.voip.stop()
+            except Exception:  # pyVoIP raises if the socket is already gone; stopping must not fail
+                pass
+        self._stop_media()
+
+    def _stop_media(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._engine.stop()
 
     def dial(self, number: str, codec: str = "PCMU") -> ActiveCall:
         """Place a call; use ActiveCall.wait_answered() to know the outcome."""
         codec = codec.upper()
         if codec not in CODECS:
             raise ValueError(f"unsupported codec {codec!r}: PCMU or PCMA")
-        if self.voip.get_status() != PhoneStatus.REGISTERED:
+        if not self._started:
             raise SoftphoneError("the softphone is not registered: call start() first")
-        return ActiveCall(self, number, self.voip.dial(number, codec))
+        return ActiveCall(self, number, self.voip.dial(number, codec), codec)
 
     def __enter__(self) -> Softphone:
         self.start()
