@@ -1,5 +1,5 @@
 """Administrator's command line: `python -m tickets due --received ISO8601 (--working-days N | --level L |
---rule NAME) [--override YYYY-MM-DD=work|holiday ...]` prints the due time as ISO 8601, so the calendar
+--rule NAME) [--config FILE] [--override YYYY-MM-DD=work|holiday ...]` prints the due time as ISO 8601, so the calendar
 arithmetic can be checked before a real ticket depends on it."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 from datetime import date, datetime
 
 from tickets.calendar import WorkingCalendar
-from tickets.deadlines import SHANGHAI, DeadlinePolicy, DeadlineSettings
+from tickets.deadlines import SHANGHAI, DeadlinePolicy
+from tickets.settings import SettingsError, TicketSettings, load_ticket_settings
 
 
 def _received(text: str) -> datetime:
@@ -41,9 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--rule")
     due.add_argument("--override", type=_override, action="append", default=[],
                      help="an administrator's holiday or make-up working day, e.g. 2027-01-01=holiday")
+    due.add_argument("--config", help="INI file whose [tickets] section sets durations, rules and overrides "
+                                      "(the server's sip.conf); default: the built-in rules")
     args = parser.parse_args(argv)
 
-    policy = DeadlinePolicy(DeadlineSettings(), WorkingCalendar(dict(args.override)))
+    try:
+        settings = load_ticket_settings(args.config) if args.config else TicketSettings()
+    except SettingsError as error:
+        parser.error(str(error))
+    overrides = {**settings.calendar_overrides, **dict(args.override)}  # the command line has the last word
+    policy = DeadlinePolicy(settings.deadlines, WorkingCalendar(overrides))
     try:
         if args.working_days is not None:
             deadline = policy.working_days(args.received, args.working_days)

@@ -1,0 +1,107 @@
+"""The tickets' configurable domain rules, read from the optional [tickets] section of the INI file that
+server.py owns: response-level durations, named deadline rules, the reminder fraction, the callback rule,
+the classification rules file and holiday/workday overrides.
+
+Every hotline sets these differently and they change with policy, so they are configuration; a mistake is
+reported with the file, the section and the key, before any ticket gets a wrong deadline.
+
+    [tickets]
+    level_1 = 2h            ; h = hours, d = calendar days (response levels are durations)
+    level_3 = 7d
+    unit_reply = 2wd        ; wd = working days on the statutory calendar; rules also take h
+    callback = 2wd          ; after the unit's reply; the callback rule is always named "callback"
+    reminder_fraction = 0.8
+    classification_rules = rules/classification.yaml   ; relative to the INI file
+    holidays = 2027-01-01 2027-02-11                    ; administrator overrides
+    workdays = 2027-02-07
+"""
+from __future__ import annotations
+
+import configparser
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+from tickets.classify import DEFAULT_RULES
+from tickets.deadlines import DeadlineSettings, Rule
+
+SECTION = "tickets"
+_LEVEL_KEY = re.compile(r"level_([1-4])")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|d|wd)")
+
+
+class SettingsError(ValueError):
+    """A [tickets] setting that cannot be used; the message names the file, the section and the key."""
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    classification_rules: Path = DEFAULT_RULES
+    calendar_overrides: dict[date, bool] = field(default_factory=dict)  # True: working day, False: holiday
+
+
+def load_ticket_settings(path: str | Path) -> TicketSettings:
+    """Read [tickets] from an INI file; a file without the section gets the defaults."""
+    path = Path(path)
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    try:
+        if not parser.read(path, encoding="utf-8"):
+            raise SettingsError(f"configuration file not found: {path}")
+    except configparser.Error as error:  # the parser's message carries the line
+        raise SettingsError(f"{path}: {error}") from None
+    if not parser.has_section(SECTION):
+        return TicketSettings()
+    return _from_section(dict(parser[SECTION]), path)
+
+
+def _from_section(section: dict[str, str], path: Path) -> TicketSettings:
+    def fail(key: str, message: str) -> SettingsError:
+        return SettingsError(f"{path}: [{SECTION}] {key} {message}")
+
+    defaults = DeadlineSettings()
+    levels = dict(defaults.level_durations)
+    rules = dict(defaults.rules)
+    reminder_fraction = defaults.reminder_fraction
+    classification_rules = DEFAULT_RULES
+    overrides: dict[date, bool] = {}
+    for key, raw in section.items():
+        if level := _LEVEL_KEY.fullmatch(key):
+            amount, unit = _duration(raw, ("h", "d"), lambda m: fail(key, m))
+            levels[int(level.group(1))] = timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+        elif key in rules:
+            amount, unit = _duration(raw, ("h", "wd"), lambda m: fail(key, m))
+            if unit == "wd" and not amount.is_integer():
+                raise fail(key, f"must be a whole number of working days, got {raw!r}")
+            rules[key] = Rule(hours=amount) if unit == "h" else Rule(working_days=int(amount))
+        elif key == "reminder_fraction":
+            try:
+                reminder_fraction = float(raw)
+            except ValueError:
+                raise fail(key, f"must be a number between 0 and 1, got {raw!r}") from None
+            if not 0 < reminder_fraction < 1:
+                raise fail(key, f"must be between 0 and 1, got {raw!r}")
+        elif key == "classification_rules":
+            classification_rules = (path.parent / raw).resolve()
+            if not classification_rules.is_file():
+                raise fail(key, f"names no file: {classification_rules}")
+        elif key in ("holidays", "workdays"):
+            for text in raw.replace(",", " ").split():
+                try:
+                    overrides[date.fromisoformat(text)] = key == "workdays"
+                except ValueError:
+                    raise fail(key, f"expects dates as YYYY-MM-DD, got {text!r}") from None
+        else:
+            known = ["level_1..level_4", *rules, "reminder_fraction", "classification_rules", "holidays", "workdays"]
+            raise fail(key, f"is not a setting; known: {', '.join(known)}")
+    deadlines = replace(defaults, level_durations=levels, rules=rules, reminder_fraction=reminder_fraction)
+    return TicketSettings(deadlines, classification_rules, overrides)
+
+
+def _duration(raw: str, units: tuple[str, ...], fail: Callable[[str], SettingsError]) -> tuple[float, str]:
+    match = _DURATION.fullmatch(raw.strip())
+    if not match or match.group(2) not in units or float(match.group(1)) <= 0:
+        raise fail(f"must be a positive amount with a unit ({', '.join(units)}), e.g. 2{units[0]}; got {raw!r}")
+    return float(match.group(1)), match.group(2)
