@@ -89,7 +89,7 @@ class Stream:
         with self._lock:
             self._pending.append(item)
             if item:
-                self._pool._backlog_changed(len(item) // FRAME_BYTES)
+                self._pool._backlog_changed(len(item))
             if not self._scheduled:
                 self._scheduled = True
                 self._pool._submit(self._drain)
@@ -115,7 +115,7 @@ class Stream:
             except Exception:  # a callback's bug must not kill the worker or other streams
                 log.exception("recognition stream failed")
             finally:
-                self._pool._backlog_changed(-(len(audio) // FRAME_BYTES), recognised=len(audio) // FRAME_BYTES)
+                self._pool._backlog_changed(-len(audio), recognised=len(audio))
 
     def _recognise(self, audio: bytes) -> None:
         # Fed frame by frame so an endpoint inside a long backlog is reported at the right place.
@@ -144,7 +144,7 @@ class RecognitionPool:
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="asr")
         self._lock = threading.Lock()
         self._streams: set[Stream] = set()
-        self._backlog = 0
+        self._backlog = 0  # all counters in bytes of audio
         self._max_backlog = 0
         self._recognised = 0
 
@@ -167,8 +167,8 @@ class RecognitionPool:
 
     def metrics(self) -> PoolMetrics:
         with self._lock:
-            return PoolMetrics(self.settings.workers, len(self._streams), self._backlog,
-                               self._max_backlog, self._recognised)
+            return PoolMetrics(self.settings.workers, len(self._streams), self._backlog // FRAME_BYTES,
+                               self._max_backlog // FRAME_BYTES, self._recognised // FRAME_BYTES)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -176,9 +176,9 @@ class RecognitionPool:
     def _submit(self, job: Callable[[], None]) -> None:
         self._executor.submit(job)
 
-    def _backlog_changed(self, delta: int, recognised: int = 0) -> None:
+    def _backlog_changed(self, delta_bytes: int, recognised: int = 0) -> None:
         with self._lock:
-            self._backlog += delta
+            self._backlog += delta_bytes
             self._max_backlog = max(self._max_backlog, self._backlog)
             self._recognised += recognised
 

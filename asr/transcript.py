@@ -69,8 +69,8 @@ def transcribe_file(path: str | Path, *, language: str = "ko", grammar: Sequence
                     registry: ModelRegistry | None = None) -> Transcript:
     """Transcribe any PCM WAV (any rate: resampled to 8 kHz). AudioFileError / ModelNotFound on bad input."""
     registry = registry or default_registry()
-    model = registry.model(language)  # a missing model is reported before the audio is read
-    pcm = read_wav(path)
+    pcm = read_wav(path)  # bad audio is reported before seconds are spent loading a model
+    model = registry.model(language)
     return transcribe_pcm(pcm, model, source=str(path), language=language, grammar=grammar,
                           max_utterance_seconds=registry.settings.max_utterance_seconds)
 
