@@ -36,8 +36,9 @@ def wait_until(predicate: Callable[[], object], timeout: float, step: float = 0.
     return bool(predicate())
 
 
-def ivr_threads(prefix: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+def ivr_threads(prefix: str, ignore: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
+    """Live threads named `prefix`..., except `ignore` (left over from earlier tests in this process)."""
+    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive() and t not in ignore]
 
 
 def port_is_free(port: int) -> bool:
@@ -112,13 +113,14 @@ class GreetAndCollect:
 
 def test_parallel_calls_stay_apart_on_one_media_thread(softphone_factory, node_factory, greeting):
     app = GreetAndCollect(greeting)
+    earlier = frozenset(threading.enumerate())
     node = node_factory(app.on_call, on_record=app.on_record)
     phones = [softphone_factory() for _ in range(PARALLEL_CALLS)]
     calls = [phone.dial("12345", codec=("PCMU", "PCMA")[i % 2]) for i, phone in enumerate(phones)]
     assert all(call.wait_answered(20) for call in calls), [c.summary() for c in calls]
     assert wait_until(lambda: node.health().active_calls == PARALLEL_CALLS, 10)
-    assert len(ivr_threads("ivr-call-")) == PARALLEL_CALLS
-    assert len(ivr_threads("ivr-media")) == 1  # one thread moves every call's RTP
+    assert wait_until(lambda: len(ivr_threads("ivr-call-", earlier)) == PARALLEL_CALLS, 5)
+    assert len(ivr_threads("ivr-media", earlier)) == 1  # one thread moves every call's RTP
 
     for call in calls:  # each caller hears the greeting (nearly all of it, even if the machine stalled)
         assert wait_until(lambda: heard_share(call.heard(), greeting) >= 0.8, 40, step=0.5), \
@@ -142,13 +144,14 @@ def test_parallel_calls_stay_apart_on_one_media_thread(softphone_factory, node_f
         caller: digits + "#" for caller, digits in entered.items()}
     assert {record.codec for record in app.records} == {"PCMU", "PCMA"}
     assert all(record.ended_by == "caller" and record.error is None for record in app.records)
-    assert wait_until(lambda: not ivr_threads("ivr-call-"), 5)
+    assert wait_until(lambda: not ivr_threads("ivr-call-", earlier), 5)
     assert all(port_is_free(port) for port in ports)
     assert node.health().active_calls == 0
 
 
 def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, node_factory):
     hung_up = threading.Event()
+    earlier = frozenset(threading.enumerate())
 
     def answer_then_hang_up(session: CallSession) -> None:
         session.next_digit(timeout=20)
@@ -164,7 +167,7 @@ def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, node_facto
     assert hung_up.wait(10)
     assert call.wait_ended(5)
     assert call.summary().ended_by == "remote"
-    assert wait_until(lambda: port_is_free(port) and not ivr_threads("ivr-call-"), 5)
+    assert wait_until(lambda: port_is_free(port) and not ivr_threads("ivr-call-", earlier), 5)
     assert node.health().active_calls == 0
 
 
