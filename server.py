@@ -35,7 +35,10 @@ from tickets.api import Operator, TicketsContext, install
 from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.scheduler import Scheduler
-from tickets.service import TicketRules
+from tickets.classify import Classifier
+from tickets.service import TicketRules, set_holiday_override
+from tickets.settings import SettingsError as TicketSettingsError
+from tickets.settings import load_ticket_settings
 
 log = logging.getLogger("server")
 ROOT = Path(__file__).resolve().parent
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sip = load_settings(config_path)
         settings = load_server_settings(config_path)
-    except SettingsError as error:
+        ticket_settings = load_ticket_settings(config_path)
+    except (SettingsError, TicketSettingsError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     log.info("configuration from %s", config_path)
@@ -160,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
 
     session_factory = db.open_database(settings.database_url)
-    if settings.admin_token:
-        with session_factory.begin() as session:
+    with session_factory.begin() as session:
+        if settings.admin_token:
             issue_token(session, "bootstrap admin", "admin", token=settings.admin_token)
+        for day, is_working_day in ticket_settings.calendar_overrides.items():  # [tickets] holidays/workdays
+            set_holiday_override(session, day, is_working_day, "from the configuration file")
+    rules = TicketRules(Classifier.from_file(ticket_settings.classification_rules), ticket_settings.deadlines)
     scheduler = Scheduler(session_factory, job_lock(settings.redis_url),
                           interval_seconds=settings.scheduler_interval_seconds)
 
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     node = IvrNode.from_settings(sip, on_call=recorded(flow.on_call, ROOT / settings.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
     app = FastAPI(title="12345 hotline", version="1")
-    install(app, TicketsContext(session_factory, TicketRules.default()))
+    install(app, TicketsContext(session_factory, rules))
     calls_api(app, node)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make

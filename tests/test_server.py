@@ -27,14 +27,15 @@ def free_tcp_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(tmp_path: Path, sip_port: int, http_port: int, **server: str) -> Path:
+def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
     """The shipped sip.conf.example with free ports and everything written under tmp_path."""
     config = configparser.ConfigParser(interpolation=None)
     config.read(ROOT / "sip.conf.example", encoding="utf-8")
     config["sip"]["registrar_port"] = str(sip_port)
     config["server"].update({"http_port": str(http_port), "database_url": f"sqlite:///{tmp_path / 'tickets.sqlite3'}",
                              "recordings_dir": str(tmp_path / "recordings"),
-                             "prompt_cache_dir": str(tmp_path / "prompts"), "admin_token": ADMIN_TOKEN, **server})
+                             "prompt_cache_dir": str(tmp_path / "prompts"), "admin_token": ADMIN_TOKEN})
+    config["tickets"]["holidays"] = "2027-01-01"
     path = tmp_path / "sip.conf"
     with path.open("w", encoding="utf-8") as file:
         config.write(file)
@@ -79,6 +80,8 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
             assert (recording.getframerate(), recording.getsampwidth(), recording.getnchannels()) == (8000, 2, 1)
             assert recording.getnframes() > 8000 * 5  # the caller was on the line for about ten seconds
         assert httpx.get(f"{api}/calls", timeout=5).status_code == 401
+        holidays = httpx.get(f"{api}/holidays", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5).json()
+        assert [(h["day"], h["is_working_day"]) for h in holidays] == [("2027-01-01", False)]  # from [tickets]
         assert httpx.get(f"{api}/calls?state=ringing", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                          timeout=5).status_code == 422
     finally:
@@ -88,9 +91,19 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
     assert not sip_options_ping("127.0.0.1", sip_port, timeout=0.5)  # Kamailio went with it
 
 
-def test_a_broken_setting_is_named(tmp_path):
-    config = write_config(tmp_path, free_udp_port(), free_tcp_port(), scheduler_interval_seconds="soon")
+@pytest.mark.parametrize("section, key, value, message", [
+    ("server", "scheduler_interval_seconds", "soon", "[server] scheduler_interval_seconds must be a float, got 'soon'"),
+    ("tickets", "holidays", "2027-13-01", "[tickets] holidays expects dates as YYYY-MM-DD, got '2027-13-01'"),
+    ("sip", "max_calls", "many", "[sip] max_calls must be a whole number, got 'many'"),
+])
+def test_a_broken_setting_is_named(tmp_path, section, key, value, message):
+    config = write_config(tmp_path, free_udp_port(), free_tcp_port())
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    parser[section][key] = value
+    with config.open("w", encoding="utf-8") as file:
+        parser.write(file)
     result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "[server] scheduler_interval_seconds must be a float, got 'soon'" in result.stderr
+    assert message in result.stderr
