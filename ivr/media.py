@@ -36,7 +36,8 @@ CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
 }
 MAX_CATCH_UP_FRAMES = 10  # behind by more than 200 ms: skip frames instead of bursting them
-MAX_GAP_FILL = 50  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
+MAX_GAP_FILL = 50
+MAX_DATAGRAMS_PER_TICK = 64  # read per socket per tick at most (a flood must not stall the other calls)  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
 
 
 @dataclass
@@ -58,13 +59,13 @@ class JitterBuffer:
     expected one is then declared lost), or when it has waited `depth` frame times (see `expire`).
     """
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, depth: int = 3, lost: int = 0, late: int = 0) -> None:
         self.depth = depth
         self._heap: list[tuple[int, float, RtpPacket]] = []  # (extended sequence, arrival, packet)
         self._expected: int | None = None
         self._last_extended = 0
-        self.lost = 0
-        self.late = 0
+        self.lost = lost  # counters carry over when a new source replaces the buffer
+        self.late = late
 
     def _extend(self, sequence: int) -> int:
         """Unwrap the 16-bit sequence number relative to the last one seen."""
@@ -81,13 +82,19 @@ class JitterBuffer:
     def push(self, packet: RtpPacket, now: float) -> list[RtpPacket | None]:
         """Add a packet; returns what is now released in order (None = one lost packet's place)."""
         extended = self._extend(packet.sequence_number)
+        released: list[RtpPacket | None] = []
+        if self._expected is not None and extended < self._expected - MAX_GAP_FILL:
+            # Far behind: the sender restarted its sequence numbers; follow it instead of dropping it forever.
+            released = self.flush()
+            self._expected = None
         if self._expected is None:
             self._expected = extended
+            self._last_extended = extended
         if extended < self._expected or any(seq == extended for seq, _, _ in self._heap):
             self.late += 1
-            return []
+            return released
         heapq.heappush(self._heap, (extended, now, packet))
-        return self._release(now, force_depth=True)
+        return released + self._release(now, force_depth=True)
 
     def expire(self, now: float) -> list[RtpPacket | None]:
         """Release packets that waited long enough for a missing predecessor."""
@@ -138,6 +145,7 @@ class MediaStream:
         self._outgoing: deque[bytes] = deque()
         self._outgoing_lock = threading.Lock()
         self._jitter = JitterBuffer(self.jitter_depth)
+        self._remote_ssrc: int | None = None
         self._pending_pcm = b""
         self._digits_seen: set[tuple[int, int]] = set()  # (timestamp, event) of digits already reported
         self._ssrc = random.getrandbits(32)
@@ -188,12 +196,17 @@ class MediaStream:
 
     def receive(self, now: float) -> None:
         """Drain the socket (non-blocking)."""
-        while True:
+        for _ in range(MAX_DATAGRAMS_PER_TICK):
             try:
                 datagram = self.sock.recv(2048)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # ICMP errors surface here on Linux; the stream stays up
+            except ConnectionRefusedError:
+                # An ICMP "port unreachable" for one of OUR sends (the far end's port is not open, yet or any
+                # more) is reported by the next recv; it is consumed by raising, so keep reading: returning
+                # here would starve the caller's audio for as long as our packets bounce.
+                continue
+            except OSError:
                 return
             try:
                 packet = RtpPacket.parse(datagram)
@@ -205,6 +218,12 @@ class MediaStream:
                 self._handle_dtmf(packet)
                 self._deliver(self._jitter.push(packet, now))  # its sequence number is no loss: silence
             elif packet.payload_type == self.payload_type:
+                if packet.ssrc != self._remote_ssrc:  # a new source (or a restarted one): start afresh
+                    if self._remote_ssrc is not None:
+                        self._deliver(self._jitter.flush())
+                        self._jitter = JitterBuffer(self.jitter_depth, lost=self._jitter.lost,
+                                                    late=self._jitter.late)
+                    self._remote_ssrc = packet.ssrc
                 self._deliver(self._jitter.push(packet, now))
             # other payload types (comfort noise, a codec we did not agree on) are ignored
 

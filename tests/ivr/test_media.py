@@ -54,6 +54,15 @@ def test_jitter_buffer_releases_after_waiting_and_unwraps_sequence_numbers():
     assert sequences(buffer.expire(0.07)) == [None, 1]
 
 
+def test_jitter_buffer_follows_a_sender_that_restarted_its_sequence_numbers():
+    buffer = JitterBuffer(depth=2)
+    out = []
+    for seq in (5000, 5001, 5002, 17, 18):  # 17 is far behind 5003: a restart, not a late packet
+        out += buffer.push(packet(seq), 0.0)
+    assert sequences(out) == [5000, 5001, 5002, 17, 18]
+    assert (buffer.lost, buffer.late) == (0, 0)
+
+
 @pytest.fixture
 def engine():
     media = MediaEngine()
@@ -141,3 +150,22 @@ def _wait(condition, timeout: float = 3.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_caller_audio_still_arrives_while_our_packets_bounce_off_a_closed_port(engine):
+    """Our RTP goes to a port nobody listens on (ICMP port unreachable comes back for every packet, and
+    Linux reports it on the next recv); the caller's packets from another socket must still be read."""
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    nobody = closed.getsockname()
+    closed.close()
+    got = Collected()
+    stream = MediaStream(open_rtp_socket("127.0.0.1", 30000, 40000), nobody, "PCMU", 101,
+                         on_frame=got.frames.append, on_digit=got.digits.append)
+    engine.add(stream)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+        for seq in range(50):
+            caller.sendto(bytes(packet(seq, timestamp=160 * seq)), ("127.0.0.1", stream.local_port))
+            time.sleep(0.02)
+    assert _wait(lambda: len(got.frames) >= 45)
+    engine.remove(stream)
