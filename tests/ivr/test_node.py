@@ -218,6 +218,7 @@ def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(make_node, s
     deadline = time.monotonic() + 15
     while len(tapped) < 75 and time.monotonic() < deadline:  # the IVR has 1.5 s of the caller's audio
         time.sleep(0.05)
+    assert len(tapped) >= 75, (len(tapped), call.summary())
     call.hangup()
 
     record = records.wait()[0]
