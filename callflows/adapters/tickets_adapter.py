@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callflows.ports import TicketInfo, TicketNotFound
 from tickets import service
 from tickets.classify import Proposal
-from tickets.models import Ticket
+from tickets.models import MemberUnit, Ticket
 
 T = TypeVar("T")
 ACTOR = "ivr"
@@ -77,6 +78,12 @@ class DatabaseTickets:
             entries = service.search_knowledge(session, text, language=language, limit=1)
             return entries[0].answer if entries else None
         return self._in_transaction(work)
+
+    def seat_numbers(self, unit: str) -> list[str]:
+        """The member unit's remote seats in ringing order ([] for an unknown unit): IvrSwitchboard's
+        `seats_for`, so a three-way call rings the seats the operators maintain in the directory."""
+        return self._in_transaction(lambda session: list(
+            session.scalar(select(MemberUnit.seat_numbers).where(MemberUnit.name == unit)) or []))
 
 
 def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -172,3 +172,11 @@ def test_knowledge_base_answer_in_the_callers_language(tickets, session_factory)
     assert tickets.kb_search("거주증 신청 방법", "ko") == "신분증을 가지고 파출소에 가세요."
     assert tickets.kb_search("居住证", "ko") is None
     assert tickets.kb_search("天气怎么样", "zh") is None
+
+
+def test_seat_numbers_of_a_member_unit_in_ringing_order(tickets, session_factory):
+    with session_factory.begin() as session:
+        service.create_unit(session, {"name": "自来水公司", "seat_numbers": ["8101", "8102"]})
+
+    assert tickets.seat_numbers("自来水公司") == ["8101", "8102"]
+    assert tickets.seat_numbers("没有这个单位") == []
