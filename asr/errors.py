@@ -1,4 +1,4 @@
-"""Errors callers of asr can tell apart (all ValueError/LookupError subclasses, with messages fit for a log)."""
+"""Errors callers of asr can tell apart, with messages that name the file or folder concerned."""
 
 
 class ModelNotFound(LookupError):

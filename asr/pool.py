@@ -51,6 +51,7 @@ class Stream:
         self._pending: deque[bytes | None] = deque()  # None marks close()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._closing = False
         self._results: queue.Queue[Utterance | None] = queue.Queue()
         self.closed = threading.Event()
 
@@ -64,7 +65,8 @@ class Stream:
             return sum(len(chunk) for chunk in self._pending if chunk) // FRAME_BYTES
 
     def feed(self, pcm: bytes) -> None:
-        """Queue audio (any length; normally one 20 ms frame) for recognition. Never blocks."""
+        """Queue audio (any length; normally one 20 ms frame) for recognition. Never blocks; audio fed
+        after close() is ignored (a media thread may deliver one more frame after the hang-up)."""
         self._enqueue(pcm)
 
     def close(self) -> None:
@@ -87,6 +89,9 @@ class Stream:
 
     def _enqueue(self, item: bytes | None) -> None:
         with self._lock:
+            if self._closing:
+                return
+            self._closing = item is None
             self._pending.append(item)
             if item:
                 self._pool._backlog_changed(len(item))

@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import vosk
+
 from .audio import FRAME_BYTES, PHONE_RATE, SAMPLE_WIDTH, read_wav
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer
@@ -50,7 +52,7 @@ class Transcript:
         return cls(data["source"], data["language"], data["duration"], utterances)
 
 
-def transcribe_pcm(pcm: bytes, model, *, source: str, language: str, grammar: Sequence[str] | None = None,
+def transcribe_pcm(pcm: bytes, model: vosk.Model, *, source: str, language: str, grammar: Sequence[str] | None = None,
                    max_utterance_seconds: float = 15.0) -> Transcript:
     """Decode 8 kHz 16-bit PCM as a call would deliver it (20 ms frames, endpointing, forced cuts)."""
     recognizer = StreamRecognizer(model, grammar=grammar, max_utterance_seconds=max_utterance_seconds)

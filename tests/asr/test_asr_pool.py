@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from asr.audio import FRAME_BYTES, frames
+from asr.errors import ModelNotFound
 from asr.pool import RecognitionPool
 
 pytestmark = pytest.mark.vosk
@@ -29,6 +30,8 @@ def test_grammar_answer_through_the_pool(pool, word_pcm, phone_path):
     stream.close()
     assert stream.next_utterance(timeout=60) is None  # closed: nothing more was said
     assert stream.closed.wait(60)
+    stream.feed(b"\0" * FRAME_BYTES)  # a late frame after the hang-up is ignored, not queued
+    assert stream.backlog_frames == 0
 
 
 def test_callbacks_run_on_a_worker_and_close_flushes_the_last_words(pool, word_pcm, phone_path):
@@ -70,6 +73,5 @@ def test_backlog_is_queued_not_dropped_and_visible(pool, word_pcm, phone_path):
 
 
 def test_unknown_language(pool, registry):
-    from asr.errors import ModelNotFound
     with pytest.raises(ModelNotFound, match=str(registry.settings.models_dir / "xx")):
         pool.open_stream("xx")

@@ -2,7 +2,6 @@
 background, stored as JSON with word timings, handed to a completion callback."""
 
 import json
-import threading
 
 import pytest
 
