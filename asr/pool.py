@@ -175,6 +175,11 @@ class RecognitionPool:
             return PoolMetrics(self.settings.workers, len(self._streams), self._backlog // FRAME_BYTES,
                                self._max_backlog // FRAME_BYTES, self._recognised // FRAME_BYTES)
 
+    def reset_max_backlog(self) -> None:
+        """Start a new observation window for `max_backlog_frames` (e.g. per benchmark run)."""
+        with self._lock:
+            self._max_backlog = self._backlog
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
 
