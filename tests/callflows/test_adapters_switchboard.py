@@ -71,15 +71,6 @@ def ivr_switchboard(sip_server):
     node.stop()
 
 
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def test_transfer_bridges_the_caller_to_the_number_and_ends_the_caller_when_the_other_side_hangs_up(
         ivr_switchboard, softphone, pyvoip_callee, _free_tester_extensions):
     node, app = ivr_switchboard

@@ -140,7 +140,7 @@ def test_hang_up_through_the_interpreter_keeps_what_was_said(tickets, session_fa
     assert result.outcome == "caller_hung_up"
     ticket = stored(session_factory, "call-flow")
     assert (ticket.status, ticket.content, ticket.phone) == ("draft", "家里停水了", "13900001111")
-    assert ticket.incomplete_reason
+    assert ticket.incomplete_reason == "caller hung up at main:name"
 
 
 def test_find_update_and_open_tickets(tickets):
