@@ -90,6 +90,8 @@ class CallSession:
         self._taps: list[Callable[[bytes], None]] = []
         self._end_callbacks: list[Callable[[CallSession], None]] = []
         self._ended = False
+        self._ending_thread: threading.Thread | None = None
+        self._end_done = threading.Event()
 
     # ---- media side (media thread / SIP thread)
 
@@ -117,18 +119,27 @@ class CallSession:
         self.answered_at = _now()
 
     def mark_ended(self) -> None:
-        """Either side hung up: wake every waiting call; runs the end callbacks once."""
+        """Either side hung up: run the end callbacks once (e.g. the recording is closed), THEN let the
+        application see `ended`, so whatever it does after the call (its detail record is read at once)
+        finds the call fully wound up. Any other thread calling this meanwhile waits for the same."""
         with self._condition:
-            if self._ended:
-                return
-            self._ended = True
-            self.ended_at = _now()
-            self._condition.notify_all()
+            first = self._ending_thread is None
+            if first:
+                self._ending_thread = threading.current_thread()
+                self.ended_at = _now()
+        if not first:
+            if self._ending_thread is not threading.current_thread():  # re-entry from a callback: no wait
+                self._end_done.wait(5.0)
+            return
         for callback in self._end_callbacks:
             try:
                 callback(self)
             except Exception:
                 log.exception("end callback failed on call %s", self.call_id)
+        with self._condition:
+            self._ended = True
+            self._condition.notify_all()
+        self._end_done.set()
 
     def on_end(self, callback: Callable[[CallSession], None]) -> None:
         self._end_callbacks.append(callback)
@@ -227,10 +238,9 @@ class CallSession:
         return collected
 
     def hangup(self) -> None:
-        """End the call from our side (BYE); harmless when it already ended."""
-        if self._ended:
-            return
+        """End the call from our side (BYE); harmless when it already ended (or is ending)."""
         try:
-            self._send_hangup()
+            if self._ending_thread is None:
+                self._send_hangup()
         finally:
             self.mark_ended()

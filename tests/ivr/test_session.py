@@ -157,3 +157,21 @@ def test_to_pcm_converts_any_format_to_8khz_16bit_mono(tmp_path):
         to_pcm(tmp_path / "missing.wav")
     with pytest.raises(ValueError, match="even number"):
         to_pcm(b"\x00\x01\x02")
+
+
+def test_end_callbacks_finish_before_the_application_sees_the_end(session):
+    """The recording is closed by an end callback on the media thread; the application, woken by the end,
+    must find it closed (its detail record is stored right after)."""
+    closed = threading.Event()
+
+    def slow_close(_session) -> None:
+        time.sleep(0.2)
+        closed.set()
+
+    session.on_end(slow_close)
+    later(0.05, session.mark_ended)
+    with pytest.raises(CallEnded):
+        session.next_digit(5)
+    assert closed.is_set()
+    session.hangup()  # after the end: no BYE, returns at once
+    assert session.test_hangups == []
