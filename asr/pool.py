@@ -1,8 +1,10 @@
 """Recognition work off the call's audio thread: a pool of worker threads shared by all live streams.
 
 Threads, not processes: Vosk's AcceptWaveform releases the GIL, so threads sharing one loaded model (~0.5 GB)
-use both cores (benchmarks/bench_asr.py measures it), where processes would each need their own copy of the
-model. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
+use both cores, where processes would each need their own copy of the model (or a fork sharing it
+copy-on-write, which the call process cannot safely do once it runs threads). benchmarks/bench_asr.py measured
+on the shared, loaded 2-core machine (2026-11-29 01:45 UTC, load ~2.2): free speech 1 thread 1.3x real time,
+2 threads 1.8x, 2 forked processes 1.9x — threads within measuring noise of processes. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
 StreamRecognizer fixes its grammar at construction and never calls SetGrammar.
 
 `Stream.feed` only appends to the stream's queue and never waits for recognition; when every worker is busy
