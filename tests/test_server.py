@@ -36,6 +36,7 @@ def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
                              "recordings_dir": str(tmp_path / "recordings"),
                              "prompt_cache_dir": str(tmp_path / "prompts"), "admin_token": ADMIN_TOKEN})
     config["tickets"]["holidays"] = "2027-01-01"
+    config["callflows"]["flow"] = "demo"  # ivr's press-1/2 menu: no speech models needed
     path = tmp_path / "sip.conf"
     with path.open("w", encoding="utf-8") as file:
         config.write(file)
@@ -95,6 +96,9 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
     ("server", "scheduler_interval_seconds", "soon", "[server] scheduler_interval_seconds must be a float, got 'soon'"),
     ("tickets", "holidays", "2027-13-01", "[tickets] holidays expects dates as YYYY-MM-DD, got '2027-13-01'"),
     ("sip", "max_calls", "many", "[sip] max_calls must be a whole number, got 'many'"),
+    ("callflows", "operator_seat", "front desk", "[callflows] operator_seat must be a SIP number (digits), got 'front desk'"),
+    ("callflows", "flow", "hotline", "[callflows] flow 'hotline': no flow file"),
+    ("callflows", "flow_dir", "flows", "unknown setting(s) in [callflows]: flow_dir"),
 ])
 def test_a_broken_setting_is_named(tmp_path, section, key, value, message):
     config = write_config(tmp_path, free_udp_port(), free_tcp_port())
