@@ -112,7 +112,7 @@ def realtime_streams(pool: RecognitionPool, pcm: bytes, n: int, grammar=None) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="audio per stream in the real-time runs")
-    parser.add_argument("--streams", default="2,4,8", help="free-speech stream counts to try in real time")
+    parser.add_argument("--streams", default="1,2,4,8", help="free-speech stream counts to try in real time")
     parser.add_argument("--grammar-streams", default="8,16", help="grammar stream counts to try in real time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
