@@ -18,20 +18,32 @@ SAMPLE_WIDTH = 2
 
 
 def recording_path(root: str | Path, call_id: str, started: datetime) -> Path:
-    """Where a call's recording lives; the call id is made file-name safe (SIP Call-IDs hold '@', '/')."""
-    day = started.astimezone(timezone.utc)
+    """Where a call's recording lives: <root>/YYYY/MM/DD/<HHMMSS>-<call id>.wav (UTC), the call id made
+    file-name safe (SIP Call-IDs hold '@', '/'). The time is in the name because Call-IDs are not unique
+    across phones (pyVoIP derives them from a counter, so every fresh pyVoIP caller repeats them)."""
+    moment = started.astimezone(timezone.utc)
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", call_id).strip(".") or "call"
-    return Path(root) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{safe_id}.wav"
+    return Path(root) / f"{moment:%Y}" / f"{moment:%m}" / f"{moment:%d}" / f"{moment:%H%M%S}-{safe_id}.wav"
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or path-2, path-3... when a recording of that name exists: never overwrite another call."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 class WavRecording:
     """An open WAV file of one call leg. `write(frame)` appends PCM; `close()` finalises the header."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = _unused(path)
         self._lock = threading.Lock()
-        self._wave = wave.open(str(path), "wb")
+        self._file = open(self.path, "xb")  # x: fail rather than overwrite another call's recording
+        self._wave = wave.open(self._file, "wb")
         self._wave.setnchannels(1)
         self._wave.setsampwidth(SAMPLE_WIDTH)
         self._wave.setframerate(SAMPLE_RATE)
@@ -50,6 +62,7 @@ class WavRecording:
             if not self.closed:
                 self.closed = True
                 self._wave.close()  # writes the final sizes into the header
+                self._file.close()  # wave does not close a file object it was given
 
 
 class TappableSession(Protocol):

@@ -11,7 +11,15 @@ from recordings.wav_writer import WavRecording, record_caller, recording_path
 def test_layout_is_by_utc_date_and_a_file_safe_call_id(tmp_path):
     started = datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=8)))  # still 28 Feb in UTC
     assert recording_path(tmp_path, "a84b4c76e66710@pc33.example/x", started) == \
-        tmp_path / "2026" / "02" / "28" / "a84b4c76e66710_pc33.example_x.wav"
+        tmp_path / "2026" / "02" / "28" / "173000-a84b4c76e66710_pc33.example_x.wav"
+
+
+def test_a_repeated_call_id_never_overwrites_an_earlier_recording(tmp_path):
+    path = recording_path(tmp_path, "4b22@127.0.0.1", datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc))
+    first, second = WavRecording(path), WavRecording(path)
+    first.close()
+    second.close()
+    assert (first.path, second.path) == (path, path.with_name(path.stem + "-2.wav"))
 
 
 def test_file_is_valid_after_close_and_later_frames_are_ignored(tmp_path):
@@ -45,7 +53,7 @@ class SessionDouble:
 def test_record_caller_taps_the_session_and_closes_when_it_ends(tmp_path):
     session = SessionDouble()
     recording = record_caller(session, tmp_path)
-    assert session.recording_path == str(tmp_path / "2026" / "11" / "29" / "call-7.wav")
+    assert session.recording_path == str(tmp_path / "2026" / "11" / "29" / "090000-call-7.wav")
     for value in range(10):
         session.taps[0](value.to_bytes(2, "little") * 160)
     session.end_callbacks[0](session)
