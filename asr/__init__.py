@@ -4,7 +4,6 @@ worker pool, full-call transcripts. Knows nothing of telephony or tickets."""
 from .audio import FRAME_BYTES, PHONE_RATE, read_wav
 from .errors import AudioFileError, ModelIntegrityError, ModelNotFound
 from .models import ModelRegistry, available_languages, configure, default_registry
-from .oneshot import has_model, recognize, transcribe
 from .pool import PoolMetrics, RecognitionPool, Stream
 from .recognizer import UNKNOWN_WORD, StreamRecognizer, match_phrase
 from .results import Utterance, Word
@@ -15,6 +14,6 @@ __all__ = [
     "AsrSettings", "AudioFileError", "FRAME_BYTES", "ModelIntegrityError", "ModelNotFound", "ModelRegistry",
     "PHONE_RATE", "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
     "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages", "configure",
-    "default_registry", "has_model", "match_phrase", "read_wav", "recognize", "transcribe",
+    "default_registry", "match_phrase", "read_wav",
     "transcribe_file", "transcribe_pcm", "transcript_path_for",
 ]
