@@ -7,19 +7,16 @@ Mandarin: espeak-ng's `cmn` voice reads many characters as English-spelled pinyi
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 
 from pypinyin import Style, lazy_pinyin
 
 from callflows.templates import number_words, spell_digits
+from ivr.prompts import synthesize
 
 VOICES = {"zh": "cmn-latn-pinyin", "ko": "ko"}
 SPEEDS = {"zh": 190, "ko": 175}  # words per minute; the pinyin voice counts a syllable as a word
-SAMPLE_RATE = 8000
 _ZH_PAUSES = str.maketrans({"，": ", ", "、": ", ", "；": ", ", "：": ", ", "。": ". ", "！": ". ", "？": "? ",
                             "（": " ", "）": " ", "“": " ", "”": " ", "《": " ", "》": " "})
 
@@ -58,16 +55,8 @@ class PromptSynthesizer:
 
     def synthesize(self, text: str, language: str) -> Path:
         target = self.cache_path(text, language)
-        if target.exists():
-            return target
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.cache_dir) as scratch:
-            raw, converted = Path(scratch) / "raw.wav", Path(scratch) / "8k.wav"
-            _run(["espeak-ng", "-v", self._voice(language), "-s", str(self.speeds[language]), "-w", str(raw),
-                  "--", spoken_text(text, language)])
-            _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-b", "16", "-c", "1", "-e", "signed-integer",
-                  str(converted)])
-            os.replace(converted, target)  # atomic: concurrent calls never see half a file
+        if not target.exists():
+            synthesize(spoken_text(text, language), self._voice(language), self.speeds[language], target)
         return target
 
     @staticmethod
@@ -77,8 +66,3 @@ class PromptSynthesizer:
         except KeyError:
             raise ValueError(f"no voice for language {language!r}; expected one of {', '.join(VOICES)}") from None
 
-
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, timeout=60)
-    if result.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr.decode(errors='replace')}")

@@ -1,13 +1,18 @@
 """Prompts synthesised once with espeak-ng and cached as 8 kHz 16-bit mono WAV files.
 
+`synthesize` is the one place that runs espeak-ng for the project (the call flows' prompt library uses it
+too, adding its per-language voices and pinyin).
+
 The cache key is a hash of voice, speed and text, so changing a prompt's wording makes a new file and a
 recorded WAV placed at `override_dir/<name>.wav` wins over synthesis (DESIGN.md §4).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from pydub import AudioSegment
@@ -33,22 +38,23 @@ class PromptCache:
         key = hashlib.sha256(f"{voice}|{words_per_minute}|{text}".encode()).hexdigest()[:16]
         path = self.cache_dir / f"{name}-{key}.wav"
         if not path.is_file():
-            self._synthesize(text, voice, words_per_minute, path)
+            synthesize(text, voice, words_per_minute, path)
         return path
 
-    @staticmethod
-    def _synthesize(text: str, voice: str, words_per_minute: int, path: Path) -> None:
-        binary = shutil.which("espeak-ng")
-        if binary is None:
-            raise PromptError("espeak-ng is not installed (Debian package espeak-ng); cannot synthesise prompts")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        raw = path.with_suffix(".espeak.wav")
-        result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text],
+
+def synthesize(text: str, voice: str, words_per_minute: int, target: Path) -> None:
+    """Speak `text` with espeak-ng into `target` as 8 kHz 16-bit mono WAV. Written through a private scratch
+    folder and renamed, so concurrent calls asking for the same prompt never see half a file."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise PromptError("espeak-ng is not installed (Debian package espeak-ng); cannot synthesise prompts")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        raw, converted = Path(scratch) / "espeak.wav", Path(scratch) / "8k.wav"
+        result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), "--", text],
                                 capture_output=True, check=False, timeout=60)
         if result.returncode != 0 or not raw.is_file():
             raise PromptError(f"espeak-ng failed for voice {voice!r}: {result.stderr.decode(errors='replace')}")
         segment = AudioSegment.from_file(raw).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-        temporary = path.with_suffix(".partial.wav")
-        segment.export(temporary, format="wav")
-        temporary.replace(path)  # atomic: concurrent calls never read half a file
-        raw.unlink(missing_ok=True)
+        segment.export(converted, format="wav")
+        os.replace(converted, target)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import callflows
-from callflows import tts
 from callflows.bundle import load_bundle
 from callflows.prompts import PromptLibrary
 from callflows.tts import PromptSynthesizer, to_pinyin
@@ -52,7 +51,7 @@ def test_second_request_is_a_cache_hit_without_running_espeak(tmp_path, monkeypa
     def no_more_processes(*args, **kwargs):
         raise AssertionError("espeak-ng ran again for a cached prompt")
 
-    monkeypatch.setattr(tts.subprocess, "run", no_more_processes)
+    monkeypatch.setattr(subprocess, "run", no_more_processes)
     assert PromptSynthesizer(tmp_path).synthesize("感谢您的来电，再见。", "zh") == first
     assert first.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no scratch files left behind
