@@ -1,7 +1,7 @@
 """The `Recordings` port over recordings/: one WAV file per utterance or message the flow keeps.
 
 Files sit beside the call's full recording (recordings.wav_writer.recording_path), named
-`<call id>-<label>-<n>.wav`, so an operator finds a call's pieces together; `n` counts up because a flow
+`<HHMMSS>-<call id>-<label>-<n>.wav` (the time the answer was saved), so an operator finds a call's pieces together; `n` counts up because a flow
 may ask the same question again after a retry and every answer is kept.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ def test_an_utterance_is_kept_as_8_khz_wav_beside_the_call_recording(tmp_path):
 
     ref = recordings.save("a84b@10.0.0.1", "request", pcm)
 
-    assert Path(ref) == tmp_path / "2026" / "11" / "29" / "a84b_10.0.0.1-request-1.wav"
+    assert Path(ref) == tmp_path / "2026" / "11" / "29" / "013000-a84b_10.0.0.1-request-1.wav"
     with wave.open(ref, "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
         assert wav.readframes(wav.getnframes()) == pcm
@@ -33,7 +33,7 @@ def test_asking_again_keeps_every_answer(tmp_path):
     first = recordings.save("call-1", "name", tone(160))
     second = recordings.save("call-1", "name", tone(320))
 
-    assert (Path(first).name, Path(second).name) == ("call-1-name-1.wav", "call-1-name-2.wav")
+    assert (Path(first).name, Path(second).name) == ("013000-call-1-name-1.wav", "013000-call-1-name-2.wav")
     with wave.open(first, "rb") as wav:
         assert wav.getnframes() == 160
     with wave.open(second, "rb") as wav:
@@ -44,4 +44,4 @@ def test_a_label_cannot_leave_the_recordings_folder(tmp_path):
     ref = WavRecordings(tmp_path, clock=lambda: WHEN).save("call-1", "../../etc/x", tone(160))
 
     assert Path(ref).parent == tmp_path / "2026" / "11" / "29"
-    assert Path(ref).name == "call-1-.._.._etc_x-1.wav"
+    assert Path(ref).name == "013000-call-1-.._.._etc_x-1.wav"
