@@ -197,7 +197,7 @@ def choose_korean_and_state_request(hotline: Hotline, call: ActiveCall) -> float
 
 def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotline: Hotline):
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
-        call, listener = dial(hotline, phone)
+        call, _ = dial(hotline, phone)
         ready = choose_korean_and_state_request(hotline, call)
         print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
 
@@ -256,7 +256,7 @@ def test_status_check_by_ticket_number(hotline: Hotline):
         "content": "路灯不亮", "phone": "13904330002", "request_type": "求助", "level": 3}).json()
     assert created["status"] == "received", created
     with Softphone("127.0.0.1", hotline.sip_port, "1002", "test1002") as phone:
-        call, listener = dial(hotline, phone)
+        call, _ = dial(hotline, phone)
         assert call.wait_for_audio(0.3, timeout=30)
         call.send_dtmf("2")                                   # Korean
         guidance_start = hotline.prompt_audio("emergency")[: RATE * 2 * 2]

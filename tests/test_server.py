@@ -111,3 +111,25 @@ def test_a_broken_setting_is_named(tmp_path, section, key, value, message):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_a_broken_flow_file_is_refused_with_its_line(tmp_path):
+    """[callflows] flow names a file with a mistake: the server does not start, the error says where."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for name in ("hotline12345.yaml", "status_check.yaml"):
+        text = (ROOT / "callflows" / "flows" / name).read_text(encoding="utf-8")
+        (flows / name).write_text(text.replace("next: welcome_korean", "next: welcome_chinese"), encoding="utf-8")
+    line = next(n for n, text in enumerate((flows / "hotline12345.yaml").read_text().splitlines(), 1)
+                if "welcome_chinese" in text)
+    config = write_config(tmp_path, free_udp_port(), free_tcp_port())
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    parser["callflows"].update({"flow": "hotline12345", "flows_dir": str(flows)})
+    with config.open("w", encoding="utf-8") as file:
+        parser.write(file)
+    result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: [callflows] flow 'hotline12345'" in result.stderr
+    assert f"hotline12345.yaml:{line}" in result.stderr and "welcome_chinese" in result.stderr, result.stderr
