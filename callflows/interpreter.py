@@ -214,15 +214,17 @@ class FlowRunner:
         waited = quiet = 0.0
         pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
         utterance: list[bytes] | None = None
+        backlog = self._queued_frames()
         while True:
             digit = self.call.next_digit(0)
             if digit:
                 return _Heard(digit=digit)
-            frame = self.call.read_frame(NO_FRAME_WAIT)
+            stale = bool(backlog)
+            frame = backlog.popleft() if stale else self.call.read_frame(NO_FRAME_WAIT)
             step = FRAME_SECONDS if frame else NO_FRAME_WAIT
             loud = bool(frame) and audioop.rms(frame, 2) >= SPEECH_RMS
             if utterance is None:
-                waited += step
+                waited += 0.0 if stale else step  # audio from before we listened is heard, not waited for
                 if loud:
                     utterance = [*pre_roll, frame]
                 elif frame:
@@ -235,6 +237,16 @@ class FlowRunner:
             quiet = 0.0 if loud else quiet + step
             if quiet >= end_silence or len(utterance) * FRAME_SECONDS >= max_length:
                 return _Heard(audio=b"".join(utterance))
+
+    def _queued_frames(self) -> deque[bytes]:
+        """Caller audio that queued up while a prompt played or the last answer was being recognised.
+
+        It is still listened to (a caller may answer over the end of a prompt), but it must not count as
+        time waited: a 12 s prompt would otherwise use up a 5 s time-out before the caller had a chance."""
+        frames: deque[bytes] = deque()
+        while (frame := self.call.read_frame(0)) is not None:
+            frames.append(frame)
+        return frames
 
     def _attempts(self, flow: Flow, node: InputNode, attempt: Callable[[], str]) -> str | None:
         """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN."""

@@ -58,8 +58,13 @@ def heard_text(pcm: bytes) -> str | None:
 
 
 class ScriptedCall:
-    def __init__(self, *events: Any, caller: str = "13900001111", call_id: str = "call-1"):
+    def __init__(self, *events: Any, caller: str = "13900001111", call_id: str = "call-1",
+                 backlog_after_prompt: float = 0.0):
         self.events: deque = deque(events)
+        # Seconds of quiet caller audio already queued when each prompt ends (the real session keeps
+        # receiving while it plays); read_frame(0) returns None once nothing is queued.
+        self.backlog_after_prompt = backlog_after_prompt
+        self._backlog = 0.0
         self.caller = caller
         self.call_id = call_id
         self.played: list[Any] = []
@@ -82,6 +87,7 @@ class ScriptedCall:
             raise CallEnded()
         self.played.append(audio)
         self.barge_in.append(barge_in)
+        self._backlog = self.backlog_after_prompt
         front = self._front()
         if barge_in and isinstance(front, Keys):
             return front.keys[0]  # interrupts, and stays queued
@@ -103,6 +109,11 @@ class ScriptedCall:
                 return None  # a key after the time-out is for the next question
 
     def read_frame(self, timeout: float = 1.0) -> bytes | None:
+        if self._backlog > 1e-9:
+            self._backlog -= FRAME
+            return QUIET_FRAME
+        if timeout <= 0:
+            return None  # nothing queued: the script's audio is live
         front = self._front()
         if isinstance(front, (Say, Quiet)):
             front.seconds -= FRAME

@@ -64,6 +64,16 @@ def test_menu_by_spoken_word_uses_grammar_recognition(tmp_path):
     assert harness.speech.requests == [("recognize", "zh", ("投诉", "咨询"))]
 
 
+def test_audio_queued_during_a_long_prompt_does_not_use_up_the_time_out(tmp_path):
+    """12 s of caller audio queued while the prompt played, then the caller answers 1 s later: heard, not
+    taken for a 12 s wait (which used to end a 5 s menu at once, seen live on the 12345 type menu)."""
+    harness = Harness()
+    call = ScriptedCall(Quiet(1.0), Say("投诉", 0.8), Quiet(2), backlog_after_prompt=12.0)
+    result = harness.run(write_flow(tmp_path, MENU), call)
+    assert result.vars["request_type"] == "投诉"
+    assert call.texts()[0] == "zh:投诉请按1或说投诉，咨询请按2" and "zh:没有听到您的选择" not in call.texts()
+
+
 def test_menu_no_input_then_valid_answer_replays_the_menu(tmp_path):
     call = ScriptedCall(Quiet(6.0), Keys("1"))
     result = Harness().run(write_flow(tmp_path, MENU), call)

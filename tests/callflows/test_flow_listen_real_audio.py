@@ -28,6 +28,8 @@ class StreamingCall:
         return None
 
     def read_frame(self, timeout=1.0):
+        if timeout <= 0:
+            return None  # a live line: nothing is queued ahead
         frame = self.pcm[self.offset:self.offset + FRAME_BYTES]
         self.offset += FRAME_BYTES
         return frame.ljust(FRAME_BYTES, b"\0")
