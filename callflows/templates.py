@@ -10,9 +10,11 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
 FORMATS = ("digits", "date", "datetime", "label")
+HOTLINE_TIME = ZoneInfo("Asia/Shanghai")  # callers hear deadlines in local time, whatever the database stores
 
 # Digit by digit, as numbers are read on the phone: 1 is 幺 in Mandarin, 0 is 공 in Korean.
 _PHONE_DIGITS = {"zh": dict(zip("0123456789", "零幺二三四五六七八九")),
@@ -64,6 +66,8 @@ def number_words(n: int, language: str) -> str:
 
 
 def speak_date(when: datetime | date, language: str, *, with_time: bool) -> str:
+    if isinstance(when, datetime) and when.tzinfo is not None:
+        when = when.astimezone(HOTLINE_TIME)
     month, day = number_words(when.month, language), number_words(when.day, language)
     hour = minute = ""
     if with_time and isinstance(when, datetime):

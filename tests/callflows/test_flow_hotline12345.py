@@ -131,6 +131,7 @@ def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
     _, result = run(harness, Keys("2"), Quiet(1.5), Say("가로등이 고장났어요", 2.0), Quiet(2), HangUp())
     assert result.outcome == "caller_hung_up"
     assert harness.tickets.drafts["call-1"] == {
-        "caller": CALLER, "content": "가로등이 고장났어요", "recording_ref": "rec/call-1/request-1.wav", "level": 3}
+        "caller": CALLER, "content": "가로등이 고장났어요", "recording_ref": "rec/call-1/request-1.wav", "level": 3,
+        "language": "ko"}
     assert harness.tickets.incomplete == {"call-1": "caller hung up at hotline12345:type_menu"}
     assert harness.tickets.submitted == {}
