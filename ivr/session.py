@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydub import AudioSegment
 
@@ -167,16 +167,7 @@ class CallSession:
 
     def read_frame(self, timeout: float = 1.0) -> bytes | None:
         """Next 20 ms of caller audio (320 bytes), None after `timeout` seconds without audio."""
-        deadline = time.monotonic() + timeout
-        with self._condition:
-            while not self._frames:
-                if self._ended:
-                    raise CallEnded()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._condition.wait(remaining)
-            return self._frames.popleft()
+        return self._take(self._frames, timeout)
 
     def write_frame(self, pcm: bytes) -> None:
         """Queue audio to the caller (normally 20 ms; longer PCM is cut into frames)."""
@@ -187,16 +178,21 @@ class CallSession:
     def next_digit(self, timeout: float) -> str | None:
         """The oldest digit not yet taken, waiting up to `timeout` seconds; digits pressed before the hang-up
         are still handed out, then CallEnded."""
+        return self._take(self._digits, timeout)
+
+    def _take(self, queue: deque, timeout: float) -> Any:
+        """The oldest item of `queue`, waiting up to `timeout` seconds (None then); what arrived before the
+        hang-up is still handed out, after that CallEnded."""
         deadline = time.monotonic() + timeout
         with self._condition:
-            while not self._digits:
+            while not queue:
                 if self._ended:
                     raise CallEnded()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self._condition.wait(remaining)
-            return self._digits.popleft()
+            return queue.popleft()
 
     def play(self, audio: str | pathlib.Path | AudioSegment | bytes, *, barge_in: bool = True) -> str | None:
         """Play a prompt to the end; with `barge_in`, a key press stops it and that digit is returned (it stays
