@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select, update
@@ -26,6 +26,7 @@ from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, Hol
                             MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+T = TypeVar("T")
 # Statuses in which a ticket no longer waits for the responsible unit: not overdue any more.
 SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.REPLIED, Status.CALLBACK_DONE,
                     Status.CLOSED, Status.ARCHIVED)
@@ -195,11 +196,17 @@ def _schedule_response(ticket: Ticket, policy: DeadlinePolicy, start: datetime) 
 
 # --- lifecycle ---------------------------------------------------------------------------------------------
 
+def _get_or_raise(session: Session, model: type[T], key: Any, missing: str,
+                  error: type[NotFound] = NotFound) -> T:
+    """The row of `model` with primary key `key`; `error(missing)` when there is none (the API's 404)."""
+    row = session.get(model, key)
+    if row is None:
+        raise error(missing)
+    return row
+
+
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise TicketNotFound(f"no ticket with id {ticket_id}")
-    return ticket
+    return _get_or_raise(session, Ticket, ticket_id, f"no ticket with id {ticket_id}", TicketNotFound)
 
 
 def get_by_number(session: Session, number: str) -> Ticket:
@@ -436,10 +443,7 @@ def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:
 
 
 def get_unit(session: Session, unit_id: int) -> MemberUnit:
-    unit = session.get(MemberUnit, unit_id)
-    if unit is None:
-        raise NotFound(f"no member unit with id {unit_id}")
-    return unit
+    return _get_or_raise(session, MemberUnit, unit_id, f"no member unit with id {unit_id}")
 
 
 def list_units(session: Session) -> list[MemberUnit]:
@@ -494,10 +498,7 @@ def create_knowledge(session: Session, fields: Mapping[str, Any]) -> KnowledgeEn
 
 
 def get_knowledge(session: Session, entry_id: int) -> KnowledgeEntry:
-    entry = session.get(KnowledgeEntry, entry_id)
-    if entry is None:
-        raise NotFound(f"no knowledge entry with id {entry_id}")
-    return entry
+    return _get_or_raise(session, KnowledgeEntry, entry_id, f"no knowledge entry with id {entry_id}")
 
 
 def list_knowledge(session: Session, *, language: str | None = None, limit: int = 50) -> list[KnowledgeEntry]:
@@ -563,9 +564,7 @@ def set_holiday_override(session: Session, day: date, is_working_day: bool, note
 
 
 def delete_holiday_override(session: Session, day: date) -> None:
-    override = session.get(HolidayOverride, day)
-    if override is None:
-        raise NotFound(f"no holiday override for {day.isoformat()}")
+    override = _get_or_raise(session, HolidayOverride, day, f"no holiday override for {day.isoformat()}")
     session.delete(override)
     session.flush()
 
