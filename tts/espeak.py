@@ -1,60 +1,33 @@
-"""Prompts synthesised once with espeak-ng and cached as 8 kHz 16-bit mono WAV files.
+"""The one place the project runs espeak-ng: text in, 8 kHz 16-bit mono PCM out (pcm's format).
 
-`synthesize` is the one place that runs espeak-ng for the project (the call flows' prompt library uses it
-too, adding its per-language voices and pinyin).
-
-The cache key is a hash of voice, speed and text, so changing a prompt's wording makes a new file and a
-recorded WAV placed at `override_dir/<name>.wav` wins over synthesis (DESIGN.md §4).
+Prompts of the call flows, the demo menu and the simulated caller's "microphone" all come through here, so
+the voice parameters and the conversion to the telephone format are decided once.
 """
 from __future__ import annotations
 
-import hashlib
-import os
+import io
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 from pydub import AudioSegment
 
-SAMPLE_RATE = 8000
+from pcm import to_pcm
+
+TIMEOUT_SECONDS = 60  # a stuck synthesiser must not hang a call thread or a test for ever
 
 
-class PromptError(RuntimeError):
-    """A prompt could not be produced (espeak-ng missing or failing)."""
+class SynthesisError(RuntimeError):
+    """espeak-ng is missing, or failed for this voice and text; the message says which."""
 
 
-class PromptCache:
-    def __init__(self, cache_dir: str | Path, override_dir: str | Path | None = None) -> None:
-        self.cache_dir = Path(cache_dir)
-        self.override_dir = Path(override_dir) if override_dir else None
-
-    def get(self, name: str, text: str, voice: str = "en", words_per_minute: int = 150) -> Path:
-        """The WAV for prompt `name`: the recorded override if present, else the cached synthesis."""
-        if self.override_dir is not None:
-            recorded = self.override_dir / f"{name}.wav"
-            if recorded.is_file():
-                return recorded
-        key = hashlib.sha256(f"{voice}|{words_per_minute}|{text}".encode()).hexdigest()[:16]
-        path = self.cache_dir / f"{name}-{key}.wav"
-        if not path.is_file():
-            synthesize(text, voice, words_per_minute, path)
-        return path
-
-
-def synthesize(text: str, voice: str, words_per_minute: int, target: Path) -> None:
-    """Speak `text` with espeak-ng into `target` as 8 kHz 16-bit mono WAV. Written through a private scratch
-    folder and renamed, so concurrent calls asking for the same prompt never see half a file."""
+def speak(text: str, voice: str, words_per_minute: int) -> bytes:
+    """`text` spoken by espeak-ng's `voice` at `words_per_minute`, as 8 kHz 16-bit mono PCM."""
     binary = shutil.which("espeak-ng")
     if binary is None:
-        raise PromptError("espeak-ng is not installed (Debian package espeak-ng); cannot synthesise prompts")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        raw, converted = Path(scratch) / "espeak.wav", Path(scratch) / "8k.wav"
-        result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), "--", text],
-                                capture_output=True, check=False, timeout=60)
-        if result.returncode != 0 or not raw.is_file():
-            raise PromptError(f"espeak-ng failed for voice {voice!r}: {result.stderr.decode(errors='replace')}")
-        segment = AudioSegment.from_file(raw).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-        segment.export(converted, format="wav")
-        os.replace(converted, target)
+        raise SynthesisError("espeak-ng is not installed (Debian package espeak-ng); cannot synthesise speech")
+    result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "--stdout", "--", text],
+                            capture_output=True, check=False, timeout=TIMEOUT_SECONDS)
+    if result.returncode != 0 or not result.stdout:
+        raise SynthesisError(f"espeak-ng failed for voice {voice!r}: "
+                             f"{result.stderr.decode(errors='replace').strip() or 'no audio'}")
+    return to_pcm(AudioSegment.from_file(io.BytesIO(result.stdout), format="wav"))

@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import SettingsError, load_settings
-from .audio import write_wav
+from inifile import ConfigError
+from pcm import write_wav
+
+from ..config import load_settings
 from .phone import Softphone, SoftphoneError
 from .scenario import ScenarioError, Step, load_scenario, run_scenario
 
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Path(os.environ.get("HOTLINE_SIP_CONF", "sip.conf"))
     try:
         defaults = config_defaults(config)
-    except SettingsError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 64
     args = build_parser(defaults).parse_args(argv)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from asr.audio import frames, read_wav
+from pcm import frames, read_wav
 from asr.errors import AudioFileError
 from asr.transcript import Transcript, TranscriptJobs, transcript_path_for
 from recordings.wav_writer import WavRecording
