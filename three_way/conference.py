@@ -172,6 +172,11 @@ class Conference:
     def wait_finished(self, timeout: float) -> bool:
         return self._finished.wait(timeout)
 
+    @property
+    def finished_event(self) -> threading.Event:
+        """Set once finished (or ended): pass it as the `cancel` of dialling done for this conference."""
+        return self._finished
+
     def joined(self) -> list[str]:
         with self._lock:
             return [leg.leg_id for leg in self._legs.values() if leg.state is LegState.JOINED]
@@ -191,12 +196,16 @@ class Conference:
     # ---- parties
 
     def add_party(self, role: str, number: str) -> str:
-        """A party being dialled: shown as ringing until it joins or is missed. Returns its leg id."""
+        """A party being dialled: shown as ringing until it joins or is missed. Returns its leg id. (Once the
+        conference ended, a dialling that raced with the end is shown as missed at once.)"""
         with self._lock:
-            self._check_open()
             leg = _Leg(self._new_id(role), role, number, LegState.RINGING)
             self._legs[leg.leg_id] = leg
-        self._emit("ringing", leg.leg_id, number)
+            ended = self._state is ConferenceState.ENDED
+        if ended:
+            self.missed(leg.leg_id, "conference_ended")
+        else:
+            self._emit("ringing", leg.leg_id, number)
         return leg.leg_id
 
     def announcing(self, leg_id: str) -> None:
