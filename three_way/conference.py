@@ -123,7 +123,7 @@ class _Leg:
     stats: LegStats | None = None
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -134,7 +134,7 @@ class Conference:
                  conference_id: str | None = None, recordings: RecordingFactory | None = None,
                  hold_audio: bytes | None = None, tones: bool = True,
                  on_event: Callable[[ConferenceEvent], None] | None = None,
-                 now: Callable[[], datetime] = _utcnow, mixer: Mixer | None = None) -> None:
+                 now: Callable[[], datetime] = utcnow, mixer: Mixer | None = None) -> None:
         self.conference_id = conference_id or uuid.uuid4().hex
         self.clock = clock
         self.call_ended = call_ended

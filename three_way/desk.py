@@ -22,10 +22,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 
-from three_way.conference import Conference, ConferenceView
+from three_way.conference import Conference, ConferenceView, utcnow
 from three_way.duty import Seat, SeatDirectory, UnitSeats
 from three_way.ports import Audio, Dialler, LegSession, MediaClock, RecordingFactory, WorkingDays
 from three_way.seats import SeatAttempt, SeatDialler, SeatResult
@@ -73,10 +73,6 @@ class Outcome:
 Finished = Callable[[ConferenceView, Case, Outcome], None]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class ThreeWayDesk:
     """`dialler` places calls (ivr.node.IvrNode), `clock` is its media clock, `directory` gives a unit's
     seats, `calendar` the working days; `recordings(conference_id)` opens that conference's recordings;
@@ -85,7 +81,7 @@ class ThreeWayDesk:
     def __init__(self, dialler: Dialler, clock: MediaClock, directory: SeatDirectory, calendar: WorkingDays, *,
                  call_ended: tuple[type[BaseException], ...],
                  recordings: Callable[[str], RecordingFactory] | None = None,
-                 on_finished: Finished | None = None, now: Callable[[], datetime] = _utcnow,
+                 on_finished: Finished | None = None, now: Callable[[], datetime] = utcnow,
                  ring_timeout: float = 20.0, key_timeout: float = 8.0, tones: bool = True,
                  keep_ended: int = 200) -> None:
         self.dialler = dialler
