@@ -325,7 +325,7 @@ class MediaEngine:
         """Stop ticking `callback` (no-op when it is not registered); it may still run once if a tick is
         under way on the media thread at this moment."""
         with self._tickers_lock:
-            self._tickers = tuple(ticker for ticker in self._tickers if ticker is not callback)
+            self._tickers = tuple(ticker for ticker in self._tickers if ticker != callback)  # bound methods: ==, not is
 
     def add(self, stream: MediaStream) -> None:
         stream.sock.setblocking(False)

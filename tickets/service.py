@@ -33,8 +33,9 @@ SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.R
 # Fields an operator or the IVR may set directly; status, schedule and history only change through
 # create/transition/override so that every change is recorded.
 EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
-                   "recording_ref", "name_recording_ref", "address_recording_ref", "confidential",
-                   "request_type", "topic", "level", "handling_mode", "unit_id", "call_id")
+                   "recording_ref", "name_recording_ref", "address_recording_ref", "call_recording_ref",
+                   "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
+                   "unit_id", "call_id")
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 

@@ -212,3 +212,18 @@ def test_a_ticker_sees_the_frames_of_its_tick_and_what_it_queues_leaves_in_the_s
     assert set(left_over) == {0}
     engine.remove(stream)
     far.close()
+
+
+def test_a_bound_method_ticker_is_removed_by_an_equal_bound_method(engine):
+    """`obj.tick` makes a new bound-method object each time: removal compares by equality."""
+    counted: list[int] = []
+
+    class Room:
+        def tick(self) -> None:
+            counted.append(1)
+
+    room = Room()
+    engine.add_ticker(room.tick)
+    assert _wait(lambda: len(counted) >= 2)
+    engine.remove_ticker(room.tick)
+    assert engine.ticker_count == 0
