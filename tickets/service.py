@@ -33,8 +33,9 @@ SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.R
 # Fields an operator or the IVR may set directly; status, schedule and history only change through
 # create/transition/override so that every change is recorded.
 EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
-                   "recording_ref", "name_recording_ref", "address_recording_ref", "confidential",
-                   "request_type", "topic", "level", "handling_mode", "unit_id", "call_id")
+                   "recording_ref", "name_recording_ref", "address_recording_ref", "call_recording_ref",
+                   "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
+                   "unit_id", "call_id")
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
@@ -68,7 +69,11 @@ class TicketRules:
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""
-        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(load_holiday_overrides(session)))
+        return self.policy_for(load_holiday_overrides(session))
+
+    def policy_for(self, overrides: Mapping[date, bool]) -> DeadlinePolicy:
+        """A deadline policy with the given holiday overrides (the IVR's last known ones, database away)."""
+        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(overrides))
 
 
 # --- numbers -----------------------------------------------------------------------------------------------
@@ -131,7 +136,7 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
         if existing is not None:
             return existing, False
     now = now or utcnow()
-    values = _checked(fields)
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     proposal_note = _apply_proposal(values, rules)
     values["call_time"] = values.get("call_time") or now
@@ -159,7 +164,7 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
 def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *, actor: str,
                   now: datetime | None = None) -> Ticket:
     """Change editable fields (not status or schedule), recording which ones changed in the history."""
-    values = _checked(fields)
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
     if not changed:
@@ -173,9 +178,10 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
     return ticket
 
 
-def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+def checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The editable subset of `fields`, with the domain's closed vocabularies enforced (ValueError naming the
-    field), so the IVR gets the same guarantees as the API's schema."""
+    field), so the IVR gets the same guarantees as the API's schema. The IVR also checks a call's answers with
+    it before journaling them, so that a replay never meets a value the database refuses."""
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
@@ -205,6 +211,16 @@ def _apply_proposal(values: dict[str, Any], rules: TicketRules) -> str | None:
         values[name] = proposed[name]
     matched = ", ".join(proposal.matched) or "no rule matched"
     return f"proposed {', '.join(f'{n}={values[n]}' for n in missing)} ({matched})"
+
+
+def response_deadline(fields: Mapping[str, Any], received: datetime, *, rules: TicketRules,
+                      overrides: Mapping[date, bool] | None = None) -> datetime:
+    """The response deadline of a ticket with `fields` submitted at `received` (level given, else proposed
+    from the content), computed without the database: what the IVR tells a caller while the database is
+    away. submit_draft(now=received) computes the same with the same holiday `overrides`."""
+    values = dict(fields)
+    _apply_proposal(values, rules)
+    return rules.policy_for(overrides or {}).for_level(received, values["level"]).due
 
 
 def _schedule_response(ticket: Ticket, policy: DeadlinePolicy, start: datetime) -> None:
@@ -302,7 +318,7 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
                    note: str | None = None, now: datetime | None = None) -> Ticket:
     """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
     ticket = get_ticket(session, ticket_id)
-    _checked({"level": level})
+    checked_fields({"level": level})
     before = ticket.level
     policy = rules.policy(session)
     ticket.level = level
