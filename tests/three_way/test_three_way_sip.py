@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from three_way_fakes import wait_for
 
 from ivr.session import CallEnded
 from ivr.softphone.audio import tone_share
@@ -48,15 +49,6 @@ def wav_recordings(root: Path):
 def read_wav(path: str) -> bytes:
     with wave.open(path, "rb") as wav:
         return wav.readframes(wav.getnframes())
-
-
-def wait_for(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def last_seconds(pcm: bytes, seconds: float) -> bytes:
