@@ -7,12 +7,13 @@ from .pool import PoolMetrics, RecognitionPool, Stream
 from .recognizer import UNKNOWN_WORD, StreamRecognizer, match_phrase
 from .results import Utterance, Word
 from .settings import AsrSettings
-from .transcript import Transcript, TranscriptJobs, transcribe_file, transcribe_pcm, transcript_path_for
+from .transcript import (Transcript, TranscriptionStopped, TranscriptJobs, transcribe_file, transcribe_pcm,
+                         transcript_path_for)
 
 __all__ = [
     "AsrSettings", "AudioFileError", "ModelIntegrityError", "ModelNotFound", "ModelRegistry",
     "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
-    "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages", "configure",
-    "default_registry", "match_phrase",
+    "TranscriptionStopped", "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages",
+    "configure", "default_registry", "match_phrase",
     "transcribe_file", "transcribe_pcm", "transcript_path_for",
 ]
