@@ -130,7 +130,8 @@ def _visible(ticket: Ticket, principal: Principal) -> Ticket:
 
 
 # What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
-IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref")
+IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref",
+                   "call_recording_ref", "transcript_ref")
 
 
 def _summary(ticket: Ticket, principal: Principal) -> TicketOut:

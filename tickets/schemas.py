@@ -40,6 +40,7 @@ class TicketFields(RequestModel):
     recording_ref: str | None = Field(None, max_length=500)
     name_recording_ref: str | None = Field(None, max_length=500)
     address_recording_ref: str | None = Field(None, max_length=500)
+    call_recording_ref: str | None = Field(None, max_length=500)
     confidential: bool | None = None
     request_type: RequestType | None = None
     topic: str | None = Field(None, max_length=100)
@@ -113,6 +114,8 @@ class TicketOut(ResponseModel):
     recording_ref: str | None
     name_recording_ref: str | None
     address_recording_ref: str | None
+    call_recording_ref: str | None
+    transcript_confidence: float | None = Field(description="mean recognition confidence of the call's words")
     confidential: bool
     request_type: str | None
     topic: str | None
@@ -131,6 +134,7 @@ class TicketOut(ResponseModel):
                                                      "overrides because the statutory calendar has no data for it")
     deadlines: list[DeadlineOut]
     callback_result: str | None
+    reviewed_at: datetime | None = Field(description="when a reviewer checked the call's audio and transcript")
     created_at: datetime
     updated_at: datetime
     version: int

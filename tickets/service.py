@@ -34,8 +34,9 @@ SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.R
 # Fields an operator or the IVR may set directly; status, schedule and history only change through
 # create/transition/override so that every change is recorded.
 EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
-                   "recording_ref", "name_recording_ref", "address_recording_ref", "confidential",
-                   "request_type", "topic", "level", "handling_mode", "unit_id", "call_id")
+                   "recording_ref", "name_recording_ref", "address_recording_ref", "call_recording_ref",
+                   "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
+                   "unit_id", "call_id")
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
@@ -84,31 +85,53 @@ NUMBER_LENGTH = 10
 def next_number(session: Session, when: datetime) -> str:
     """A 10-digit number a caller can key in: YYDDD (day of year, Shanghai time) + a 5-digit daily sequence,
     e.g. 2633300042. The counter row is updated atomically, so concurrent creators never share a number."""
-    day = when.astimezone(SHANGHAI).strftime("%y%j")
+    return reserve_numbers(session, when, 1)[0]
+
+
+def reserve_numbers(session: Session, when: datetime, count: int) -> list[str]:
+    """`count` consecutive numbers of the day of `when`, taken from the daily counter in one atomic step:
+    no other node and no later ticket gets them. An IVR node reserves a block ahead of time to tell callers a
+    real number while the database is away (journal.numbers); the ticket is then created with that number."""
+    if count < 1:
+        raise ValueError(f"count: {count} is not a positive number of tickets")
+    day = number_day(when)
     bump = update(TicketNumberCounter).where(TicketNumberCounter.day == day).values(
-        last=TicketNumberCounter.last + 1).returning(TicketNumberCounter.last)
-    sequence = session.execute(bump).scalar()
-    if sequence is None:
+        last=TicketNumberCounter.last + count).returning(TicketNumberCounter.last)
+    last = session.execute(bump).scalar()
+    if last is None:
         try:
             with session.begin_nested():
-                session.add(TicketNumberCounter(day=day, last=1))
-            sequence = 1
+                session.add(TicketNumberCounter(day=day, last=count))
+            last = count
         except IntegrityError:  # another creator inserted today's row first
-            sequence = session.execute(bump).scalar_one()
-    if sequence > 99999:
+            last = session.execute(bump).scalar_one()
+    if last > 99999:
         raise OverflowError(f"more than 99999 tickets on day {day}")
-    return f"{day}{sequence:05d}"
+    return [f"{day}{sequence:05d}" for sequence in range(last - count + 1, last + 1)]
+
+
+def number_day(when: datetime) -> str:
+    """The YYDDD prefix of the numbers given on the day of `when` (Shanghai time)."""
+    return when.astimezone(SHANGHAI).strftime("%y%j")
+
+
+def check_reserved_number(number: str) -> None:
+    """A number given to create a ticket with must look like one the counter hands out (ValueError naming
+    `number`); that the counter really reserved it is the caller's responsibility (reserve_numbers)."""
+    if not (len(number) == NUMBER_LENGTH and number.isascii() and number.isdigit()):
+        raise ValueError(f"number: {number!r} is not a {NUMBER_LENGTH}-digit ticket number")
 
 
 # --- creation and editing ----------------------------------------------------------------------------------
 
 def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketRules, actor: str,
                   idempotency_key: str | None = None, draft: bool = False,
-                  now: datetime | None = None) -> tuple[Ticket, bool]:
+                  now: datetime | None = None, number: str | None = None) -> tuple[Ticket, bool]:
     """Create a ticket, or return the one created earlier with the same idempotency key.
 
     Returns (ticket, created). Level, type and topic not given are proposed from the content by the
-    classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once."""
+    classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once.
+    `number`: one reserved earlier with reserve_numbers (a journaled call replayed); else the next one."""
     if idempotency_key is not None:
         existing = session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
         if existing is not None:
@@ -118,7 +141,9 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
     check_unit_exists(session, values.get("unit_id"))
     proposal_note = _apply_proposal(values, rules)
     values["call_time"] = values.get("call_time") or now
-    ticket = Ticket(**values, idempotency_key=idempotency_key, number=next_number(session, now),
+    if number is not None:
+        check_reserved_number(number)
+    ticket = Ticket(**values, idempotency_key=idempotency_key, number=number or next_number(session, now),
                     status=Status.DRAFT if draft else Status.RECEIVED, is_draft=draft, version=1,
                     created_at=now, updated_at=now)
     if not draft:
@@ -322,38 +347,65 @@ def _flush(session: Session, ticket: Ticket) -> None:
 # --- the call's view: drafts keyed by call id (callflows.ports.Tickets) -------------------------------------
 
 def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-               caller: str | None = None, actor: str = "ivr") -> Ticket:
+               caller: str | None = None, actor: str = "ivr", number: str | None = None,
+               now: datetime | None = None) -> Ticket:
     """Create the call's draft on first use and merge `fields` into it: what a caller said is kept even
-    if they hang up halfway. The calling number is the phone unless the caller gave another."""
+    if they hang up halfway. The calling number is the phone unless the caller gave another.
+
+    A journaled call replayed after a database outage passes the `number` the caller was told (reserved
+    earlier; a draft created meanwhile under another number takes it, see `assign_number`) and `now`, the
+    time the caller said it, so the ticket's times and deadline are the call's, not the replay's."""
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None:
         first = {"phone": caller, **fields} if caller and not fields.get("phone") else dict(fields)
         ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
-                                  idempotency_key=f"call:{call_id}", draft=True)
+                                  idempotency_key=f"call:{call_id}", draft=True, now=now, number=number)
         return ticket
+    if number is not None:
+        assign_number(session, ticket, number, actor=actor, now=now)
     level = fields.get("level")
-    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor, rules=rules)
+    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor, rules=rules,
+                  now=now)
     if level is not None and level != ticket.level:
-        override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller")
+        override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller", now=now)
+    return ticket
+
+
+def assign_number(session: Session, ticket: Ticket, number: str, *, actor: str,
+                  now: datetime | None = None) -> Ticket:
+    """Give a call's ticket the reserved number its caller was told. It happens when the database committed
+    the call's draft (or submit) but the IVR never heard back (the connection dropped) and told the caller a
+    reserved number: the number the caller heard wins, and the history keeps the one it replaces."""
+    check_reserved_number(number)
+    if ticket.number == number:
+        return ticket
+    before = ticket.number
+    ticket.number = number
+    record_event(session, ticket, actor, "renumber", ticket.status,
+                 f"number {before} -> {number} (the number the caller was told)", now)
+    _flush(session, ticket)
     return ticket
 
 
 def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-                 caller: str | None = None, actor: str = "ivr") -> Ticket:
-    """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket."""
-    ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor)
+                 caller: str | None = None, actor: str = "ivr", number: str | None = None,
+                 now: datetime | None = None) -> Ticket:
+    """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket.
+    `number` and `now` as in save_draft (a replayed call: received and due as when the caller called)."""
+    ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor, number=number, now=now)
     if ticket.status == Status.DRAFT:
-        transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules)
+        transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules, now=now)
     return ticket
 
 
-def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr") -> Ticket | None:
+def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr",
+                    now: datetime | None = None) -> Ticket | None:
     """The caller left before submitting: keep the draft, flagged so an operator completes it."""
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None or ticket.status != Status.DRAFT or ticket.incomplete_reason == reason:
         return ticket
     ticket.incomplete_reason = reason
-    record_event(session, ticket, actor, "incomplete", ticket.status, reason)
+    record_event(session, ticket, actor, "incomplete", ticket.status, reason, now)
     _flush(session, ticket)
     return ticket
 

@@ -296,6 +296,7 @@ class Harness:
     recordings: FakeRecordings = field(default_factory=FakeRecordings)
     calendar: FakeCalendar = field(default_factory=FakeCalendar)
     now: datetime = datetime(2026, 12, 1, 10, 0)  # a Tuesday morning
+    observer: Any = None  # a callflows.ports.CallObserver, or None for the default (nobody watching)
 
     def run(self, path_or_bundle: Any, call: ScriptedCall, **initial_vars: Any):
         from callflows.bundle import load_bundle
@@ -304,4 +305,6 @@ class Harness:
         bundle = load_bundle(path_or_bundle) if isinstance(path_or_bundle, Path) else path_or_bundle
         services = CallServices(self.speech, self.tickets, self.switchboard, self.recordings, FakePrompts(),
                                 self.calendar, clock=lambda: self.now)
+        if self.observer is not None:
+            services.observer = self.observer
         return FlowRunner(bundle, call, services, initial_vars=initial_vars).run()

@@ -15,7 +15,7 @@ from tickets.models import Base
 ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"tickets", "ticket_events", "ticket_deadlines", "member_units", "knowledge_entries", "holiday_overrides",
-          "api_tokens", "ticket_number_counters"}
+          "api_tokens", "ticket_number_counters", "transcript_corrections"}
 
 
 def table_names(url: str) -> set[str]:
@@ -78,9 +78,9 @@ def test_fresh_install_creates_the_sqlite_folder(tmp_path):
 
 
 def test_deadlines_migration_carries_over_schedules_in_flight(empty_db_url):
-    """A database at 0001 with a replied ticket (reminded, callback due) and one still waiting: after the
+    """A database before the deadlines with a replied ticket (reminded, callback due) and one still waiting: after the
     upgrade each has its deadlines with the same times and claims, and downgrading restores the columns."""
-    db.upgrade(empty_db_url, "0001")
+    db.upgrade(empty_db_url, "0002")
     engine = create_engine(empty_db_url)
     t = [datetime(2026, 3, 2, hour) for hour in range(24)]  # naive UTC, as the schema stores it
     common = {"content": "x", "confidential": False, "level": 3, "is_draft": False, "overdue": False,
@@ -111,7 +111,7 @@ def test_deadlines_migration_carries_over_schedules_in_flight(empty_db_url):
         (1, "callback", t[5], t[20], t[5] + (t[20] - t[5]) * 0.8, t[6], None),
         (1, "response", t[1], t[9], t[7], t[5], t[8]),
         (2, "response", t[2], t[10], t[8], None, None)]
-    db.downgrade(empty_db_url, "0001")
+    db.downgrade(empty_db_url, "0002")
     tickets = table("tickets", column("id"), column("remind_at", DateTime()), column("reminded_at", DateTime()))
     with engine.connect() as connection:
         assert connection.execute(select(tickets.c.remind_at, tickets.c.reminded_at).order_by(tickets.c.id)).all() == [

@@ -5,8 +5,8 @@ remind_at / reminded_at (now per deadline).
 Existing tickets get a `response` deadline from their response_due_at (met at the reply or at closing) and a
 `callback` deadline from their callback_due_at (met at the callback event), so nothing in flight is forgotten.
 
-Revision ID: 0002_ticket_deadlines
-Revises: 0001
+Revision ID: 0003_ticket_deadlines
+Revises: 0002
 Create Date: 2026-12-02
 """
 from datetime import timedelta
@@ -14,8 +14,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_ticket_deadlines"
-down_revision = "0001"
+revision = "0003_ticket_deadlines"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
