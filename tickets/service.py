@@ -74,7 +74,11 @@ class TicketRules:
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""
-        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(load_holiday_overrides(session)))
+        return self.policy_for(load_holiday_overrides(session))
+
+    def policy_for(self, overrides: Mapping[date, bool]) -> DeadlinePolicy:
+        """A deadline policy with the given holiday overrides (the IVR's last known ones, database away)."""
+        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(overrides))
 
 
 # --- numbers -----------------------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
         if existing is not None:
             return existing, False
     now = now or utcnow()
-    values = _checked(fields)
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     proposal_note = _apply_proposal(values, rules)
     values["call_time"] = values.get("call_time") or now
@@ -167,7 +171,7 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
     """Change editable fields (not status or schedule), recording which ones changed in the history.
     A corrected request type of a received ticket brings that type's deadlines (e.g. 申诉's three), which
     needs `rules` (callers that only attach references, such as the transcript linker, may leave it out)."""
-    values = _checked(fields)
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
     if not changed:
@@ -186,9 +190,10 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
     return ticket
 
 
-def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+def checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The editable subset of `fields`, with the domain's closed vocabularies enforced (ValueError naming the
-    field), so the IVR gets the same guarantees as the API's schema."""
+    field), so the IVR gets the same guarantees as the API's schema. The IVR also checks a call's answers with
+    it before journaling them, so that a replay never meets a value the database refuses."""
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
@@ -218,6 +223,18 @@ def _apply_proposal(values: dict[str, Any], rules: TicketRules) -> str | None:
         values[name] = proposed[name]
     matched = ", ".join(proposal.matched) or "no rule matched"
     return f"proposed {', '.join(f'{n}={values[n]}' for n in missing)} ({matched})"
+
+
+def response_deadline(fields: Mapping[str, Any], received: datetime, *, rules: TicketRules,
+                      overrides: Mapping[date, bool] | None = None) -> datetime:
+    """The deadline promised to the citizen (an appeal's resolution, else the level's response) of a ticket
+    with `fields` submitted at `received` (level given, else proposed from the content), computed without
+    the database: what the IVR tells a caller while the database is away. submit_draft(now=received)
+    computes the same with the same holiday `overrides`."""
+    values = dict(fields)
+    _apply_proposal(values, rules)
+    kind = deadline_tracking.governing_kind(values.get("request_type"))
+    return rules.policy_for(overrides or {}).for_kind(received, kind, values["level"]).due
 
 
 # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -318,7 +335,7 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
                    note: str | None = None, now: datetime | None = None) -> Ticket:
     """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
     ticket = get_ticket(session, ticket_id)
-    _checked({"level": level})
+    checked_fields({"level": level})
     before = ticket.level
     ticket.level = level
     deadline_tracking.level_changed(ticket, rules.policy(session))
