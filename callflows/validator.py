@@ -22,7 +22,8 @@ TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
                   "lookup": ("ticket_number", "ticket_status", "deadline", "request_type")}
 # Ticket columns a draft may carry (tickets.models.Ticket names; `phone` is the callback number).
 DRAFT_FIELDS = ("content", "caller_name", "address", "phone", "request_type", "topic", "level", "language",
-                "recording_ref", "name_recording_ref", "address_recording_ref", "handling_mode")
+                "recording_ref", "name_recording_ref", "address_recording_ref", "handling_mode", "answer",
+                "confidential", "referred_by")
 DTMF_KEYS = set("0123456789*#")
 _CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets", "speech_available", "var")
 
