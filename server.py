@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import configparser
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -36,6 +38,10 @@ from callflows.adapters.recordings_adapter import WavRecordings
 from callflows.adapters.speech_adapter import VoskSpeech
 from callflows.adapters.switchboard_adapter import IvrSwitchboard
 from callflows.adapters.tickets_adapter import DatabaseTickets
+from app.live_calls import LiveCallStore, PickUpSwitchboard
+from app.retention import RetentionJob, load_retention_policy
+import console
+from console.transcripts import mean_confidence
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
 from callflows.issues import FlowError
@@ -76,6 +82,7 @@ class ServerSettings:
     recordings_dir: str = "var/recordings"
     prompt_cache_dir: str = "var/prompts"
     admin_token: str = ""  # stored hashed at start so a fresh install can log in to the API
+    console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
     scheduler_interval_seconds: float = 30.0
 
 
@@ -203,6 +210,8 @@ class TranscriptLinker:
             ticket = session.scalar(select(Ticket).where(Ticket.call_id == record.call_id))
             language = ticket.language if ticket is not None else None
             number = ticket.number if ticket is not None else None
+            if ticket is not None:  # the whole call's audio, for review, with or without a transcript
+                service.update_fields(session, ticket, {"call_recording_ref": record.recording_path}, actor="ivr")
         if number is None:
             return
         available = self.jobs.registry.available_languages()
@@ -211,22 +220,25 @@ class TranscriptLinker:
                      record.call_id, number, language, ", ".join(available) or "none")
             return
         self.jobs.submit(record.recording_path, language=language,
-                         on_done=lambda transcript, path: self._link(record.call_id, path))
+                         on_done=lambda transcript, path: self._link(record.call_id, transcript, path))
 
-    def _link(self, call_id: str, transcript: Path) -> None:
+    def _link(self, call_id: str, transcript: asr.Transcript, path: Path) -> None:
         with self.session_factory() as session, session.begin():
             ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
             if ticket is not None:
-                service.update_fields(session, ticket, {"transcript_ref": str(transcript)}, actor="asr")
-                log.info("call %s: transcript %s linked to ticket %s", call_id, transcript, ticket.number)
+                service.update_fields(session, ticket, {"transcript_ref": str(path),
+                                                        "transcript_confidence": mean_confidence(transcript)},
+                                      actor="asr")
+                log.info("call %s: transcript %s linked to ticket %s", call_id, path, ticket.number)
 
 
 def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_settings: CallflowSettings,
-                        session_factory: sessionmaker[Session], rules: TicketRules
+                        session_factory: sessionmaker[Session], rules: TicketRules, live: LiveCallStore
                         ) -> tuple[IvrNode, Callable[[], None]]:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
-    database, WAV recordings, transfers through the node itself, the holiday calendar. Returns the node
-    and what to call at shutdown. Raises FlowError for a broken flow file."""
+    database, WAV recordings, transfers through the node itself, the holiday calendar; every call shown
+    in `live` (the console's live view, which can pick a call up). Returns the node and what to call at
+    shutdown. Raises FlowError for a broken flow file."""
     recordings_dir = ROOT / settings.recordings_dir
     asr_registry = asr.configure(asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir))
     pool = asr.RecognitionPool(asr_registry)
@@ -246,13 +258,15 @@ def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_set
 
     def answer(session: CallSession) -> None:
         assert handler is not None, "calls are answered only after node.start()"
+        live.watch(session)
         handler(session)
 
     node = IvrNode.from_settings(sip, on_call=recorded(answer, recordings_dir), on_record=transcripts.on_record)
     services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
-                            switchboard=IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
+                                                          live),
                             recordings=WavRecordings(recordings_dir), prompts=prompts,
-                            calendar=DatabaseCalendar(session_factory))
+                            calendar=DatabaseCalendar(session_factory), observer=live)
     handler = FlowCallHandler(flows, callflow_settings.flow, services,
                               initial_vars={"operator_number": callflow_settings.operator_seat,
                                             "police_number": callflow_settings.police_number},
@@ -272,6 +286,22 @@ def demo_application(sip: IvrSettings, settings: ServerSettings) -> tuple[IvrNod
     node = IvrNode.from_settings(sip, on_call=recorded(flow.on_call, ROOT / settings.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
     return node, lambda: None
+
+
+def console_secret(settings: ServerSettings) -> bytes:
+    """The key that signs console sessions: [server] console_secret, else one made at the first start and
+    kept in var/console-secret (only the owner may read it). Nodes behind one address need the same one."""
+    if settings.console_secret:
+        return settings.console_secret.encode()
+    path = ROOT / "var" / "console-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="ascii", opener=lambda name, flags: os.open(name, flags, 0o600)) as file:
+                file.write(secrets.token_hex(32))
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text(encoding="ascii").strip().encode()
 
 
 def job_lock(redis_url: str) -> JobLock:
@@ -295,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_server_settings(config_path)
         ticket_settings = load_ticket_settings(config_path)
         callflow_settings = load_callflow_settings(config_path)
-    except (SettingsError, TicketSettingsError) as error:
+        retention = load_retention_policy(config_path)
+    except (SettingsError, TicketSettingsError, ValueError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     log.info("configuration from %s", config_path)
@@ -310,11 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     scheduler = Scheduler(session_factory, job_lock(settings.redis_url),
                           interval_seconds=settings.scheduler_interval_seconds)
 
+    retention_job = RetentionJob(session_factory, retention, ROOT / settings.recordings_dir)
+    live: LiveCallStore | None = None
     if callflow_settings.flow == DEMO_FLOW:
         node, stop_application = demo_application(sip, settings)
     else:
         try:
-            node, stop_application = hotline_application(sip, settings, callflow_settings, session_factory, rules)
+            live = LiveCallStore()
+            node, stop_application = hotline_application(sip, settings, callflow_settings, session_factory, rules,
+                                                         live)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {callflow_settings.flow!r}:\n{error}", file=sys.stderr)
             return 2
@@ -330,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
     calls_api(app, node)
+    console.install(app, console.ConsoleSettings(
+        session_secret=console_secret(settings), flows_dir=ROOT / callflow_settings.flows_dir,
+        active_flow=callflow_settings.flow, operator_seat=callflow_settings.operator_seat), live)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -338,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
         node.start()
         log.info("IVR registered as %s at %s:%d", sip.extension, sip.registrar_host, sip.registrar_port)
         scheduler.start()
+        retention_job.start()
+        log.info("operator console on http://%s:%d/", settings.http_host, settings.http_port)
         uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                       log_level="info")).run()
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
         scheduler.stop()
+        retention_job.stop()
         node.stop()
         stop_application()
         if sip_server is not None:
