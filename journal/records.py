@@ -139,6 +139,7 @@ class JournaledCall:
     call_id: str
     caller: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None  # when the caller gave the first answer
     outcome: str | None = None          # None while the call is in the flow | "submitted" | "incomplete"
     reason: str = ""                    # why it left incomplete
     ended_at: datetime | None = None    # when it submitted or left
@@ -159,12 +160,11 @@ def fold(call_id: str, records: list[Record]) -> JournaledCall:
     """The call's state after `records` (in the order they were appended)."""
     call = JournaledCall(call_id)
     for record in records:
-        if isinstance(record, DraftSaved):
+        if isinstance(record, (DraftSaved, Submitted)):
             call.caller = record.caller or call.caller
             call.fields.update(record.fields)
-        elif isinstance(record, Submitted):
-            call.caller = record.caller or call.caller
-            call.fields.update(record.fields)
+            call.started_at = call.started_at or record.at
+        if isinstance(record, Submitted):
             call.outcome, call.ended_at, call.reason = "submitted", record.at, ""
             call.number, call.number_source, call.deadline = record.number, record.number_source, record.deadline
         elif isinstance(record, LeftIncomplete):

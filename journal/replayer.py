@@ -38,18 +38,24 @@ class TicketSink(Protocol):
         """Store the transcript's reference on the call's ticket; False when the call has no ticket."""
         ...
 
+    def available(self) -> bool:
+        """Whether the database answers now (asked after a failed write: away, or this call's problem?)."""
+        ...
+
 
 @dataclass
 class ReplayReport:
     written: list[tuple[str, str]] = field(default_factory=list)  # (call id, ticket number) written now
     nothing_to_write: list[str] = field(default_factory=list)     # ended calls that left no request
+    failed: dict[str, str] = field(default_factory=dict)          # call id -> error, database reachable
     transcripts_linked: list[str] = field(default_factory=list)
     error: str = ""                                               # why the round stopped early
 
     def __str__(self) -> str:
-        tickets = ", ".join(f"{number or '-'} (call {call_id})" for call_id, number in self.written) or "none"
+        tickets = ", ".join(f"{number} (call {call_id})" for call_id, number in self.written) or "none"
         text = (f"written: {tickets}; calls without a request: {len(self.nothing_to_write)}; "
                 f"transcripts linked: {len(self.transcripts_linked)}")
+        text += "".join(f"; call {call_id} failed: {error}" for call_id, error in self.failed.items())
         return text + (f"; stopped: {self.error}" if self.error else "")
 
 
@@ -60,8 +66,11 @@ class Replayer:
         self._round = threading.Lock()  # the node's thread and a CLI round in the same process never overlap
 
     def replay_once(self) -> ReplayReport:
-        """Write every journaled call the database lacks, then link waiting transcripts. The first database
-        failure ends the round (the database is probably away; the next round tries again)."""
+        """Write every journaled call the database lacks, then link waiting transcripts.
+
+        A failure while the database does not answer ends the round (it is away; the next round tries
+        again). A failure while it answers is this call's own (logged, reported, tried again next round):
+        it must not hold back the calls after it."""
         report = ReplayReport()
         with self._round:
             try:
@@ -70,21 +79,25 @@ class Replayer:
             except Exception as error:  # the database went away again: keep everything for the next round
                 report.error = f"{type(error).__name__}: {error}"
                 log.warning("journal replay stopped: %s", report.error)
-        if report.written or report.transcripts_linked:
+        if report.written or report.transcripts_linked or report.failed:
             log.info("journal replay: %s", report)
         return report
 
     def _write_calls(self, report: ReplayReport) -> None:
         for call in self.journal.calls_to_write():
-            self._write(call, report)
-
-    def _write(self, call: JournaledCall, report: ReplayReport) -> None:
-        number = self.sink.write_call(call)
-        self.journal.written(call.call_id, number, REPLAYED_BY)
-        if number:
-            report.written.append((call.call_id, number))
-        else:
-            report.nothing_to_write.append(call.call_id)
+            try:
+                number = self.sink.write_call(call)
+            except Exception as error:
+                if not self.sink.available():
+                    raise
+                log.exception("journal replay: call %s could not be written", call.call_id)
+                report.failed[call.call_id] = f"{type(error).__name__}: {error}"
+                continue
+            self.journal.written(call.call_id, number, REPLAYED_BY)
+            if number:
+                report.written.append((call.call_id, number))
+            else:
+                report.nothing_to_write.append(call.call_id)
 
     def _link_transcripts(self, report: ReplayReport) -> None:
         for job in self.journal.transcript_jobs(JOB_TRANSCRIBED):

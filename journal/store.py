@@ -199,7 +199,8 @@ class Journal:
         can be read is left out and logged)."""
         with self._lock:
             ids = [row[0] for row in self._db.execute(
-                "SELECT call_id FROM calls WHERE written_at IS NULL AND outcome IS NOT NULL ORDER BY ended_at")]
+                "SELECT call_id FROM calls WHERE written_at IS NULL AND outcome IS NOT NULL "
+                "ORDER BY ended_at, rowid")]
         return [call for call_id in ids if (call := self.call(call_id)) is not None]
 
     def calls_in_flow(self) -> list[str]:

@@ -177,6 +177,7 @@ class FakeTickets:
     incomplete: dict[str, str] = field(default_factory=dict)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_submit: bool = False
+    number_by_callback: bool = False  # as the journal answers with the database away and no number reserved
     deadline: datetime = datetime(2026, 12, 3, 17, 30)
 
     def propose(self, text: str) -> FakeProposal:
@@ -198,7 +199,8 @@ class FakeTickets:
         self.save_draft(call_id, caller, fields)
         number = f"2026{len(self.submitted) + 1:06d}"
         self.submitted[number] = dict(self.drafts[call_id])
-        info = TicketInfo(number, "received", self.deadline, fields.get("request_type"))
+        info = TicketInfo("" if self.number_by_callback else number, "received", self.deadline,
+                          fields.get("request_type"))
         self.known[number] = info
         return info
 

@@ -62,7 +62,7 @@ def test_fold_merges_answers_in_order_and_keeps_the_told_number():
                            "phone": "1001"}
     assert (call.outcome, call.number, call.number_source, call.database_missed) == (
         "submitted", "2633600007", "reserved", True)
-    assert call.ended_at == T0 + timedelta(minutes=2) and call.needs_writing
+    assert (call.started_at, call.ended_at) == (T0, T0 + timedelta(minutes=2)) and call.needs_writing
 
 
 def test_fold_a_live_draft_number_then_a_hang_up():

@@ -33,6 +33,9 @@ class FakeSink:
         self.tickets.setdefault(call.call_id, call.number or f"26336{len(self.tickets) + 1:05d}")
         return self.tickets[call.call_id]
 
+    def available(self) -> bool:
+        return not self.away
+
     def link_transcript(self, call_id: str, transcript: str) -> bool:
         if self.away:
             raise ConnectionError("database away")
@@ -78,6 +81,25 @@ def test_the_database_away_stops_the_round_and_keeps_every_call_for_the_next(jou
     assert {call.call_id for call in journal.calls_to_write()} == {"submitted", "language-only"}
     sink.away = False
     assert Replayer(journal, sink).replay_once().written == [("submitted", "2633600041")]
+
+
+def test_a_call_the_reachable_database_refuses_is_reported_and_does_not_hold_back_the_others(journal):
+    journal.append(Submitted("refused", "1004", {"content": "x"}, T0, "2633600040", "reserved"))
+    ended_calls(journal)
+    sink = FakeSink()
+    write = sink.write_call
+
+    def refuse_one(call: JournaledCall) -> str:
+        if call.call_id == "refused":
+            raise ValueError("level: 9 is not one of 1, 2, 3, 4")
+        return write(call)
+
+    sink.write_call = refuse_one
+    report = Replayer(journal, sink).replay_once()
+    assert report.failed == {"refused": "ValueError: level: 9 is not one of 1, 2, 3, 4"}
+    assert report.written == [("submitted", "2633600041")] and report.error == ""
+    assert "call refused failed: ValueError" in str(report)
+    assert [call.call_id for call in journal.calls_to_write()] == ["refused"]  # tried again next round
 
 
 def test_a_crash_between_the_write_and_its_acknowledgement_writes_again_and_the_sink_decides(journal, monkeypatch):

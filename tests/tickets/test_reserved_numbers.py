@@ -104,3 +104,14 @@ def test_a_draft_committed_unseen_takes_the_number_the_caller_was_told(session_f
         renumbered = [event.note for event in stored.events if event.action == "renumber"]
         assert renumbered == [f"number {unseen} -> {told} (the number the caller was told)"]
         assert session.scalar(select(func.count()).select_from(TicketEvent)) == 4  # create, renumber, edit, submit
+
+
+def test_the_deadline_told_while_the_database_is_away_is_the_one_the_replay_stores(session_factory, rules):
+    received = MONDAY_10 + timedelta(minutes=3)
+    fields = {"content": "我家停水两天了", "caller_name": "王芳"}
+    told = service.response_deadline(fields, received, rules=rules)
+    assert told == received + timedelta(hours=24)  # 停水: level 2, proposed from the content
+    assert service.response_deadline({**fields, "level": 1}, received, rules=rules) == received + timedelta(hours=2)
+    with session_factory.begin() as session:
+        ticket = service.submit_draft(session, "call-3", fields, rules=rules, now=received)
+        assert ticket.response_due_at == told
