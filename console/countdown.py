@@ -1,8 +1,10 @@
-"""A ticket's deadline as the queue shows it: time left or overdue, and whether it is nearly due.
+"""A ticket's deadline as the queue shows it: the nearest deadline it is still under (the response, a unit's
+reply, an appeal's step, the callback: tickets.deadline_tracking), time left or overdue, and whether it is
+nearly due.
 
-"Nearly due" is the domain's own reminder point (remind_at, 80 % of the time used, when 催办 fires), so the
-page highlights exactly the tickets the centre is about to remind. The page's script keeps the text
-ticking from the same data attributes (static/console.js, `tick`).
+"Nearly due" is the deadline's own reminder point (its remind_at, when 催办 fires), so the page highlights
+exactly the tickets the centre is about to remind. The page's script keeps the text ticking from the same
+data attributes (static/console.js, `tick`).
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from console.i18n import translate
 
 @dataclass(frozen=True)
 class Countdown:
-    state: str                  # none | ok | near | overdue | settled | late (settled after the deadline)
+    state: str                  # none | ok | near | overdue | settled | late (nothing open, a deadline was missed)
     seconds_left: int | None    # negative when overdue
     text: str
+    due: datetime | None = None
+    remind: datetime | None = None
+    kind: str | None = None     # which deadline (response, unit_reply, callback, ...)
 
 
 def duration_text(seconds: int, lang: str) -> str:
@@ -33,14 +38,17 @@ def duration_text(seconds: int, lang: str) -> str:
 
 
 def countdown(ticket: Ticket, now: datetime, lang: str) -> Countdown:
-    if ticket.status in SETTLED_STATUSES:
+    pending = [deadline for deadline in ticket.deadlines if deadline.is_open]
+    if not pending:
         if ticket.overdue:
             return Countdown("late", None, translate("deadline.late", lang))
-        return Countdown("settled", None, translate("deadline.settled", lang))
-    if ticket.response_due_at is None:
-        return Countdown("none", None, translate("deadline.none", lang))
-    left = int((ticket.response_due_at - now).total_seconds())
+        state = "settled" if ticket.status in SETTLED_STATUSES and ticket.status != "draft" else "none"
+        return Countdown(state, None, translate(f"deadline.{state}", lang))
+    deadline = min(pending, key=lambda d: d.due_at)
+    left = int((deadline.due_at - now).total_seconds())
     if left < 0:
-        return Countdown("overdue", left, translate("deadline.over", lang, time=duration_text(left, lang)))
-    near = ticket.remind_at is not None and now >= ticket.remind_at
-    return Countdown("near" if near else "ok", left, translate("deadline.left", lang, time=duration_text(left, lang)))
+        text, state = translate("deadline.over", lang, time=duration_text(left, lang)), "overdue"
+    else:
+        text = translate("deadline.left", lang, time=duration_text(left, lang))
+        state = "near" if now >= deadline.remind_at else "ok"
+    return Countdown(state, left, text, deadline.due_at, deadline.remind_at, deadline.kind)

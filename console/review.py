@@ -126,7 +126,8 @@ def copy_text(ticket_id: int, request: Request, user: PageUser, field: Annotated
         raise HTTPException(422, detail=[{"loc": ["body", "field"], "type": "value_error",
                                           "msg": f"{field!r} is not one of {', '.join(COPYABLE_FIELDS)}"}])
     return change(request, user, ticket_id, lambda session, ticket: service.update_fields(
-        session, ticket, {field: " ".join(text.split())}, actor=user.principal.name))
+        session, ticket, {field: " ".join(text.split())}, actor=user.principal.name,
+        rules=request.app.state.tickets.rules))
 
 
 @router.post("/tickets/{ticket_id}/classify")
@@ -137,7 +138,7 @@ def classify(ticket_id: int, request: Request, user: PageUser, request_type: Ann
 
     def work(session: Session, ticket: Ticket) -> None:
         service.update_fields(session, ticket, {"request_type": request_type or None, "topic": topic.strip() or None},
-                              actor=user.principal.name)
+                              actor=user.principal.name, rules=request.app.state.tickets.rules)
         new_level = _optional_int("level", level)
         if new_level is not None and new_level != ticket.level:
             service.override_level(session, ticket.id, new_level, actor=user.principal.name,

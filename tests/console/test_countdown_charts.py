@@ -10,23 +10,32 @@ from console.countdown import countdown, duration_text
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 
 
-def ticket(status="dispatched", due=timedelta(hours=5), remind=timedelta(hours=1), overdue=False):
-    return SimpleNamespace(status=status, response_due_at=NOW + due if due is not None else None,
-                           remind_at=NOW + remind if remind is not None else None, overdue=overdue)
+def deadline(kind, due, remind, met=False):
+    return SimpleNamespace(kind=kind, due_at=NOW + due, remind_at=NOW + remind, is_open=not met)
+
+
+def ticket(status="dispatched", due=timedelta(hours=5), remind=timedelta(hours=1), overdue=False, extra=()):
+    deadlines = [] if due is None else [deadline("response", due, remind)]
+    return SimpleNamespace(status=status, deadlines=[*deadlines, *extra], overdue=overdue)
 
 
 def test_time_left_nearly_due_and_overdue():
-    assert countdown(ticket(), NOW, "zh") == countdown(ticket(), NOW, "zh")
     ok = countdown(ticket(), NOW, "zh")
-    assert (ok.state, ok.seconds_left, ok.text) == ("ok", 5 * 3600, "剩余 5小时0分")
+    assert (ok.state, ok.seconds_left, ok.text, ok.kind) == ("ok", 5 * 3600, "剩余 5小时0分", "response")
     near = countdown(ticket(remind=-timedelta(minutes=1)), NOW, "en")
     assert (near.state, near.text) == ("near", "5 h 0 min left")
     over = countdown(ticket(due=-timedelta(days=1, hours=2, minutes=30)), NOW, "zh")
     assert (over.state, over.seconds_left, over.text) == ("overdue", -95400, "超期 1天2小时")
-    assert countdown(ticket(status="replied"), NOW, "zh").state == "settled"
-    assert countdown(ticket(status="closed", overdue=True), NOW, "en").text == "was late"
-    assert countdown(ticket(status="draft", due=None), NOW, "en").state == "settled"
-    assert countdown(ticket(status="received", due=None), NOW, "en").text == "no deadline"
+    assert countdown(ticket(status="closed", due=None), NOW, "zh").state == "settled"
+    assert countdown(ticket(status="closed", due=None, overdue=True), NOW, "en").text == "was late"
+    assert countdown(ticket(status="draft", due=None), NOW, "en").text == "no deadline"
+
+
+def test_the_nearest_open_deadline_counts():
+    unit_reply = deadline("unit_reply", timedelta(hours=2), timedelta(hours=-1))
+    met = deadline("complaint_review", timedelta(hours=-3), timedelta(hours=-4), met=True)
+    nearest = countdown(ticket(extra=[unit_reply, met]), NOW, "en")
+    assert (nearest.kind, nearest.state, nearest.seconds_left) == ("unit_reply", "near", 7200)
 
 
 def test_duration_shows_the_two_largest_units():
