@@ -8,7 +8,6 @@ without a section nothing is deleted.
 """
 from __future__ import annotations
 
-import configparser
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from inifile import SettingError
 from recordings.retention import RetentionPolicy, audio_older_than, delete_audio
 from tickets.models import REQUEST_TYPES, Ticket
 from tickets.service import record_event
@@ -30,31 +30,26 @@ AUDIO_FIELDS = ("call_recording_ref", "recording_ref", "name_recording_ref", "ad
 BATCH = 500
 
 
-def load_retention_policy(path: Path) -> RetentionPolicy:
-    """The [retention] section of the INI file; a bad key or value raises ValueError naming it."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # request types are keys; keep them as written
-    parser.read(path, encoding="utf-8")
-    if not parser.has_section("retention"):
-        return RetentionPolicy()
+def retention_policy(values: dict[str, str]) -> RetentionPolicy:
+    """The [retention] section's values; a bad key or value raises SettingError naming it."""
     default: int | None = None
     by_type: dict[str, int] = {}
-    for key, raw in parser["retention"].items():
+    for key, raw in values.items():
         try:
             days = int(raw)
         except ValueError:
-            raise ValueError(f"{path}: [retention] {key} must be a number of days, got {raw!r}") from None
+            raise SettingError(key, f"must be a number of days, got {raw!r}") from None
         if key == "default":
             default = days
         elif key in REQUEST_TYPES:
             by_type[key] = days
         else:
-            raise ValueError(f"{path}: [retention] {key}: not 'default' nor a request type "
-                             f"({', '.join(REQUEST_TYPES)})")
+            raise SettingError(key, f"is not 'default' nor a request type ({', '.join(REQUEST_TYPES)})")
     try:
         return RetentionPolicy(default, by_type)
     except ValueError as error:
-        raise ValueError(f"{path}: [retention] {error}") from None
+        key, _, message = str(error).partition(": ")
+        raise SettingError(key, message) from None
 
 
 @dataclass

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.retention import RetentionJob, load_retention_policy
+from app.retention import RetentionJob, retention_policy
+from inifile import ConfigError, IniFile
 from recordings.retention import RetentionPolicy
 from tickets import service
 from tests.tickets.conftest import (db_url, engine, migrated_postgres_url, postgres_databases,  # noqa: F401
@@ -93,11 +94,13 @@ def test_no_policy_deletes_nothing(session_factory, rules, tmp_path):
 
 def test_the_retention_section_is_read_and_checked(tmp_path):
     config = tmp_path / "node.conf"
-    config.write_text("[retention]\ndefault = 180\n举报 = 730\n", encoding="utf-8")
-    assert load_retention_policy(config) == RetentionPolicy(180, {"举报": 730})
-    assert load_retention_policy(tmp_path / "missing.conf") == RetentionPolicy()
-    for body, named in (("投诉 = soon\n", "投诉 must be a number"), ("complaints = 3\n", "complaints: not"),
-                        ("default = 0\n", "default: keep audio at least 1 day")):
+    config.write_text("[retention]\ndefault = 180\n举报 = 730\n[server]\n", encoding="utf-8")
+    assert IniFile(config).parse("retention", retention_policy) == RetentionPolicy(180, {"举报": 730})
+    config.write_text("[server]\n", encoding="utf-8")
+    assert IniFile(config).parse("retention", retention_policy) == RetentionPolicy()
+    for body, named in (("投诉 = soon\n", r"\[retention\] 投诉 must be a number of days"),
+                        ("complaints = 3\n", r"\[retention\] complaints is not 'default' nor a request type"),
+                        ("default = 0\n", r"\[retention\] default keep audio at least 1 day")):
         config.write_text("[retention]\n" + body, encoding="utf-8")
-        with pytest.raises(ValueError, match=named):
-            load_retention_policy(config)
+        with pytest.raises(ConfigError, match=named):
+            IniFile(config).parse("retention", retention_policy)
