@@ -66,10 +66,14 @@ nodes:
 
 
 class Node:
-    def __init__(self, api: str, sip_port: int, prompt_cache: Path) -> None:
+    def __init__(self, api: str, sip_port: int, prompt_cache: Path, log: Path) -> None:
         self.api = api
         self.sip_port = sip_port
+        self.log = log
         self.prompts = PromptLibrary(PromptSynthesizer(prompt_cache))  # the server's cache: the same audio
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
 
     def get(self, path: str, **params) -> httpx.Response:
         return httpx.get(f"{self.api}{path}", params=params, headers=AUTH, timeout=10)
@@ -101,7 +105,7 @@ def node(tmp_path_factory) -> Iterator[Node]:
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
     with running_server(config_path, tmp_path / "server.log") as api:
-        yield Node(api, sip_port, tmp_path / "prompts")
+        yield Node(api, sip_port, tmp_path / "prompts", tmp_path / "server.log")
 
 
 def test_two_callers_reusing_one_sip_call_id_get_a_ticket_each_and_hear_their_own_number(node: Node):
@@ -110,24 +114,24 @@ def test_two_callers_reusing_one_sip_call_id_get_a_ticket_each_and_hear_their_ow
     for extension, digits in (("1001", "1111"), ("1002", "2222")):
         with Softphone("127.0.0.1", node.sip_port, extension, f"test{extension}", sip_port=phone_port) as phone:
             call = phone.dial("12345")
-            assert call.wait_answered(30), call.summary()
-            assert call.wait_for_audio(0.3, timeout=30)      # the question is playing: type ahead
+            assert call.wait_answered(30), (call.summary(), node.log_tail())
+            assert call.wait_for_audio(0.3, timeout=30), node.log_tail()  # the question plays: type ahead
             call.send_dtmf(digits + "#")
-            assert call.wait_ended(90), "the IVR did not read the number back and hang up"
+            assert call.wait_ended(90), f"the IVR did not read the number back and hang up\n{node.log_tail()}"
             sip_call_ids.append(call.call_id)
             heard[extension] = call.heard()
     assert sip_call_ids[0] == sip_call_ids[1], "the phones were meant to repeat pyVoIP's Call-ID"
 
     tickets = {t["content"]: t for t in node.get("/tickets", page_size=200).json()["items"]}
-    assert set(tickets) == {"1111", "2222"}, tickets        # two tickets, neither overwritten
+    assert set(tickets) == {"1111", "2222"}, (tickets, node.log_tail())  # two tickets, neither overwritten
     first, second = tickets["1111"], tickets["2222"]
     assert first["number"] != second["number"]
     assert (first["phone"], second["phone"]) == ("1001", "1002")
     assert not first["is_draft"] and not second["is_draft"]
     for extension, own, other in (("1001", first, second), ("1002", second, first)):
         own_audio, other_audio = parting(node.read_back(own["number"]), node.read_back(other["number"]))
-        assert similarity(heard[extension], own_audio).similarity >= MATCH, extension
-        assert similarity(heard[extension], other_audio).similarity < MATCH, extension
+        own_match, other_match = similarity(heard[extension], own_audio), similarity(heard[extension], other_audio)
+        assert own_match.similarity >= MATCH > other_match.similarity, (extension, own_match, other_match)
 
     records = [r for r in node.get("/calls", state="ended").json()["ended"] if r["sip_call_id"] == sip_call_ids[0]]
     assert len(records) == 2
