@@ -15,6 +15,7 @@ CallbackResult = Literal["满意", "基本满意", "不满意", "unreachable"]
 Level = Annotated[int, Field(ge=1, le=4, description="response level: 1 emergency 2 h, 2 basic supply 24 h, "
                                                       "3 other 7 days, 4 complex 15 days")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,38}$", description="digits, spaces, dashes")]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="language code, e.g. zh, ko")]
 WorkingHours = Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$",
                                     examples=["08:30-12:00,13:30-17:30"])]
 
@@ -143,6 +144,8 @@ class UnitIn(RequestModel):
     areas: list[str] = []
     categories: list[str] = []
     seat_numbers: list[Phone] = Field([], description="remote seats to ring, in order")
+    seat_languages: dict[Phone, Language] = Field({}, description="a seat's announcement language, e.g. "
+                                                  "{\"1003\": \"ko\"}; seats not listed hear Mandarin")
     working_hours: WorkingHours = "08:30-12:00,13:30-17:30"
 
 
@@ -151,6 +154,7 @@ class UnitPatch(RequestModel):
     areas: list[str] | None = None
     categories: list[str] | None = None
     seat_numbers: list[Phone] | None = None
+    seat_languages: dict[Phone, Language] | None = None
     working_hours: WorkingHours | None = None
 
 
@@ -160,6 +164,7 @@ class UnitOut(ResponseModel):
     areas: list[str]
     categories: list[str]
     seat_numbers: list[str]
+    seat_languages: dict[str, str]
     working_hours: str
 
 
