@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                           interval_seconds=config.server.scheduler_interval_seconds)
 
     if config.callflows.flow == DEMO_FLOW:
-        node, stop_application = demo_application(config)
+        application = demo_application(config)
     else:
         try:
-            node, stop_application = hotline_application(config, session_factory, rules)
+            application = hotline_application(config, session_factory, rules)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {config.callflows.flow!r}:\n{error}", file=sys.stderr)
             return 2
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port)
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
-    app = build_http_app(session_factory, rules, node)
+    node = application.node
+    app = build_http_app(session_factory, rules, application,
+                         extensions={*sip.test_extensions, config.callflows.operator_seat})
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         scheduler.stop()
         node.stop()
-        stop_application()
+        application.stop()
         if sip_server is not None:
             sip_server.stop()
         log.info("stopped")

@@ -5,17 +5,23 @@ place they are mounted, so a new HTTP surface (e.g. the operator console) is add
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.calls_api import calls_router
-from ivr.node import IvrNode
+from app.three_way_api import three_way_router
+from app.wiring import Application
 from tickets.api import TicketsContext, install
 from tickets.service import TicketRules
 
 
-def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, node: IvrNode) -> FastAPI:
+def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, application: Application,
+                   extensions: Collection[str]) -> FastAPI:
+    """`extensions`: configured numbers the three-way API may dial besides the member-unit directory."""
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
-    app.include_router(calls_router(node))
+    app.include_router(calls_router(application.node))
+    app.include_router(three_way_router(application.three_way, application.announcements, extensions))
     return app

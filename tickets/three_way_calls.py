@@ -17,12 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tickets import service
+from tickets import deadline_tracking, service
+from tickets.deadlines import DeadlineKind
 from tickets.lifecycle import Action
 from tickets.models import MemberUnit, ThreeWayCall, Ticket, utcnow
 from tickets.service import TicketRules
-
-UNIT_REPLY_RULE = "unit_reply"
 
 
 def unit_for_topic(session: Session, topic: str | None) -> MemberUnit | None:
@@ -47,23 +46,25 @@ def directory_numbers(session: Session) -> set[str]:
     return {number for seats in session.scalars(select(MemberUnit.seat_numbers)) for number in seats or []}
 
 
-def answer_on_the_spot(session: Session, ticket: Ticket, unit: MemberUnit, *, seat: str | None, actor: str,
+def answer_on_the_spot(session: Session, ticket: Ticket, unit: MemberUnit, *, note: str, actor: str,
                        rules: TicketRules, now: datetime | None = None) -> Ticket:
-    """The citizen's question was answered in the three-way call: closed as answered (答复) by `unit`."""
+    """The citizen's question was answered in the three-way call: closed as answered (答复) by `unit` now;
+    `note` (e.g. the seat and the call) is added to the history's line."""
     ticket.unit_id = unit.id
-    ticket.handling_mode = "答复"
-    seat_text = f" (seat {seat})" if seat else ""
     return service.transition(session, ticket.id, Action.ANSWER_DIRECTLY, actor=actor, rules=rules, now=now,
-                              note=f"answered on the spot by {unit.name}{seat_text} in a three-way call")
+                              note=f"answered on the spot by {unit.name} in a three-way call"
+                                   + (f" ({note})" if note else ""))
 
 
 def transfer_to_unit(session: Session, ticket: Ticket, unit: MemberUnit, *, actor: str, rules: TicketRules,
                      note: str, now: datetime | None = None) -> datetime:
-    """转办 to `unit`; returns the unit's reply deadline, counted from now on the statutory calendar."""
-    now = now or utcnow()
+    """转办 to `unit`; returns the unit's reply deadline the dispatch started (2 working days on the
+    statutory calendar, tickets.deadline_tracking)."""
     service.transition(session, ticket.id, Action.DISPATCH, actor=actor, rules=rules, unit_id=unit.id,
-                       note=note, now=now)
-    return rules.policy(session).for_rule(now, UNIT_REPLY_RULE).due
+                       note=note, now=now or utcnow())
+    deadline = deadline_tracking.open_deadline(ticket, DeadlineKind.UNIT_REPLY)
+    assert deadline is not None, "a dispatch starts the unit's reply deadline"
+    return deadline.due_at
 
 
 def record_call(session: Session, *, conference_id: str, ticket_number: str | None, unit_name: str,

@@ -48,7 +48,7 @@ def test_answered_on_the_spot_by_the_unit(session_factory, rules):
     with session_factory.begin() as session:
         water, _ = make_units(session)
         ticket = new_ticket(session, rules, at)
-        three_way_calls.answer_on_the_spot(session, ticket, water, seat="1003", actor="ivr", rules=rules,
+        three_way_calls.answer_on_the_spot(session, ticket, water, note="seat 1003", actor="ivr", rules=rules,
                                            now=at.replace(minute=7))
     with session_factory() as session:
         ticket = service.get_by_number(session, ticket.number)
@@ -56,7 +56,8 @@ def test_answered_on_the_spot_by_the_unit(session_factory, rules):
         assert ticket.closed_at == datetime(2026, 9, 29, 2, 7, tzinfo=timezone.utc)
         last = ticket.events[-1]
         assert (last.action, last.actor) == ("answer_directly", "ivr")
-        assert last.note == "answered on the spot by 自来水公司 (seat 1003) in a three-way call"
+        assert last.note == "answered on the spot by 自来水公司 in a three-way call (seat 1003)"
+        assert ticket.answer == last.note
 
 
 def test_transferred_to_the_unit_with_its_reply_deadline_across_national_day(session_factory, rules):
@@ -72,7 +73,7 @@ def test_transferred_to_the_unit_with_its_reply_deadline_across_national_day(ses
         assert (ticket.status, ticket.handling_mode, ticket.unit.name) == ("dispatched", "转办", "自来水公司")
         assert ticket.events[-1].note == "nobody took the three-way call"
         with pytest.raises(InvalidTransition):  # already transferred: cannot be answered at intake any more
-            three_way_calls.answer_on_the_spot(session, ticket, ticket.unit, seat=None, actor="ivr", rules=rules)
+            three_way_calls.answer_on_the_spot(session, ticket, ticket.unit, note="", actor="ivr", rules=rules)
 
 
 def test_a_three_way_call_is_stored_and_noted_in_the_tickets_history(session_factory, rules):
