@@ -10,7 +10,9 @@ from collections.abc import Collection
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+import console
 from app.calls_api import calls_router
+from app.live_calls import LiveCallStore
 from app.three_way_api import three_way_router
 from app.wiring import Application
 from tickets.api import TicketsContext, install
@@ -18,10 +20,13 @@ from tickets.service import TicketRules
 
 
 def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, application: Application,
-                   extensions: Collection[str]) -> FastAPI:
-    """`extensions`: configured numbers the three-way API may dial besides the member-unit directory."""
+                   console_settings: console.ConsoleSettings, live: LiveCallStore | None = None, *,
+                   extensions: Collection[str] = ()) -> FastAPI:
+    """The API under /api and the operator console at / (console.install: its pages, recordings, transcripts).
+    `extensions`: configured numbers the three-way API may dial besides the member-unit directory."""
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
     app.include_router(calls_router(application.node))
     app.include_router(three_way_router(application.three_way, application.announcements, extensions))
+    console.install(app, console_settings, live)
     return app
