@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import uvicorn
 from fastapi import FastAPI, Query
 from sqlalchemy import select
@@ -277,7 +276,7 @@ def demo_application(sip: IvrSettings, settings: ServerSettings) -> tuple[IvrNod
 def job_lock(redis_url: str) -> JobLock:
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock(redis.Redis.from_url(redis_url))
+    return RedisJobLock.from_url(redis_url)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

@@ -3,8 +3,10 @@
 The schedule is the tickets' own due timestamps (remind_at, response_due_at, callback_due_at), and each job
 marks what it did (reminded_at, supervised_at, a callback_due history line) with a conditional UPDATE in the
 same transaction as the history line. So a restart loses nothing, running twice fires nothing twice, and two
-nodes racing on one ticket fire it once (the claim is conditional on the marker or on the row's version);
-the job lock additionally keeps all but one node idle per round.
+nodes racing on one ticket fire it once (the claim is conditional on the marker or on the row's version).
+The claim repeats the whole due condition, status included: a ticket replied between the candidate query
+and the claim is not flagged. The job lock (Redis with several nodes) only keeps all but one node idle per
+round; when Redis is down every node runs the jobs and the claims still fire each ticket once.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, Update, exists, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tickets.lifecycle import Status
@@ -63,40 +66,42 @@ class Scheduler:
         return report
 
     def _remind(self, now: datetime) -> list[str]:
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status.in_(WAITING), Ticket.remind_at <= now, Ticket.reminded_at.is_(None),
-            Ticket.response_due_at > now))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.reminded_at.is_(None))
-                          .values(reminded_at=now, version=Ticket.version + 1),
-                          REMIND, lambda t: f"催办: response due {t.response_due_at.isoformat()}", now)
+        due = (Ticket.status.in_(WAITING), Ticket.remind_at <= now, Ticket.reminded_at.is_(None),
+               Ticket.response_due_at > now)
+        return self._fire(REMIND, due, {"reminded_at": now},
+                          lambda t: f"催办: response due {t.response_due_at.isoformat()}", now)
 
     def _supervise(self, now: datetime) -> list[str]:
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status.in_(WAITING), Ticket.response_due_at <= now, Ticket.supervised_at.is_(None)))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.supervised_at.is_(None))
-                          .values(supervised_at=now, overdue=True, version=Ticket.version + 1),
-                          SUPERVISE, lambda t: f"督办: overdue since {t.response_due_at.isoformat()}, escalated "
-                                               "for supervision", now)
+        due = (Ticket.status.in_(WAITING), Ticket.response_due_at <= now, Ticket.supervised_at.is_(None))
+        return self._fire(SUPERVISE, due, {"supervised_at": now, "overdue": True},
+                          lambda t: f"督办: overdue since {t.response_due_at.isoformat()}, escalated "
+                                    "for supervision", now)
 
     def _callbacks_due(self, now: datetime) -> list[str]:
         already = exists().where(TicketEvent.ticket_id == Ticket.id, TicketEvent.action == CALLBACK_DUE,
                                  TicketEvent.at >= Ticket.replied_at)
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status == Status.REPLIED, Ticket.callback_due_at <= now, ~already))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.version == v)
-                          .values(version=Ticket.version + 1), CALLBACK_DUE,
-                          lambda t: f"回访 due since {t.callback_due_at.isoformat()}", now)
+        due = (Ticket.status == Status.REPLIED, Ticket.callback_due_at <= now, ~already)
+        # The marker is a history line, not a column of the row, so a concurrent claim is excluded by the
+        # row's version instead (PostgreSQL re-checks only the row itself when two UPDATEs meet).
+        return self._fire(CALLBACK_DUE, due, {}, lambda t: f"回访 due since {t.callback_due_at.isoformat()}",
+                          now, by_version=True)
 
-    def _fire(self, candidates: Select[tuple[int, int]], claim: Callable[[int, int], Update], action: str,
-              note: Callable[[Ticket], str], now: datetime) -> list[str]:
-        """One short transaction per ticket: claim it with a conditional UPDATE, then append the history line.
-        A claim that matches no row was someone else's (another node, or a concurrent transition)."""
+    def _fire(self, action: str, due: tuple[ColumnElement[bool], ...], marks: dict[str, Any],
+              note: Callable[[Ticket], str], now: datetime, *, by_version: bool = False) -> list[str]:
+        """One short transaction per ticket: claim it with a conditional UPDATE that repeats every `due`
+        condition (so a ticket replied or re-scheduled since the candidates were read is left alone), then
+        append the history line. A claim that matches no row was someone else's (another node, or a
+        concurrent transition)."""
         fired = []
         with self.session_factory() as session:
-            rows = session.execute(candidates.order_by(Ticket.id).limit(self.batch)).all()
+            rows = session.execute(select(Ticket.id, Ticket.version).where(*due)
+                                   .order_by(Ticket.id).limit(self.batch)).all()
         for ticket_id, version in rows:
+            guard = (Ticket.version == version,) if by_version else ()
+            claim = update(Ticket).where(Ticket.id == ticket_id, *due, *guard).values(
+                **marks, version=Ticket.version + 1)
             with self.session_factory.begin() as session:
-                if session.execute(claim(ticket_id, version)).rowcount != 1:
+                if session.execute(claim.execution_options(synchronize_session=False)).rowcount != 1:
                     continue
                 ticket = session.get(Ticket, ticket_id, populate_existing=True)
                 record_event(session, ticket, ACTOR, action, ticket.status, note(ticket), now)
