@@ -17,6 +17,10 @@ REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "�
 HANDLING_MODES = ("答复", "转办", "呈报")
 CALLBACK_RESULTS = ("满意", "基本满意", "不满意", "unreachable")
 ROLES = ("operator", "unit_staff", "admin")
+# Longest request content and history note (characters): a spoken request fits many times over, a pasted
+# document does not belong in a ticket.
+CONTENT_MAX_LENGTH = 10_000
+NOTE_MAX_LENGTH = 2_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,6 +74,8 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(10), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 of the creating request's fields: the same key with another body is refused, not replayed.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     caller_name: Mapped[str | None] = mapped_column(String(100))
@@ -175,7 +181,8 @@ class HolidayOverride(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the HTTP API, stored as its SHA-256 only."""
+    """A bearer token of the HTTP API, stored as its SHA-256 only. A revoked token is kept (who had access
+    when stays known) and never authenticates again."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -189,3 +196,5 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
