@@ -8,12 +8,13 @@ from .pool import PoolMetrics, RecognitionPool, Stream
 from .recognizer import UNKNOWN_WORD, StreamRecognizer, match_phrase
 from .results import Utterance, Word
 from .settings import AsrSettings
-from .transcript import Transcript, TranscriptJobs, transcribe_file, transcribe_pcm, transcript_path_for
+from .transcript import (Transcript, TranscriptionStopped, TranscriptJobs, transcribe_file, transcribe_pcm,
+                         transcript_path_for)
 
 __all__ = [
     "AsrSettings", "AudioFileError", "FRAME_BYTES", "ModelIntegrityError", "ModelNotFound", "ModelRegistry",
     "PHONE_RATE", "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
-    "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages", "configure",
+    "TranscriptionStopped", "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages", "configure",
     "default_registry", "match_phrase", "read_wav",
     "transcribe_file", "transcribe_pcm", "transcript_path_for",
 ]

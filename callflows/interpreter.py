@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from callflows import model
 from callflows.bundle import FlowBundle
 from callflows.model import Flow, InputNode, Node, Prompt
-from callflows.ports import (Call, CallEnded, PromptAudio, Recordings, Speech, Switchboard, TicketNotFound,
-                             Tickets, WorkingDays)
+from callflows.ports import (Call, CallEnded, CallObserver, NoCallObserver, PromptAudio, Recordings, Speech,
+                             Switchboard, TicketNotFound, Tickets, WorkingDays)
 from callflows.templates import render
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class CallServices:
     prompts: PromptAudio
     calendar: WorkingDays
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(SHANGHAI))
+    observer: CallObserver = field(default_factory=NoCallObserver)  # the live view; nobody by default
 
 
 @dataclass
@@ -149,6 +150,7 @@ class FlowRunner:
                 raise RuntimeError(f"more than {self.MAX_STEPS} steps: the flow loops")
             node = flow.nodes[name]
             self.visited.append(f"{flow.name}:{name}")
+            self._safely(self.services.observer.node_entered, self.call.call_id, flow.name, name)
             name = getattr(self, f"_do_{node.kind}")(flow, node)
             if name == _RETURN:
                 return True
@@ -286,7 +288,7 @@ class FlowRunner:
                 if self.vars.get(var) is not None}
 
     def _safely(self, action: Callable[..., Any], *args: Any) -> None:
-        """Saving must never cost the caller the call: log and go on."""
+        """Saving or telling an observer must never cost the caller the call: log and go on."""
         try:
             action(*args)
         except Exception:
@@ -315,6 +317,8 @@ class FlowRunner:
                 chosen = next((o for o in node.options if o.digit == heard.digit), None)
             elif heard.audio:
                 said = self.services.speech.recognize(heard.audio, language, phrases)
+                if said:
+                    self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 chosen = next((o for o in node.options if said and said in o.say.get(language, [])), None)
             else:
                 return _NO_INPUT
@@ -370,10 +374,13 @@ class FlowRunner:
                 said = self.services.speech.recognize(heard.audio, language, phrases)
                 if said is None:
                     return _INVALID
+                self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 self._store(node.var, said)
                 return node.next
             self._store(f"{node.var}_audio", self.services.recordings.save(self.call.call_id, node.var, heard.audio))
             text = self.services.speech.transcribe(heard.audio, language).strip() if has_model else ""
+            if text:
+                self._safely(self.services.observer.final_transcript, self.call.call_id, text)
             if has_model and not text:
                 return _INVALID
             self._store(node.var, text)  # '' without a model: the recording is transcribed later

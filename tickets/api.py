@@ -164,7 +164,8 @@ def _visible(ticket: Ticket, principal: Principal, missing: str) -> Ticket:
 
 
 # Internal references a unit never needs: where the audio and transcripts lie, and the call's identities.
-CALL_DETAIL_FIELDS = ("call_id", "transcript_ref", "recording_ref", "name_recording_ref", "address_recording_ref")
+CALL_DETAIL_FIELDS = ("call_id", "transcript_ref", "recording_ref", "name_recording_ref", "address_recording_ref",
+                      "call_recording_ref")
 # What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
 IDENTITY_FIELDS = ("caller_name", "phone", "address")
 

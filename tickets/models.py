@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, TypeDecorator, event)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -88,6 +88,8 @@ class Ticket(Base):
     recording_ref: Mapped[str | None] = mapped_column(String(500))
     name_recording_ref: Mapped[str | None] = mapped_column(String(500))
     address_recording_ref: Mapped[str | None] = mapped_column(String(500))
+    call_recording_ref: Mapped[str | None] = mapped_column(String(500))  # the whole call, as the IVR heard it
+    transcript_confidence: Mapped[float | None] = mapped_column(Float)  # mean word confidence of the transcript
     confidential: Mapped[bool] = mapped_column(default=False)
 
     request_type: Mapped[str | None] = mapped_column(String(10), index=True)
@@ -111,6 +113,7 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None]
     statutory_data_missing: Mapped[bool] = mapped_column(default=False)
     callback_result: Mapped[str | None] = mapped_column(String(20))
+    reviewed_at: Mapped[datetime | None]  # a reviewer checked the call's audio and transcript
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -140,12 +143,34 @@ class TicketEvent(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
+class TranscriptCorrection(Base):
+    """A reviewer's correction of one recognised word of a call transcript. The recogniser's word stays in
+    the transcript file and in `original`; a later correction of the same word supersedes this one, which
+    stays as evidence of who changed what when."""
+
+    __tablename__ = "transcript_corrections"
+    __table_args__ = (Index("ix_transcript_corrections_ticket_word", "ticket_id", "transcript_ref", "word_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    transcript_ref: Mapped[str] = mapped_column(String(500))
+    word_index: Mapped[int] = mapped_column(Integer)
+    original: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(String(200))  # '' when the word was struck out
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+APPEND_ONLY = (TicketEvent, TranscriptCorrection)
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_history_rewrite(session: Session, flush_context: Any, instances: Any) -> None:
-    """History is evidence for supervision and evaluation (统一督办、统一考核): never rewritten."""
+    """History is evidence for supervision and evaluation (统一督办、统一考核): never rewritten. The same holds
+    for transcript corrections."""
     for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, TicketEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise ValueError(f"ticket history is append-only (event {obj.id})")
+        if isinstance(obj, APPEND_ONLY) and (obj in session.deleted or session.is_modified(obj)):
+            raise ValueError(f"{obj.__tablename__} is append-only (row {obj.id})")
 
 
 class TicketNumberCounter(Base):

@@ -91,6 +91,7 @@ class TicketFields(RequestModel):
     recording_ref: Ref | None = None
     name_recording_ref: Ref | None = None
     address_recording_ref: Ref | None = None
+    call_recording_ref: Ref | None = None
     confidential: bool | None = None
     request_type: RequestType | None = None
     topic: Label | None = None
@@ -145,6 +146,8 @@ class TicketOut(ResponseModel):
     recording_ref: str | None
     name_recording_ref: str | None
     address_recording_ref: str | None
+    call_recording_ref: str | None
+    transcript_confidence: float | None = Field(description="mean recognition confidence of the call's words")
     confidential: bool
     request_type: str | None
     topic: str | None
@@ -163,6 +166,7 @@ class TicketOut(ResponseModel):
     statutory_data_missing: bool = Field(description="the deadline was counted Monday–Friday plus overrides "
                                                      "because the statutory calendar has no data for it")
     callback_result: str | None
+    reviewed_at: datetime | None = Field(description="when a reviewer checked the call's audio and transcript")
     created_at: datetime
     updated_at: datetime
     version: int

@@ -272,6 +272,12 @@ def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_c
         unanswered = node.dial("1013", timeout=3)
         assert unanswered.status == "no_answer"
         assert 3 <= time.monotonic() - started < 8
+        cancel = threading.Event()
+        threading.Timer(1.0, cancel.set).start()
+        started = time.monotonic()
+        cancelled = node.dial("1013", timeout=20, cancel=cancel)  # e.g. the caller pressed 0 meanwhile
+        assert cancelled.status == "no_answer" and cancelled.session is None
+        assert time.monotonic() - started < 5
     finally:
         never_answers.stop()
 

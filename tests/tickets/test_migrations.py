@@ -14,7 +14,7 @@ from tickets.models import Base
 ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"tickets", "ticket_events", "member_units", "knowledge_entries", "holiday_overrides", "api_tokens",
-          "ticket_number_counters"}
+          "ticket_number_counters", "transcript_corrections"}
 
 
 def table_names(url: str) -> set[str]:
