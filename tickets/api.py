@@ -30,7 +30,7 @@ from tickets.auth import Principal, issue_token
 from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import Ticket, utcnow
-from tickets.schemas import (MAX_ID, ONE_LINE, HolidayIn, HolidayOut, KnowledgeIn, KnowledgeOut, KnowledgePatch,
+from tickets.schemas import (MAX_ID, ONE_LINE, HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut, KnowledgePatch,
                              Label, Language, LevelOverride, RequestType, Timestamp, TicketCreate, TicketDetail,
                              TicketFields, TicketOut, TicketPage, TokenIn, TokenIssued, TokenOut, TransitionRefused,
                              TransitionRequest, UnitIn, UnitOut, UnitPatch)
@@ -257,11 +257,12 @@ def get_ticket(ticket_id: RowId, session: SessionDep, principal: AnyRole) -> Tic
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"],
               responses={**NOT_FOUND, 409: {"description": "the unit of a dispatched ticket changes by dispatch"}})
-def edit_ticket(ticket_id: RowId, body: TicketFields, session: SessionDep, principal: Operator) -> TicketDetail:
+def edit_ticket(ticket_id: RowId, body: TicketFields, session: SessionDep, principal: Operator,
+                rules: RulesDep) -> TicketDetail:
     """Correct or complete a ticket's fields (e.g. a draft left by a caller who hung up). The unit can be
     set here only until the ticket is dispatched; then it moves through return_misrouted and dispatch."""
     ticket = service.update_fields(session, service.get_ticket(session, ticket_id), _fields(body),
-                                   actor=principal.name)
+                                   actor=principal.name, rules=rules)
     session.commit()
     return _detail(ticket, principal)
 
@@ -279,6 +280,18 @@ def apply_transition(ticket_id: RowId, body: TransitionRequest, session: Session
     ticket = service.transition(session, ticket_id, body.action, actor=principal.name, rules=rules,
                                 note=body.note, unit_id=body.unit_id, callback_result=body.callback_result,
                                 expected_version=body.expected_version)
+    session.commit()
+    return _detail(ticket, principal)
+
+
+@router.post("/tickets/{ticket_id}/investigation", response_model=TicketDetail, tags=["tickets"],
+             responses={**NOT_FOUND, 409: {"description": "no open appeal_investigation deadline"}})
+def record_investigation(ticket_id: RowId, body: InvestigationIn, session: SessionDep, principal: AnyRole,
+                         rules: RulesDep) -> TicketDetail:
+    """申诉: record that the investigation (调查核实) is done and what it found; meets the appeal's
+    `appeal_investigation` deadline (3 working days) before the reply."""
+    visible_ticket(session, ticket_id, principal)
+    ticket = service.record_investigation(session, ticket_id, actor=principal.name, note=body.note, rules=rules)
     session.commit()
     return _detail(ticket, principal)
 

@@ -1,15 +1,15 @@
 """API tokens can be revoked and show when they were last used; tickets remember the fingerprint of the
 request that created them, so an Idempotency-Key reused with another body is refused instead of replayed.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_ticket_deadlines
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003_ticket_deadlines'
 branch_labels = None
 depends_on = None
 
