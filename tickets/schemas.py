@@ -98,6 +98,9 @@ class TicketFields(RequestModel):
     handling_mode: HandlingMode | None = None
     unit_id: Id | None = None
     call_id: line(200) | None = None  # type: ignore[valid-type]
+    answer: text(4000) | None = Field(None, description="the 答复 the centre gave (e.g. from the "  # type: ignore[valid-type]
+                                                        "knowledge base)")
+    referred_by: line(40) | None = Field(None, description="the desk that handed the caller over, e.g. 110")  # type: ignore[valid-type]
 
 
 class TicketCreate(TicketFields):
@@ -131,6 +134,7 @@ class EventOut(ResponseModel):
     from_status: str | None
     to_status: str | None
     note: str | None
+    result: str | None = Field(None, description="what the event found, e.g. a callback's satisfaction")
 
 
 class DeadlineOut(ResponseModel):
@@ -187,6 +191,10 @@ class TicketOut(ResponseModel):
     deadlines: list[DeadlineOut]
     callback_result: str | None
     reviewed_at: datetime | None = Field(description="when a reviewer checked the call's audio and transcript")
+    answer: str | None
+    rejection_reason: str | None = Field(description="不予受理: a code of the configured reasons")
+    referred_by: str | None
+    evasion_flagged_at: datetime | None = Field(description="repeated 推诿 (returned or overdue twice)")
     created_at: datetime
     updated_at: datetime
     version: int

@@ -1,15 +1,15 @@
 """API tokens can be revoked and show when they were last used; tickets remember the fingerprint of the
 request that created them, so an Idempotency-Key reused with another body is refused instead of replayed.
 
-Revision ID: 0004
-Revises: 0003_ticket_deadlines
+Revision ID: 0005_token_revocation
+Revises: 0004_replies_notifications
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004'
-down_revision = '0003_ticket_deadlines'
+revision = '0005_token_revocation'
+down_revision = '0004_replies_notifications'
 branch_labels = None
 depends_on = None
 
