@@ -1,16 +1,19 @@
 """The node's configuration: every package's settings from the one INI file, and the checks across them.
 
 [sip] and [test_extensions] are ivr's (ivr.config), [tickets] the ticket rules' (tickets.settings); the
-two sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
-admin token) and [callflows] (which call application answers, and the numbers it transfers to).
+sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
+admin token, the console's secret), [callflows] (which call application answers, and the numbers it
+transfers to) and [retention] (app.retention).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.retention import retention_policy
 from inifile import IniFile, SettingError
 from ivr.config import IvrSettings, ivr_settings
+from recordings.retention import RetentionPolicy
 from tickets import db
 from tickets.settings import TicketSettings, ticket_settings
 
@@ -31,6 +34,7 @@ class ServerSettings:
     prompt_cache_dir: str = "var/prompts"
     admin_token: str = ""  # stored hashed at start so a fresh install can log in to the API
     scheduler_interval_seconds: float = 30.0
+    console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,12 @@ class NodeConfig:
     server: ServerSettings
     callflows: CallflowSettings
     tickets: TicketSettings
+    retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
 
 
 def load_config(path: str | Path) -> NodeConfig:
     """Read and check the whole file; inifile.ConfigError names the file, the section and the key."""
     config = IniFile(path)
     return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
-                      callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config))
+                      callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
+                      retention=config.parse("retention", retention_policy))

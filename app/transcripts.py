@@ -1,4 +1,5 @@
-"""Post-call transcript linking: a call's whole recording transcribed and attached to the call's ticket."""
+"""Post-call linking: a call's whole recording attached to the call's ticket, then transcribed and the
+transcript attached too."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
+from console.transcripts import mean_confidence
 from ivr.node import CallRecord
 from tickets import service
 from tickets.models import Ticket
@@ -32,6 +34,8 @@ class TranscriptLinker:
             ticket = session.scalar(select(Ticket).where(Ticket.call_id == record.call_id))
             language = ticket.language if ticket is not None else None
             number = ticket.number if ticket is not None else None
+            if ticket is not None:  # the whole call's audio, for review, with or without a transcript
+                service.update_fields(session, ticket, {"call_recording_ref": record.recording_path}, actor="ivr")
         if number is None:
             return
         available = self.jobs.registry.available_languages()
@@ -40,11 +44,14 @@ class TranscriptLinker:
                      record.call_id, number, language, ", ".join(available) or "none")
             return
         self.jobs.submit(record.recording_path, language=language,
-                         on_done=lambda transcript, path: self._link(record.call_id, path))
+                         on_done=lambda transcript, path: self._link(record.call_id, transcript, path))
 
-    def _link(self, call_id: str, transcript: Path) -> None:
+    def _link(self, call_id: str, transcript: asr.Transcript, path: Path) -> None:
+        """The transcript file and the recogniser's mean confidence (the review queue's low-confidence need)."""
         with self.session_factory() as session, session.begin():
             ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
             if ticket is not None:
-                service.update_fields(session, ticket, {"transcript_ref": str(transcript)}, actor="asr")
-                log.info("call %s: transcript %s linked to ticket %s", call_id, transcript, ticket.number)
+                service.update_fields(session, ticket, {"transcript_ref": str(path),
+                                                        "transcript_confidence": mean_confidence(transcript)},
+                                      actor="asr")
+                log.info("call %s: transcript %s linked to ticket %s", call_id, path, ticket.number)

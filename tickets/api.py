@@ -116,7 +116,7 @@ _bearer = HTTPBearer(auto_error=False, description="an API token issued by an ad
 def current_principal(request: Request, session: SessionDep,
                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     """The token's principal, looked up on every request so that a revoked token is refused at once."""
-    found = auth.authenticate(session, credentials.credentials) if credentials else None
+    found = auth.identify(session, credentials.credentials) if credentials else None
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -163,11 +163,14 @@ def _visible(ticket: Ticket, principal: Principal, missing: str) -> Ticket:
     return ticket
 
 
-# Internal references a unit never needs: where the audio and transcripts lie, and the call's identities.
+# Where the audio and transcripts lie on the server, and the call's identities: never in unit staff's JSON
+# (the console serves the audio they may hear by name, see console/catalog.py).
 CALL_DETAIL_FIELDS = ("call_id", "transcript_ref", "recording_ref", "name_recording_ref", "address_recording_ref",
                       "call_recording_ref")
-# What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
-IDENTITY_FIELDS = ("caller_name", "phone", "address")
+# What identifies the citizen, hidden from the unit on a ticket kept confidential at their request (GB/T 33358):
+# the fields, and the recordings and transcript in which the citizen says them.
+IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref",
+                   "call_recording_ref", "transcript_ref")
 
 
 def _summary(ticket: Ticket, principal: Principal) -> TicketOut:

@@ -29,7 +29,7 @@ class Principal:
     name: str
     role: str
     unit_id: int | None = None
-    token_id: int | None = None
+    token_id: int | None = None  # which token this is (a console session refers to it, never to the token)
 
     def may_see(self, ticket: Ticket) -> bool:
         return self.role != "unit_staff" or ticket.unit_id == self.unit_id
@@ -60,7 +60,7 @@ def issue_token(session: Session, name: str, role: str, unit_id: int | None = No
     return record, token
 
 
-def authenticate(session: Session, token: str) -> tuple[Principal, datetime | None] | None:
+def identify(session: Session, token: str) -> tuple[Principal, datetime | None] | None:
     """The principal of a valid, unrevoked token and when the token was last used; None otherwise."""
     row = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.unit_id,
                                  ApiToken.last_used_at).where(ApiToken.token_sha256 == token_digest(token),
@@ -68,6 +68,20 @@ def authenticate(session: Session, token: str) -> tuple[Principal, datetime | No
     if row is None:
         return None
     return Principal(name=row.name, role=row.role, unit_id=row.unit_id, token_id=row.id), row.last_used_at
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token; None otherwise."""
+    found = identify(session, token)
+    return None if found is None else found[0]
+
+
+def principal_by_token_id(session: Session, token_id: int) -> Principal | None:
+    """Who a signed-in session belongs to, checked again at each request (a token revoked ends its sessions)."""
+    record = session.get(ApiToken, token_id)
+    if record is None or record.revoked_at is not None:
+        return None
+    return Principal(name=record.name, role=record.role, unit_id=record.unit_id, token_id=record.id)
 
 
 def needs_touch(last_used_at: datetime | None, now: datetime) -> bool:

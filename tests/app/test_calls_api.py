@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.http import build_http_app
+from console import ConsoleSettings
 from ivr.node import CallRecord, NodeHealth
 from tickets import db
 from tickets.auth import issue_token
@@ -39,7 +40,9 @@ def api(tmp_path):
         _, token = issue_token(session, "operator", "operator")
     records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
                for n in range(3)]
-    with TestClient(build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records))) as client:
+    app = build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records),
+                         ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
+    with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
     session_factory.kw["bind"].dispose()
 

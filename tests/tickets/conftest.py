@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ticket_api_helpers import ADMIN_TOKEN, auth
+from tests.tickets.ticket_api_helpers import ADMIN_TOKEN, auth
 from tickets import db
 from tickets.api import ApiSettings, create_app
 from tickets.auth import issue_token
