@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -154,7 +153,7 @@ def job_lock(redis_url: str) -> JobLock:
     """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock(redis.Redis.from_url(redis_url))
+    return RedisJobLock.from_url(redis_url)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

@@ -1,16 +1,16 @@
 """Three-way calls: each seat's announcement language on the member unit, and the record of every three-way
 call (legs, outcome, recordings mixed and per leg, speaker-labelled transcript).
 
-Revision ID: 0005_three_way_calls
-Revises: 0004_replies_notifications
+Revision ID: 0006_three_way_calls
+Revises: 0005_token_revocation
 Create Date: 2026-12-02 02:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_three_way_calls'
-down_revision = '0004_replies_notifications'
+revision = '0006_three_way_calls'
+down_revision = '0005_token_revocation'
 branch_labels = None
 depends_on = None
 
