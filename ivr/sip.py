@@ -5,7 +5,8 @@ What changes against pyVoIP (and why):
   the SIP status (pyVoIP swallows them in a timer thread); re-registration retries forever instead of
   stopping the phone after three failures, and keeps the state for health reports;
 - receiving: one select()-based loop instead of a 10 ms polling loop; only datagrams from the SIP server's
-  address are read at all (everything legitimate comes through it); a datagram pyVoIP cannot parse is
+  address are read at all (everything legitimate comes through it); folded, compact and oddly cased
+  headers are rewritten into the form pyVoIP reads (ivr.sip_canonical); a datagram pyVoIP cannot parse is
   counted and answered 400/501 when it can be, never taken for a reply; answers go back where the request
   came from, with the request's own Via/From/To/Call-ID/CSeq (ivr.sip_reply);
 - dialogs: BYE, re-INVITE, CANCEL and ACK count only with the dialog's Call-ID AND both tags (pyVoIP
@@ -37,13 +38,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pyVoIP import RTP, SIP
-from pyVoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone
+from pyVoIP.VoIP import CallState, InvalidStateError, VoIPCall, VoIPPhone  # first: pyVoIP.SIP imports it back
+from pyVoIP import RTP, SIP  # isort: skip
 from pyVoIP.VoIP.status import PhoneStatus
 
 from .media import CODECS, MediaEngine, MediaStream, open_rtp_socket
 from .sdp import AudioOffer, OfferNotAcceptable, answer_sdp, choose_audio
 from .session import CallSession
+from .sip_canonical import canonical
 from .sip_reply import build_response, dialog_headers
 
 log = logging.getLogger(__name__)
@@ -422,11 +424,16 @@ class IvrSipClient(SIP.SIPClient):
     def handle_datagram(self, raw: bytes, source: tuple[str, int] | None = None) -> None:
         if not raw.strip(b"\r\n\x00 "):
             return  # keep-alive
+        raw = canonical(raw)
+        head, separator, _ = raw.partition(b"\r\n\r\n")
         try:
-            message = SIP.SIPMessage(raw)
+            # pyVoIP reads the headers only: the SDP is negotiated from the text (ivr.sdp), and pyVoIP's SDP
+            # parser breaks on valid offers (an rtpmap without a rate) and on bodies with a blank line.
+            message = SIP.SIPMessage(head + (separator or b"\r\n\r\n"))
         except Exception as exc:  # pyVoIP's parser raises all sorts on garbage
             self._unparsed(raw, source, exc)
             return
+        message.raw = raw
         message.source = source  # type: ignore[attr-defined]  # where answers go
         self._dispatch(message)
 
@@ -647,21 +654,25 @@ class IvrPhone(VoIPPhone):
 
     @staticmethod
     def _missing_for_a_call(request: SIP.SIPMessage) -> str | None:
-        if not uri_of(str(request.headers.get("Contact", ""))).lower().startswith(("sip:", "sips:")):
+        headers = request.headers
+        if not headers.get("Call-ID") or not headers.get("Via") or "number" not in headers.get("To", {}) \
+                or "check" not in headers.get("CSeq", {}):
+            return "Missing Call-ID, Via, To or CSeq"
+        if not uri_of(str(headers.get("Contact", ""))).lower().startswith(("sip:", "sips:")):
             return "Missing Contact"
-        if not request.headers["From"]["tag"]:
+        if not headers.get("From", {}).get("tag"):
             return "Missing From Tag"
         return None
 
     def _accept(self, request: SIP.SIPMessage, offer: AudioOffer) -> None:
-        """Ring, build the call, answer. The slot admit() took, the RTP socket and the tag are given back on
-        any failure, and the caller gets a 500."""
+        """Ring, build the call, answer, hand it over. The slot admit() took, the RTP socket and the tag are
+        given back on any failure, and the caller gets a 500."""
         call_id = request.headers["Call-ID"]
         local_tag = self.sip.gen_tag()
-        self.sip.tagLibrary[call_id] = local_tag
         call: IvrCall | None = None
         port: int | None = None
         try:
+            self.sip.tagLibrary[call_id] = local_tag
             self.sip.respond(request, 180, "Ringing", to_tag=local_tag, headers=[self._contact()])
             port = self.request_port()
             call = IvrCall.incoming(self, request, offer, port, local_tag)
@@ -678,7 +689,12 @@ class IvrPhone(VoIPPhone):
                              headers=[f'Warning: 399 {self.myIP} "{type(exc).__name__}"'])
             self.on_refused(call)
             return
-        self.on_incoming(call)
+        try:
+            self.on_incoming(call)
+        except Exception:
+            log.exception("call %s: the application could not take it", call_id)
+            call.hangup()
+            self.on_refused(call)
 
     def send_answer(self, call: IvrCall) -> None:
         """Our 200 with the SDP answer (IvrCall.answer); repeated by run_timers until the ACK comes."""

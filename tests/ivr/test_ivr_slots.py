@@ -90,6 +90,30 @@ def test_invite_without_contact_is_refused_before_a_slot_is_taken(ivr_node_facto
         direct.close()
 
 
+@pytest.mark.parametrize("drop,expected", [("Call-ID", None), ("tag", (400, "Missing From Tag")),
+                                           ("CSeq", None), ("To", None)])
+def test_an_invite_missing_what_a_dialog_needs_takes_no_slot(ivr_node_factory, caller, drop, expected):
+    node = ivr_node_factory(holding_app([]), max_calls=1)
+    direct = RawSipEndpoint(("127.0.0.1", node.sip_port))
+    try:
+        baseline = Baseline()
+        call_id = new_token()
+        text = direct.request("INVITE", f"sip:12345@127.0.0.1:{node.sip_port}", from_user=CALLER, to_user="12345",
+                              call_id=call_id, cseq=1, from_tag=new_token(), body=caller.sdp())
+        lines = text.split("\r\n")
+        if drop == "tag":
+            lines = [line.split(";tag=")[0] if line.startswith("From:") else line for line in lines]
+        else:
+            lines = [line for line in lines if not line.startswith(f"{drop}:")]
+        direct.send("\r\n".join(lines))
+        response = direct.receive(lambda m: m.is_response and m.status >= 200, timeout=1.5)
+        assert (response.status, response.reason) == expected if expected else response is None
+        baseline.assert_back(node)
+        assert_a_normal_call_works(caller, baseline, node)  # max_calls=1: the one slot is free
+    finally:
+        direct.close()
+
+
 def test_an_answer_that_fails_returns_500_and_gives_everything_back(ivr_node_factory, caller, monkeypatch):
     node = ivr_node_factory(holding_app([]), max_calls=ROUNDS)
     baseline = Baseline()
