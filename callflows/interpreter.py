@@ -20,16 +20,17 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pcm import FRAME_SECONDS, SAMPLE_WIDTH
+
 from callflows import model
 from callflows.bundle import FlowBundle
 from callflows.model import Flow, InputNode, Node, Prompt
-from callflows.ports import (Call, CallEnded, PromptAudio, Recordings, Speech, Switchboard, TicketNotFound,
-                             Tickets, WorkingDays)
+from callflows.ports import (Call, CallEnded, CallObserver, NoCallObserver, PromptAudio, Recordings, Speech,
+                             Switchboard, TicketNotFound, Tickets, WorkingDays)
 from callflows.templates import render
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.02
 NO_FRAME_WAIT = 0.2        # read_frame timeout; counted as that much silence when nothing arrives
 SPEECH_RMS = 400           # a 20 ms frame louder than this counts as speech
 PRE_ROLL_FRAMES = 10       # keep 200 ms before the first loud frame so a word's onset is not cut
@@ -50,6 +51,7 @@ class CallServices:
     prompts: PromptAudio
     calendar: WorkingDays
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(SHANGHAI))
+    observer: CallObserver = field(default_factory=NoCallObserver)  # the live view; nobody by default
 
 
 @dataclass
@@ -149,6 +151,7 @@ class FlowRunner:
                 raise RuntimeError(f"more than {self.MAX_STEPS} steps: the flow loops")
             node = flow.nodes[name]
             self.visited.append(f"{flow.name}:{name}")
+            self._safely(self.services.observer.node_entered, self.call.call_id, flow.name, name)
             name = getattr(self, f"_do_{node.kind}")(flow, node)
             if name == _RETURN:
                 return True
@@ -222,7 +225,7 @@ class FlowRunner:
             stale = bool(backlog)
             frame = backlog.popleft() if stale else self.call.read_frame(NO_FRAME_WAIT)
             step = FRAME_SECONDS if frame else NO_FRAME_WAIT
-            loud = bool(frame) and audioop.rms(frame, 2) >= SPEECH_RMS
+            loud = bool(frame) and audioop.rms(frame, SAMPLE_WIDTH) >= SPEECH_RMS
             if utterance is None:
                 waited += 0.0 if stale else step  # audio from before we listened is heard, not waited for
                 if loud:
@@ -286,7 +289,7 @@ class FlowRunner:
                 if self.vars.get(var) is not None}
 
     def _safely(self, action: Callable[..., Any], *args: Any) -> None:
-        """Saving must never cost the caller the call: log and go on."""
+        """Saving or telling an observer must never cost the caller the call: log and go on."""
         try:
             action(*args)
         except Exception:
@@ -315,6 +318,8 @@ class FlowRunner:
                 chosen = next((o for o in node.options if o.digit == heard.digit), None)
             elif heard.audio:
                 said = self.services.speech.recognize(heard.audio, language, phrases)
+                if said:
+                    self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 chosen = next((o for o in node.options if said and said in o.say.get(language, [])), None)
             else:
                 return _NO_INPUT
@@ -370,10 +375,13 @@ class FlowRunner:
                 said = self.services.speech.recognize(heard.audio, language, phrases)
                 if said is None:
                     return _INVALID
+                self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 self._store(node.var, said)
                 return node.next
             self._store(f"{node.var}_audio", self.services.recordings.save(self.call.call_id, node.var, heard.audio))
             text = self.services.speech.transcribe(heard.audio, language).strip() if has_model else ""
+            if text:
+                self._safely(self.services.observer.final_transcript, self.call.call_id, text)
             if has_model and not text:
                 return _INVALID
             self._store(node.var, text)  # '' without a model: the recording is transcribed later

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FRAME
+
 from . import g711
 from .dtmf import TelephoneEvent
 from .rtp import RtpPacket
@@ -29,10 +31,6 @@ from .rtp_source import RtpSourceLock
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.020
-FRAME_SAMPLES = 160
-FRAME_BYTES = 2 * FRAME_SAMPLES  # 16-bit PCM
-SILENCE = bytes(FRAME_BYTES)
 CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
     "PCMU": (0, g711.decode_pcmu, g711.encode_pcmu),
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
@@ -190,7 +188,7 @@ class MediaStream:
 
     def send_tick(self) -> None:
         with self._outgoing_lock:
-            pcm = self._outgoing.popleft() if self._outgoing else SILENCE
+            pcm = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
         packet = RtpPacket(payload_type=self.payload_type, sequence_number=self._sequence,
                            timestamp=self._timestamp, ssrc=self._ssrc, payload=self._encode(pcm),
                            marker=self._marker)
@@ -266,7 +264,7 @@ class MediaStream:
     def _deliver(self, released: list[RtpPacket | None]) -> None:
         for packet in released:
             if packet is None or packet.payload_type != self.payload_type:
-                pcm = SILENCE  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
+                pcm = SILENCE_FRAME  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
             else:
                 pcm = self._decode(packet.payload)
             self._pending_pcm += pcm
@@ -289,7 +287,13 @@ class MediaStream:
 
 
 class MediaEngine:
-    """The node's single media thread. `add(stream)` / `remove(stream)` from any thread."""
+    """The node's single media thread. `add(stream)` / `remove(stream)` from any thread.
+
+    It is also the node's media clock: `add_ticker(callback)` runs `callback()` on the media thread once per
+    20 ms tick, after every stream's received audio of that tick was delivered and before any stream sends;
+    so a conference mixer reads this tick's frames and queues each leg's next frame without a thread of its
+    own, and the mixed frame leaves in the same tick.
+    """
 
     def __init__(self, name: str = "ivr-media") -> None:
         self._selector = selectors.DefaultSelector()
@@ -300,6 +304,8 @@ class MediaEngine:
         os.set_blocking(self._wake_w, False)
         self._running = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._tickers: tuple[Callable[[], None], ...] = ()  # replaced, never mutated: read without a lock
+        self._tickers_lock = threading.Lock()
         self.ticks_late = 0
 
     def start(self) -> None:
@@ -322,6 +328,21 @@ class MediaEngine:
     @property
     def stream_count(self) -> int:
         return len(self._streams)
+
+    @property
+    def ticker_count(self) -> int:
+        return len(self._tickers)
+
+    def add_ticker(self, callback: Callable[[], None]) -> None:
+        """Run `callback()` on the media thread every tick (keep it well under a millisecond)."""
+        with self._tickers_lock:
+            self._tickers = (*self._tickers, callback)
+
+    def remove_ticker(self, callback: Callable[[], None]) -> None:
+        """Stop ticking `callback` (no-op when it is not registered); it may still run once if a tick is
+        under way on the media thread at this moment."""
+        with self._tickers_lock:
+            self._tickers = tuple(ticker for ticker in self._tickers if ticker != callback)  # bound methods: ==, not is
 
     def add(self, stream: MediaStream) -> None:
         stream.sock.setblocking(False)
@@ -391,11 +412,21 @@ class MediaEngine:
             for stream in list(self._streams):
                 stream.skip(behind)
         next_tick += FRAME_SECONDS  # when behind by a few frames, the next cycles come at once (catch up)
-        for stream in list(self._streams):
+        streams = list(self._streams)
+        for stream in streams:
             try:
                 stream.expire(now)
-                stream.send_tick()
             except Exception:  # one broken call must not stop the others' audio
+                log.exception("media receive failed for stream on port %s", stream.local_port)
+        for ticker in self._tickers:
+            try:
+                ticker()
+            except Exception:
+                log.exception("media ticker %r failed", ticker)
+        for stream in streams:
+            try:
+                stream.send_tick()
+            except Exception:
                 log.exception("media tick failed for stream on port %s", stream.local_port)
         return next_tick
 

@@ -177,6 +177,7 @@ class FakeTickets:
     incomplete: dict[str, str] = field(default_factory=dict)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_submit: bool = False
+    number_by_callback: bool = False  # as the journal answers with the database away and no number reserved
     deadline: datetime = datetime(2026, 12, 3, 17, 30)
 
     def propose(self, text: str) -> FakeProposal:
@@ -198,7 +199,8 @@ class FakeTickets:
         self.save_draft(call_id, caller, fields)
         number = f"2026{len(self.submitted) + 1:06d}"
         self.submitted[number] = dict(self.drafts[call_id])
-        info = TicketInfo(number, "received", self.deadline, fields.get("request_type"))
+        info = TicketInfo("" if self.number_by_callback else number, "received", self.deadline,
+                          fields.get("request_type"))
         self.known[number] = info
         return info
 
@@ -296,6 +298,7 @@ class Harness:
     recordings: FakeRecordings = field(default_factory=FakeRecordings)
     calendar: FakeCalendar = field(default_factory=FakeCalendar)
     now: datetime = datetime(2026, 12, 1, 10, 0)  # a Tuesday morning
+    observer: Any = None  # a callflows.ports.CallObserver, or None for the default (nobody watching)
 
     def run(self, path_or_bundle: Any, call: ScriptedCall, **initial_vars: Any):
         from callflows.bundle import load_bundle
@@ -304,4 +307,6 @@ class Harness:
         bundle = load_bundle(path_or_bundle) if isinstance(path_or_bundle, Path) else path_or_bundle
         services = CallServices(self.speech, self.tickets, self.switchboard, self.recordings, FakePrompts(),
                                 self.calendar, clock=lambda: self.now)
+        if self.observer is not None:
+            services.observer = self.observer
         return FlowRunner(bundle, call, services, initial_vars=initial_vars).run()

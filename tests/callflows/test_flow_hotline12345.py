@@ -135,3 +135,26 @@ def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
         "language": "ko"}
     assert harness.tickets.incomplete == {"call-1": "caller hung up at hotline12345:type_menu"}
     assert harness.tickets.submitted == {}
+
+
+def test_without_a_ticket_number_the_caller_is_told_it_comes_by_callback():
+    harness = Harness()
+    harness.tickets.number_by_callback = True
+    call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1),
+                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Say("是"), Quiet(1))
+    assert result.outcome == "completed" and len(harness.tickets.submitted) == 1
+    assert call.texts()[-2] == "zh:您的诉求已受理，工单号将在回访时告诉您，我们将在十二月三日十七点三十分前给您答复。"
+
+
+def test_operator_busy_says_recorded_only_when_the_request_was():
+    harness = Harness()
+    harness.switchboard.reachable = False
+    call, _ = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Keys("0"))
+    assert call.texts()[-1] == "zh:人工坐席正忙，您反映的内容已经记录，我们会尽快与您联系。"
+    assert harness.tickets.drafts["call-1"]["content"] == "垃圾没人清运"
+
+    harness = Harness()
+    harness.switchboard.reachable = False
+    call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
+    assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
+    assert harness.tickets.drafts == {}

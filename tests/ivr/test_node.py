@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.demo_flow import DemoFlow
+from ivr.demo_flow import GOODBYE, GREETING, DemoFlow
 from ivr.local_sip_server import free_udp_port
 from ivr.node import CallRecord, IvrNode
-from ivr.session import CallEnded, CallSession, to_pcm
+from ivr.session import CallEnded, CallSession
 from ivr.sip import RegistrationError
 from ivr.softphone.audio import similarity, synthesize
+from pcm import to_pcm
 from recordings.wav_writer import record_caller
 
 pytestmark = pytest.mark.sip
@@ -77,7 +78,7 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_fac
     call = softphone.dial("12345", codec=codec)
     assert call.wait_answered(15), call.summary()
     call.play(speech, wait=True)  # over the greeting and the menu
-    greeting = to_pcm(next(prompt_cache.glob("greeting-*.wav")))
+    greeting = to_pcm(DemoFlow(prompt_cache).prompt(GREETING))
     deadline = time.monotonic() + 30
     while similarity(call.heard(), greeting).similarity < 0.8 and time.monotonic() < deadline:
         time.sleep(0.5)  # press only once the whole greeting was heard (a key would cut it short)
@@ -94,8 +95,8 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_fac
     match = similarity(recorded, speech)
     assert match.similarity > 0.8, match
     heard = call.heard()
-    for name in ("greeting", "goodbye"):
-        prompt = to_pcm(next(prompt_cache.glob(f"{name}-*.wav")))
+    for name, text in (("greeting", GREETING), ("goodbye", GOODBYE)):
+        prompt = to_pcm(DemoFlow(prompt_cache).prompt(text))
         assert similarity(heard, prompt).similarity > 0.8, name
     assert node.health().active_calls == 0
     assert call.summary().ended_by == "remote"
@@ -254,6 +255,12 @@ def test_dial_answered_busy_no_answer_and_failed(ivr_node_factory, sip_server, p
         unanswered = node.dial("1013", timeout=3)
         assert unanswered.status == "no_answer"
         assert 3 <= time.monotonic() - started < 8
+        cancel = threading.Event()
+        threading.Timer(1.0, cancel.set).start()
+        started = time.monotonic()
+        cancelled = node.dial("1013", timeout=20, cancel=cancel)  # e.g. the caller pressed 0 meanwhile
+        assert cancelled.status == "no_answer" and cancelled.session is None
+        assert time.monotonic() - started < 5
     finally:
         never_answers.stop()
 
