@@ -104,7 +104,8 @@ class IvrNode:
                                     extension=extension, password=password, local_ip=local_ip,
                                     sip_port=sip_port, rtp_port_low=rtp_ports[0], rtp_port_high=rtp_ports[1],
                                     codecs=tuple(codecs), max_calls=max_calls, register_expires=register_expires,
-                                    register_timeout=register_timeout)
+                                    register_timeout=register_timeout, ack_timeout=ack_timeout,
+                                    media_timeout=media_timeout)
         self.on_call = on_call
         self.on_record = on_record
         self._engine = MediaEngine()
@@ -128,7 +129,8 @@ class IvrNode:
                    on_call=on_call, on_record=on_record, local_ip=settings.local_ip, sip_port=settings.sip_port,
                    rtp_ports=(settings.rtp_port_low, settings.rtp_port_high), codecs=settings.codecs,
                    max_calls=settings.max_calls, register_expires=settings.register_expires,
-                   register_timeout=settings.register_timeout)
+                   register_timeout=settings.register_timeout, ack_timeout=settings.ack_timeout,
+                   media_timeout=settings.media_timeout)
 
     # ---- life cycle
 

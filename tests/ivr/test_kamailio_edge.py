@@ -188,8 +188,8 @@ def test_a_captured_authorization_is_useless_from_another_address(sip_server, en
 def quick_server():
     """A Kamailio of its own with short limits (the shared one keeps the shipped defaults)."""
     extensions = {"2001": "pw-2001", "2002": "pw-2002"}
-    with LocalSipServer(extensions, port=0, defines={"BAN_SECONDS": 2, "AUTH_FAIL_LIMIT": 2,
-                                                     "MIN_EXPIRES": 1}) as server:
+    with LocalSipServer(extensions, port=0, trusted_hosts=("127.0.0.82",),
+                        defines={"BAN_SECONDS": 2, "AUTH_FAIL_LIMIT": 2, "MIN_EXPIRES": 1}) as server:
         yield server
 
 
@@ -203,6 +203,18 @@ def test_a_ban_expires(quick_server):
         assert guesser.register("2001", "pw-2001", expires=0).status == 200
     finally:
         guesser.close()
+
+
+def test_the_ivr_nodes_addresses_are_never_banned(quick_server):
+    """The IVR's own address (trusted_hosts) may fail as often as it likes (a wrong password in sip.conf)
+    without locking the node out for the ban's length."""
+    node = RawSipEndpoint(quick_server.address, local_ip="127.0.0.82")
+    try:
+        for _ in range(4):
+            assert node.register("2001", "wrong").status == 403
+        assert node.register("2001", "pw-2001", expires=0).status == 200
+    finally:
+        node.close()
 
 
 def test_a_phone_back_on_a_new_port_gets_its_extension_once_the_old_binding_expired(quick_server):
