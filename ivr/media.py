@@ -36,8 +36,8 @@ CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
 }
 MAX_CATCH_UP_FRAMES = 10  # behind by more than 200 ms: skip frames instead of bursting them
-MAX_GAP_FILL = 50
-MAX_DATAGRAMS_PER_TICK = 64  # read per socket per tick at most (a flood must not stall the other calls)  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
+MAX_GAP_FILL = 50  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
+MAX_DATAGRAMS_PER_TICK = 64  # read per socket per tick at most (a flood must not stall the other calls)
 
 
 @dataclass

@@ -389,7 +389,8 @@ class IvrSipClient(SIP.SIPClient):
     def recv_loop(self) -> None:
         while self.NSD:
             try:
-                readable, _, _ = select.select([self.s], [], [], self.phone.next_timer_in())  # type: ignore[attr-defined]
+                wait = self.phone.next_timer_in()  # type: ignore[attr-defined]
+                readable, _, _ = select.select([self.s], [], [], wait)
             except (OSError, ValueError):  # socket closed by stop()
                 return
             if readable:

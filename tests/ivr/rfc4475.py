@@ -60,7 +60,8 @@ TORTURE: dict[str, bytes] = {
         b'To: "BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f" <sip:1_unusual.URI~(to-be!sure)&isn\'t+it$/crazy?,/;;*@example.com>',
         "From: token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;fromParam''~+*_!.-%="
         "\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439;tag=_token~1'+`*%!-.",
-        "Call-ID: intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{", "CSeq: 139122385 !interesting-Method0123456789_*+`.%indeed'~",
+        "Call-ID: intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{",
+        "CSeq: 139122385 !interesting-Method0123456789_*+`.%indeed'~",
         "Max-Forwards: 255", "extensionHeader-!.%*+_`'~:\ufeff\u5927\u505c\u96fb", "Content-Length: 0"),
     # 3.1.1.3 Valid Use of the % Escaping Mechanism
     "esc01": message(
@@ -136,8 +137,8 @@ TORTURE: dict[str, bytes] = {
         "MESSAGE sip:kumiko@example.org SIP/2.0",
         "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d87543-4dade06d0bdb11ee-1--d87543-;rport",
         "Max-Forwards: 70", "Route: <sip:127.0.0.1:5080>",
-        "Identity: r5mwreLuyDRYBi/0TiPwEsY3rEVsk/G2WxhgTV1PF7hHuLIK0YWVKZhKv9Mj8UeXqkMVbnVq37CD+813gvYjcBUaZngQmXc9WNZSD"
-        "NGCzA+fWl9MEUHWIZo1CeJebdY/XlgKeTa0Olvq0rt70Q5jiSfbqMJmQFteeivUhkMWYUA=",
+        "Identity: r5mwreLuyDRYBi/0TiPwEsY3rEVsk/G2WxhgTV1PF7hHuLIK0YWVKZhKv9Mj8UeXqkMVbnVq37CD+813gvYjcBUaZn"
+        "gQmXc9WNZSDNGCzA+fWl9MEUHWIZo1CeJebdY/XlgKeTa0Olvq0rt70Q5jiSfbqMJmQFteeivUhkMWYUA=",
         "Contact: <sip:fluffy@127.0.0.1:5070>", "To: <sip:kumiko@example.org>",
         "From: <sip:fluffy@example.com>;tag=2fb0dcc9", "Call-ID: 3d9485ad0c49859b@Zmx1ZmZ5LW1hYy0xNi5sb2NhbA..",
         "CSeq: 1 MESSAGE", "Content-Transfer-Encoding: binary",
@@ -327,7 +328,8 @@ TORTURE: dict[str, bytes] = {
         body=b'<audio>\r\n <pcmu port="443"/>\r\n</audio>\r\n'),
     # 3.3.7 Unknown Authorization Scheme
     "regaut01": message(
-        "REGISTER sip:example.com SIP/2.0", "To: sip:j.user@example.com", "From: sip:j.user@example.com;tag=87321hj23128",
+        "REGISTER sip:example.com SIP/2.0", "To: sip:j.user@example.com",
+        "From: sip:j.user@example.com;tag=87321hj23128",
         "Max-Forwards: 8", "Call-ID: regaut01.0ha0isndaksdj", "CSeq: 9338 REGISTER",
         "Via: SIP/2.0/UDP 192.0.2.253;branch=z9hG4bKkdjuw", "Authorization: NoOneKnowsThisScheme opaque-data=here",
         "Content-Length:0"),
@@ -385,7 +387,8 @@ TORTURE: dict[str, bytes] = {
     # 3.4.1 INVITE with RFC 2543 Syntax
     "inv2543": message(
         "INVITE sip:UserB@example.com SIP/2.0", "Via: SIP/2.0/UDP iftgw.example.com",
-        "From: <sip:+13035551111@ift.client.example.net;user=phone>", "Record-Route: <sip:UserB@example.com;maddr=ss1.example.com>",
+        "From: <sip:+13035551111@ift.client.example.net;user=phone>",
+        "Record-Route: <sip:UserB@example.com;maddr=ss1.example.com>",
         "To: sip:+16505552222@ss1.example.net;user=phone", "Call-ID: inv2543.1717@ift.client.example.com",
         "CSeq: 56 INVITE", "Content-Type: application/sdp",
         body=["v=0", "o=mhandley 29739 7272939 IN IP4 {ip}", "s=-", "c=IN IP4 {ip}", "t=0 0",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 
 import pytest
 
@@ -29,17 +30,10 @@ CALLEE, CALLER, OTHER = "1009", "1010", "1011"
 
 @pytest.fixture
 def endpoint_factory(sip_server):
-    """make(local_ip='127.0.0.1', server=None) -> a RawSipEndpoint; closed after the test."""
-    made: list[RawSipEndpoint] = []
-
-    def make(local_ip: str = "127.0.0.1", server: tuple[str, int] | None = None) -> RawSipEndpoint:
-        endpoint = RawSipEndpoint(server or (sip_server.host, sip_server.port), local_ip=local_ip)
-        made.append(endpoint)
-        return endpoint
-
-    yield make
-    for endpoint in made:
-        endpoint.close()
+    """make(local_ip='127.0.0.1') -> a RawSipEndpoint talking to the shared Kamailio; closed after the test."""
+    with ExitStack() as opened:
+        yield lambda local_ip="127.0.0.1": opened.enter_context(
+            RawSipEndpoint((sip_server.host, sip_server.port), local_ip=local_ip))
 
 
 @pytest.fixture

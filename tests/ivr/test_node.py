@@ -68,8 +68,8 @@ def wav_pcm(path: str) -> bytes:
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
-def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_factory, softphone, prompt_cache, tmp_path,
-                                                                    codec):
+def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_factory, softphone, prompt_cache,
+                                                                    tmp_path, codec):
     records = Records()
     on_call = demo_with_recording(prompt_cache, tmp_path / "recordings")
     node = ivr_node_factory(on_call, on_record=records)
@@ -176,7 +176,8 @@ def test_malformed_sip_datagrams_do_not_stop_the_next_call(ivr_node_factory, sof
     assert digits == ["908"]
 
 
-def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(ivr_node_factory, softphone, prompt_cache, tmp_path):
+def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(ivr_node_factory, softphone, prompt_cache,
+                                                                    tmp_path):
     records = Records()
     long_prompt = synthesize("This is a very long announcement. " * 6)
     escaped: list[BaseException] = []
