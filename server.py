@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sip, sip_server = config.sip, None
     if config.server.start_local_sip_server:
-        sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port)
+        sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port,
+                                    trusted_hosts=(sip.local_ip,))
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
     node = application.node
