@@ -280,14 +280,12 @@ class Softphone:
 
     SIP is the IVR node's own pyVoIP phone (ivr.sip.IvrPhone: strict registration, dialling, CANCEL, ACK of
     failures, immediate answer); media is CallerMedia on one ivr.media.MediaEngine. `tone` (Hz) makes a sine
-    tone the microphone of every call from its first packet. `sip_port` 0 takes any free port; a fixed one
-    reproduces a phone that restarts on its port (pyVoIP then repeats its SIP Call-IDs: they hash a counter
-    and the address).
+    tone the microphone of every call from its first packet.
     """
 
     def __init__(self, server_host: str, server_port: int, extension: str, password: str, *,
                  local_ip: str = "127.0.0.1", register_timeout: float = 5.0, answer: bool = False,
-                 tone: float | None = None, sip_port: int = 0) -> None:
+                 tone: float | None = None) -> None:
         self.server = (server_host, server_port)
         self.extension = extension
         self.answer = answer
@@ -296,7 +294,7 @@ class Softphone:
             SineMicrophone(tone)  # ValueError now for a tone outside the band, not at the first call
         self._incoming: queue.Queue[ActiveCall] = queue.Queue()
         self._engine = MediaEngine("softphone-media")
-        self.voip = IvrPhone(server_host, server_port, extension, password, my_ip=local_ip, sip_port=sip_port,
+        self.voip = IvrPhone(server_host, server_port, extension, password, my_ip=local_ip, sip_port=0,
                              rtp_ports=RTP_PORTS, codecs=tuple(CODECS), engine=self._engine,
                              media_factory=self._make_media, admit=lambda: self.answer,
                              on_incoming=self._answered, on_refused=lambda call: None,
