@@ -81,9 +81,10 @@ def three_way_router(desk: ThreeWayDesk | None, announcements: CaseAnnouncements
 
     @router.get("/three-way/{conference_id}")
     def show(conference_id: str, session: SessionDep, principal: AnyRole) -> dict[str, Any]:
-        """A conference's parties and their states: live from this node, or as stored once it ended."""
+        """A conference's parties and their states: live from this node, or as stored once it ended (with
+        its speaker-labelled transcript once the background transcription linked it)."""
         live = desk.get(conference_id) if desk is not None else None
-        if live is not None:
+        if live is not None and (live[0].ended_at is None or not three_way_calls.is_stored(session, conference_id)):
             conference, case = live
             if principal.role == "unit_staff":
                 try:

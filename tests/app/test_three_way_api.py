@@ -210,6 +210,8 @@ def test_live_view_mute_listen_only_and_remove_a_party(setup):
     conference.end("done")
     assert client.patch(f"/api/three-way/{view['id']}/legs/citizen", json={"muted": False},
                         headers=setup["operator"]).status_code == 409
+    ended = client.get(f"/api/three-way/{view['id']}", headers=setup["operator"]).json()  # not stored (yet)
+    assert (ended["state"], ended["outcome"]) == ("ended", "done")
 
 
 def test_a_stored_call_is_shown_after_the_node_forgot_it(setup):
