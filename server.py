@@ -53,7 +53,6 @@ from tickets.api import Operator, TicketsContext, install
 from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.scheduler import Scheduler
-from tickets.classify import Classifier
 from tickets.models import Ticket
 from tickets import service
 from tickets.service import TicketRules, set_holiday_override
@@ -306,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             issue_token(session, "bootstrap admin", "admin", token=settings.admin_token)
         for day, is_working_day in ticket_settings.calendar_overrides.items():  # [tickets] holidays/workdays
             set_holiday_override(session, day, is_working_day, "from the configuration file")
-    rules = TicketRules(Classifier.from_file(ticket_settings.classification_rules), ticket_settings.deadlines)
+    rules = TicketRules.from_settings(ticket_settings)
     scheduler = Scheduler(session_factory, job_lock(settings.redis_url),
                           interval_seconds=settings.scheduler_interval_seconds)
 

@@ -69,6 +69,9 @@ class TransitionRequest(RequestModel):
     note: str | None = None
     unit_id: int | None = Field(None, description="the responsible unit, for dispatch")
     callback_result: CallbackResult | None = Field(None, description="required for callback")
+    rejection_reason: str | None = Field(None, max_length=40, description="required for reject: a code of the "
+                                         "configured 不予受理 reasons (GET /api/rejection-reasons); free text in "
+                                         "`note` only with 'other'")
     expected_version: int | None = Field(None, description="refuse with 409 unless the ticket is at this version")
 
 
@@ -230,8 +233,8 @@ class HolidayOut(ResponseModel):
 
 class TokenIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Literal["operator", "unit_staff", "admin"]
-    unit_id: int | None = Field(None, description="required for unit_staff")
+    role: Literal["operator", "unit_staff", "admin", "reviewer", "supervisor"]
+    unit_id: int | None = Field(None, description="required for unit_staff; a reviewer's unit (none: all units)")
 
 
 class TokenIssued(BaseModel):
@@ -240,3 +243,60 @@ class TokenIssued(BaseModel):
     role: str
     unit_id: int | None
     token: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class ReplyIn(RequestModel):
+    """A reply (回复) to the citizen: all four parts are required."""
+
+    handling_unit: str = Field(min_length=1, max_length=100, description="办理单位")
+    handled_at: datetime = Field(description="办理时间 (with its time zone; naive is Asia/Shanghai)")
+    situation: str = Field(min_length=1, max_length=4000, description="办理情况: what was done")
+    result: str = Field(min_length=1, max_length=4000, description="办理结果")
+
+
+class ReviewIn(RequestModel):
+    decision: Literal["approve", "return"]
+    note: str | None = Field(None, max_length=2000, description="required to return a reply: why")
+
+
+class DeliveryIn(RequestModel):
+    delivered: bool = Field(description="the citizen got the reply; false: an attempt that did not reach them")
+    note: str | None = Field(None, max_length=2000)
+
+
+class AttachmentOut(ResponseModel):
+    id: int
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class ReplyOut(ResponseModel):
+    id: int
+    ticket_id: int
+    handling_unit: str
+    handled_at: datetime
+    situation: str
+    result: str
+    author: str
+    submitted_at: datetime
+    status: Literal["pending_review", "approved", "returned"]
+    reviewer: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    channel: str | None
+    delivered_at: datetime | None
+    delivery_note: str | None
+    delivery_attempts: int
+    attachments: list[AttachmentOut]
+
+
+class ReplyForDelivery(ReplyOut):
+    """An approved reply waiting to reach the citizen, with what the deliverer needs."""
+
+    ticket_number: str
+    phone: str | None
+    language: str | None

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
+from ticket_steps import walk
 from tickets import service
 from tickets.classify import Classifier
 from tickets.deadlines import DeadlineSettings
@@ -65,9 +66,10 @@ def test_settled_tickets_are_left_alone_and_the_callback_is_reminded_then_superv
     with session_factory.begin() as session:
         service.transition(session, answered_id, Action.ANSWER_DIRECTLY, actor="op", rules=rules, now=T0)
         unit = service.create_unit(session, {"name": "市政局"})
-        for action in (Action.DISPATCH, Action.SIGN, Action.START, Action.REPLY):
-            service.transition(session, replied_id, action, actor="unit", rules=rules, unit_id=unit.id,
-                               now=T0 + timedelta(hours=1))
+        service.transition(session, replied_id, Action.DISPATCH, actor="op", rules=rules, unit_id=unit.id,
+                           now=T0 + timedelta(hours=1))
+        walk(session, rules, replied_id, T0 + timedelta(hours=1), (Action.SIGN, 0, {}), (Action.START, 0, {}),
+             (Action.REPLY, 0, {}))
     scheduler = Scheduler(session_factory)
     # callback rule: 2 working days after the reply on Monday 10:00 -> due Wednesday 23:59:59 Shanghai,
     # reminded at 80 % of those 61:59:59 (Wednesday 11:35:59 Shanghai)
