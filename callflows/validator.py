@@ -13,8 +13,7 @@ from callflows.issues import FlowIssue
 from callflows.loader import parse_flow
 from callflows.model import (AskNode, BranchNode, CollectNode, Condition, Flow, InputNode, MenuNode, Node,
                              Prompt, RecordNode, SetNode, SubflowNode, TICKET_ACTIONS, TicketNode, KbAnswerNode)
-from callflows.templates import FORMATS, placeholders
-from callflows.tts import VOICES
+from callflows.templates import FORMATS, LANGUAGES, placeholders
 
 BUILTIN_VARS = ("caller", "called", "call_id", "language")
 TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
@@ -115,9 +114,9 @@ class _Validator:
         if flow.languages == []:
             self.error(flow.line_of("languages"), "the flow offers no languages; expected e.g. languages: [zh, ko]")
         for language in flow.languages or []:
-            if language not in VOICES:
+            if language not in LANGUAGES:
                 self.error(flow.line_of("languages"),
-                           f"language '{language}' has no voice; expected one of: {', '.join(VOICES)}")
+                           f"language '{language}' has no voice; expected one of: {', '.join(LANGUAGES)}")
         if flow.default_language and not self.offers(flow.default_language):
             self.error(flow.line_of("default_language"),
                        f"default_language '{flow.default_language}' is not one of the flow's languages")
