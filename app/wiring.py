@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -139,7 +138,7 @@ def job_lock(redis_url: str) -> JobLock:
     """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock(redis.Redis.from_url(redis_url))
+    return RedisJobLock.from_url(redis_url)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

@@ -23,6 +23,10 @@ REPLY_STATES = ("pending_review", "approved", "returned")
 ATTACHMENT_KINDS = ("text", "audio", "image", "video")
 NOTIFICATION_KINDS = ("remind", "supervise", "evasion")
 WEBHOOK_STATES = ("none", "pending", "sent", "failed")
+# Longest request content and history note (characters): a spoken request fits many times over, a pasted
+# document does not belong in a ticket.
+CONTENT_MAX_LENGTH = 10_000
+NOTE_MAX_LENGTH = 2_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -77,6 +81,8 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(10), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 of the creating request's fields: the same key with another body is refused, not replayed.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     caller_name: Mapped[str | None] = mapped_column(String(100))
@@ -254,7 +260,8 @@ class HolidayOverride(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the HTTP API, stored as its SHA-256 only."""
+    """A bearer token of the HTTP API, stored as its SHA-256 only. A revoked token is kept (who had access
+    when stays known) and never authenticates again."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -269,6 +276,8 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Reply(Base):

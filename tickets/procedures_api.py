@@ -16,19 +16,14 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from tickets import attachments, replies, service
-from tickets.api import AnyRole, Operator, RulesDep, SessionDep, require
+from tickets.api import AnyRole, Operator, RowId, RulesDep, SessionDep, require, visible_ticket
 from tickets.auth import Principal
 from tickets.models import Reply
-from tickets.schemas import AttachmentOut, DeliveryIn, ReplyForDelivery, ReplyIn, ReplyOut, ReviewIn
+from tickets.schemas import ONE_LINE, AttachmentOut, DeliveryIn, ReplyForDelivery, ReplyIn, ReplyOut, ReviewIn
 
 router = APIRouter()
 Replier = Annotated[Principal, require("operator", "unit_staff", "admin")]
 Reviewer = Annotated[Principal, require("reviewer", "admin")]
-
-
-def _visible_ticket(session: Session, ticket_id: int, principal: Principal) -> None:
-    if not principal.may_see(service.get_ticket(session, ticket_id)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ticket with id {ticket_id}")
 
 
 def _visible_reply(session: Session, reply_id: int, principal: Principal) -> Reply:
@@ -41,10 +36,10 @@ def _visible_reply(session: Session, reply_id: int, principal: Principal) -> Rep
 # --- replies -----------------------------------------------------------------------------------------------
 
 @router.post("/tickets/{ticket_id}/replies", response_model=ReplyOut, status_code=201, tags=["replies"])
-def submit_reply(ticket_id: int, body: ReplyIn, session: SessionDep, principal: Replier, rules: RulesDep) -> Any:
+def submit_reply(ticket_id: RowId, body: ReplyIn, session: SessionDep, principal: Replier, rules: RulesDep) -> Any:
     """Reply to the citizen (回复: 办理单位、办理时间、办理情况、办理结果). The ticket waits for review
     (reply_review); the reply counts as sent once a reviewer approves it."""
-    _visible_ticket(session, ticket_id, principal)
+    visible_ticket(session, ticket_id, principal)
     parts = body.model_dump()
     parts["handled_at"] = service.as_utc(parts["handled_at"])
     reply = replies.submit_reply(session, ticket_id, parts, actor=principal.name, rules=rules)
@@ -53,8 +48,8 @@ def submit_reply(ticket_id: int, body: ReplyIn, session: SessionDep, principal: 
 
 
 @router.get("/tickets/{ticket_id}/replies", response_model=list[ReplyOut], tags=["replies"])
-def list_replies(ticket_id: int, session: SessionDep, principal: AnyRole) -> Any:
-    _visible_ticket(session, ticket_id, principal)
+def list_replies(ticket_id: RowId, session: SessionDep, principal: AnyRole) -> Any:
+    visible_ticket(session, ticket_id, principal)
     return replies.replies_of(session, ticket_id)
 
 
@@ -67,7 +62,7 @@ def pending_review(session: SessionDep, principal: Reviewer,
 
 
 @router.post("/replies/{reply_id}/review", response_model=ReplyOut, tags=["replies"])
-def review_reply(reply_id: int, body: ReviewIn, session: SessionDep, principal: Reviewer, rules: RulesDep) -> Any:
+def review_reply(reply_id: RowId, body: ReviewIn, session: SessionDep, principal: Reviewer, rules: RulesDep) -> Any:
     """Approve the reply (it counts as sent and is queued for delivery) or return it with the reason."""
     _visible_reply(session, reply_id, principal)
     reply = replies.review_reply(session, reply_id, approve=body.decision == "approve", actor=principal.name,
@@ -87,7 +82,7 @@ def awaiting_delivery(session: SessionDep, principal: Operator, channel: str | N
 
 
 @router.post("/replies/{reply_id}/delivery", response_model=ReplyOut, tags=["replies"])
-def record_delivery(reply_id: int, body: DeliveryIn, session: SessionDep, principal: Operator) -> Any:
+def record_delivery(reply_id: RowId, body: DeliveryIn, session: SessionDep, principal: Operator) -> Any:
     reply = replies.record_delivery(session, reply_id, delivered=body.delivered, actor=principal.name, note=body.note)
     session.commit()
     return reply
@@ -99,8 +94,8 @@ def record_delivery(reply_id: int, body: DeliveryIn, session: SessionDep, princi
              openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
              responses={413: {"description": "larger than the kind allows"},
                         415: {"description": "a media type the hotline does not accept"}})
-async def upload_attachment(reply_id: int, request: Request, principal: Replier,
-                            filename: Annotated[str, Query(min_length=1, max_length=200)]) -> Any:
+async def upload_attachment(reply_id: RowId, request: Request, principal: Replier,
+                            filename: Annotated[str, Query(min_length=1, max_length=200, pattern=ONE_LINE)]) -> Any:
     """Attach a file (text, audio, image or video) to a reply under review: the body is the file, its
     Content-Type says what it is. Sizes and types are the hotline's configuration."""
     settings = request.app.state.tickets.rules.procedures
@@ -149,7 +144,7 @@ def _store(request: Request, reply_id: int, principal: Principal, filename: str,
 
 @router.get("/replies/{reply_id}/attachments/{attachment_id}", tags=["replies"],
             response_class=FileResponse, responses={200: {"description": "the file"}})
-def download_attachment(reply_id: int, attachment_id: int, session: SessionDep, principal: AnyRole) -> Any:
+def download_attachment(reply_id: RowId, attachment_id: RowId, session: SessionDep, principal: AnyRole) -> Any:
     _visible_reply(session, reply_id, principal)
     attachment = attachments.get_attachment(session, reply_id, attachment_id)
     return FileResponse(attachment.storage_ref, media_type=attachment.media_type, filename=attachment.filename,

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from test_api import app, auth, client, new_ticket, world  # noqa: F401 - the API fixtures
+from ticket_api_helpers import auth, new_ticket
 from tickets.procedure_settings import ProcedureSettings
 
 
