@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
-from ticket_steps import walk
+from ticket_steps import reply_and_approve, walk
 from tickets import service
 from tickets.classify import Classifier
 from tickets.deadlines import DeadlineSettings
@@ -255,14 +255,13 @@ def test_a_ticket_replied_after_the_candidate_query_is_not_flagged(session_facto
 
     def reply() -> None:
         with session_factory.begin() as session:
-            service.transition(session, ticket_id, Action.REPLY, actor="unit", rules=rules,
-                               now=T0 + timedelta(hours=1))
+            reply_and_approve(session, rules, ticket_id, T0 + timedelta(hours=1))
 
     racing = ReplyBeforeTheClaim(session_factory, reply)
     report = Scheduler(racing).run_once(T0 + timedelta(hours=hours))
     assert racing.replied and getattr(report, job) == []
     events, ticket = history(session_factory, ticket_id)
-    assert [a for a, _ in events][-1] == "reply"
+    assert [a for a, _ in events][-2:] == ["reply", "approve_reply"]
     assert (ticket.status, ticket.supervised_at, ticket.overdue) == ("replied", None, False)
     assert [(d.kind, d.reminded_at, d.supervised_at) for d in ticket.deadlines if d.kind != "callback"] == [
         ("response", None, None), ("unit_reply", None, None)]
