@@ -6,7 +6,7 @@ import subprocess
 import sys
 from datetime import datetime
 
-from test_api import app, client, new_ticket, world  # noqa: F401 - the API fixtures
+from ticket_api_helpers import new_ticket
 
 
 def walk(client, world, ticket_id, *steps):

@@ -63,11 +63,15 @@ def test_same_idempotency_key_returns_the_original_ticket(session_factory, rules
         first, created = service.create_ticket(session, {"content": "噪音扰民"}, rules=rules, actor="op1",
                                                idempotency_key="req-1")
     with session_factory.begin() as session:
-        again, created_again = service.create_ticket(session, {"content": "different text"}, rules=rules,
+        again, created_again = service.create_ticket(session, {"content": "噪音扰民"}, rules=rules,
                                                      actor="op1", idempotency_key="req-1")
+        with pytest.raises(service.KeyReused) as reused:
+            service.create_ticket(session, {"content": "different text"}, rules=rules, actor="op1",
+                                  idempotency_key="req-1")
         count = session.scalar(select(func.count()).select_from(Ticket))
     assert created and not created_again
     assert (again.id, again.number, again.content) == (first.id, first.number, "噪音扰民")
+    assert reused.value.ticket.id == first.id
     assert count == 1
 
 
