@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
 from app.adapters.tickets_adapter import DatabaseTickets
+from app.conferences import CaseAnnouncements, build_desk
 from app.config import ROOT, NodeConfig
 from app.live_calls import LiveCallStore, PickUpSwitchboard
 from app.transcripts import TranscriptLinker
@@ -31,6 +33,7 @@ from ivr.demo_flow import DemoFlow
 from ivr.node import IvrNode
 from ivr.session import CallEnded, CallSession
 from recordings.wav_writer import record_caller
+from three_way.desk import ThreeWayDesk
 from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.service import TicketRules, set_holiday_override
@@ -38,7 +41,15 @@ from tts import PromptSynthesizer
 
 log = logging.getLogger(__name__)
 
-Application = tuple[IvrNode, Callable[[], None]]
+@dataclass(frozen=True)
+class Application:
+    """A call application on its node: the node, what to call at shutdown, and the three-way desk of the
+    hotline flow (None for the demo) with the words of operator-started calls."""
+
+    node: IvrNode
+    stop: Callable[[], None]
+    three_way: ThreeWayDesk | None = None
+    announcements: CaseAnnouncements | None = None
 
 
 def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
@@ -82,7 +93,8 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
 
     tickets_port = DatabaseTickets(session_factory, rules)
-    transcripts = TranscriptLinker(session_factory, asr.TranscriptJobs(asr_registry))
+    transcript_jobs = asr.TranscriptJobs(asr_registry)
+    transcripts = TranscriptLinker(session_factory, transcript_jobs)
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
 
     def answer(session: CallSession) -> None:
@@ -92,9 +104,10 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
                                  on_record=transcripts.on_record)
+    desk = build_desk(node, session_factory, recordings_dir, transcript_jobs,
+                      default_language=bundle.main.first_language)
     services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
-                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
-                                                          live),
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, desk), live),
                             recordings=WavRecordings(recordings_dir), prompts=prompts,
                             calendar=DatabaseCalendar(session_factory), observer=live)
     handler = FlowCallHandler(flows, callflow_settings.flow, services,
@@ -103,10 +116,12 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                               call_ended=(CallEnded,))
 
     def shutdown() -> None:
+        desk.stop()
         transcripts.jobs.shutdown()
         pool.shutdown()
 
-    return node, shutdown
+    announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)
+    return Application(node, shutdown, desk, announcements)
 
 
 def demo_application(config: NodeConfig) -> Application:
@@ -115,7 +130,7 @@ def demo_application(config: NodeConfig) -> Application:
     flow.prepare()
     node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
-    return node, lambda: None
+    return Application(node, lambda: None)
 
 
 def console_secret(config: NodeConfig) -> bytes:

@@ -22,6 +22,7 @@ CallbackResult = Literal["满意", "基本满意", "不满意", "unreachable"]
 Level = Annotated[int, Field(ge=1, le=4, description="response level: 1 emergency 2 h, 2 basic supply 24 h, "
                                                       "3 other 7 days, 4 complex 15 days")]
 Phone = Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9][0-9 -]{2,38}$", description="digits, spaces, dashes")]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="language code, e.g. zh, ko")]
 WorkingHours = Annotated[str, Field(max_length=100, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$",
                                     examples=["08:30-12:00,13:30-17:30"])]
 
@@ -226,6 +227,8 @@ class UnitIn(RequestModel):
     areas: Labels = []
     categories: Labels = []
     seat_numbers: list[Phone] = Field([], max_length=20, description="remote seats to ring, in order")
+    seat_languages: dict[Phone, LanguageCode] = Field({}, max_length=20, description="a seat's announcement "
+                                                      "language, e.g. {\"1003\": \"ko\"}; others hear Mandarin")
     working_hours: WorkingHours = "08:30-12:00,13:30-17:30"
 
 
@@ -234,6 +237,7 @@ class UnitPatch(RequestModel):
     areas: Labels | None = None
     categories: Labels | None = None
     seat_numbers: list[Phone] | None = Field(None, max_length=20)
+    seat_languages: dict[Phone, LanguageCode] | None = Field(None, max_length=20)
     working_hours: WorkingHours | None = None
 
 
@@ -243,6 +247,7 @@ class UnitOut(ResponseModel):
     areas: list[str]
     categories: list[str]
     seat_numbers: list[str]
+    seat_languages: dict[str, str]
     working_hours: str
 
 

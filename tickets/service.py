@@ -638,7 +638,7 @@ def _escape_like(text: str) -> str:
 
 # --- member units ------------------------------------------------------------------------------------------
 
-UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "working_hours")
+UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "seat_languages", "working_hours")
 
 
 def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:

@@ -248,6 +248,13 @@ def test_units_knowledge_and_holidays(client, world):
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "working_hours"]
     patched = client.patch(f"/api/units/{unit_id}", json={"seat_numbers": ["2102"]}, headers=admin).json()
     assert patched["seat_numbers"] == ["2102"] and patched["areas"] == ["东城区"]
+    assert patched["seat_languages"] == {}
+    korean = client.patch(f"/api/units/{unit_id}", json={"seat_languages": {"2102": "ko"}}, headers=admin)
+    assert korean.status_code == 200 and korean.json()["seat_languages"] == {"2102": "ko"}
+    bad_language = client.patch(f"/api/units/{unit_id}", json={"seat_languages": {"2102": "Korean!"}},
+                                headers=admin)
+    assert bad_language.status_code == 422 and bad_language.json()["detail"][0]["loc"][:2] == ["body",
+                                                                                              "seat_languages"]
     entry = client.post("/api/knowledge", json={"question": "燃气费怎么交", "answer": "可在营业厅或网上缴纳",
                                                 "keywords": ["燃气费", "缴费"], "unit_id": unit_id}, headers=operator)
     assert entry.status_code == 201
