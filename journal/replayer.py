@@ -64,6 +64,7 @@ class Replayer:
         self.journal = journal
         self.sink = sink
         self._round = threading.Lock()  # the node's thread and a CLI round in the same process never overlap
+        self._stopped_by = ""  # the error that stopped the last round, to log an outage once, not every round
 
     def replay_once(self) -> ReplayReport:
         """Write every journaled call the database lacks, then link waiting transcripts.
@@ -78,7 +79,11 @@ class Replayer:
                 self._link_transcripts(report)
             except Exception as error:  # the database went away again: keep everything for the next round
                 report.error = f"{type(error).__name__}: {error}"
-                log.warning("journal replay stopped: %s", report.error)
+            if report.error and not self._stopped_by:
+                log.warning("journal replay stopped, calls stay in the journal: %s", report.error)
+            elif self._stopped_by and not report.error:
+                log.info("journal replay works again")
+            self._stopped_by = report.error
         if report.written or report.transcripts_linked or report.failed:
             log.info("journal replay: %s", report)
         return report
@@ -118,6 +123,7 @@ class BackgroundTasks:
     def __init__(self, tasks: Sequence[Callable[[], object]], *, interval: float, name: str = "journal") -> None:
         self.tasks = list(tasks)
         self.interval = interval
+        self._failing: set[int] = set()  # tasks whose last run failed: logged once until they work again
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -131,12 +137,19 @@ class BackgroundTasks:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for task in self.tasks:
+            for index, task in enumerate(self.tasks):
                 if self._stop.is_set():
                     return
+                name = getattr(task, "__qualname__", repr(task))
                 try:
                     task()
-                except Exception:
-                    log.exception("journal task %s failed; retrying in %.0f s",
-                                  getattr(task, "__qualname__", task), self.interval)
+                except Exception as error:
+                    if index not in self._failing:  # once per outage, not every few seconds
+                        log.warning("journal task %s failed, retrying every %.0f s: %s: %s", name, self.interval,
+                                    type(error).__name__, error)
+                        self._failing.add(index)
+                    continue
+                if index in self._failing:
+                    self._failing.discard(index)
+                    log.info("journal task %s works again", name)
             self._stop.wait(self.interval)

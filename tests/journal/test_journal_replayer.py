@@ -4,6 +4,7 @@ The real sink over the ticket service, on SQLite and PostgreSQL, is tested in te
 unique call id is what makes a repeated write add nothing; here the fake only counts)."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timezone
@@ -143,7 +144,7 @@ def test_a_transcript_whose_written_call_has_no_ticket_is_given_up(journal):
     assert (job.state, job.last_error) == (JOB_FAILED, "the call has no ticket to link to")
 
 
-def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly():
+def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly(caplog):
     ran: list[str] = []
     second_round = threading.Event()
 
@@ -163,6 +164,7 @@ def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly
     tasks.stop()
     assert time.monotonic() - started < 5 and not tasks._thread.is_alive()
     assert ran[:4] == ["failing", "counting", "failing", "counting"]
+    assert sum("journal task" in record.getMessage() for record in caplog.records) == 1  # once, not each round
 
 
 def test_stop_does_not_wait_for_the_interval():
@@ -171,3 +173,18 @@ def test_stop_does_not_wait_for_the_interval():
     started = time.monotonic()
     tasks.stop()
     assert time.monotonic() - started < 5
+
+
+def test_an_outage_is_logged_once_and_its_end_once(journal, caplog):
+    caplog.set_level(logging.INFO, logger="journal.replayer")
+    ended_calls(journal)
+    sink = FakeSink()
+    sink.away = True
+    replayer = Replayer(journal, sink)
+    for _ in range(3):
+        replayer.replay_once()
+    sink.away = False
+    replayer.replay_once()
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("journal replay stopped" in m for m in messages) == 1
+    assert sum("journal replay works again" in m for m in messages) == 1
