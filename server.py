@@ -20,14 +20,14 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import redis
 import uvicorn
 from fastapi import FastAPI, Query
-from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -35,6 +35,8 @@ from callflows.adapters.calendar_adapter import DatabaseCalendar
 from callflows.adapters.recordings_adapter import WavRecordings
 from callflows.adapters.speech_adapter import VoskSpeech
 from callflows.adapters.switchboard_adapter import IvrSwitchboard
+from app.journal_sink import DatabaseSink
+from app.journaled_tickets import JournaledTickets, has_request
 from callflows.adapters.tickets_adapter import DatabaseTickets
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
@@ -47,6 +49,9 @@ from ivr.demo_flow import DemoFlow
 from ivr.local_sip_server import LocalSipServer
 from ivr.node import CallRecord, IvrNode
 from ivr.session import CallEnded, CallSession
+from journal.numbers import ReservedNumbers
+from journal.replayer import BackgroundTasks, Replayer
+from journal.store import JOB_QUEUED, Journal
 from recordings.wav_writer import record_caller
 from tickets import db
 from tickets.api import Operator, TicketsContext, install
@@ -54,8 +59,6 @@ from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.scheduler import Scheduler
 from tickets.classify import Classifier
-from tickets.models import Ticket
-from tickets import service
 from tickets.service import TicketRules, set_holiday_override
 from tickets.settings import SettingsError as TicketSettingsError
 from tickets.settings import load_ticket_settings
@@ -91,6 +94,27 @@ class CallflowSettings:
     police_number: str = "110"  # SIP number of the 110 desk (9 during the emergency guidance)
     flows_dir: str = "callflows/flows"
     models_dir: str = "var/models"  # Vosk models, one folder per language (Korean is also packaged)
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    """The [journal] section: the node's journal of what callers say (README "Nothing lost")."""
+
+    path: str = "var/journal/node.sqlite3"  # one per node
+    reserved_numbers: int = 20  # ticket numbers kept reserved per day for database outages
+    replay_interval_seconds: float = 10.0
+    keep_days: int = 30  # written calls are forgotten after this
+
+
+def load_journal_settings(path: Path) -> JournalSettings:
+    settings = _load_section(path, "journal", JournalSettings)
+    for key in ("reserved_numbers", "keep_days"):
+        if getattr(settings, key) < 0:
+            raise SettingsError(f"{path}: [journal] {key} must not be negative, got {getattr(settings, key)}")
+    if settings.replay_interval_seconds <= 0:
+        raise SettingsError(f"{path}: [journal] replay_interval_seconds must be positive, "
+                            f"got {settings.replay_interval_seconds}")
+    return settings
 
 
 def default_config_path() -> Path:
@@ -187,43 +211,107 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
 
 
 class TranscriptLinker:
-    """After each call: the caller's whole recording is transcribed in the background (asr.TranscriptJobs,
-    one at a time) and the transcript file is linked to the call's ticket, found by its call id. Calls
-    without a ticket (status checks, transfers before the request) are not transcribed."""
+    """After each call with a request: the caller's whole recording is transcribed in the background
+    (asr.TranscriptJobs, one at a time) and the transcript linked to the call's ticket.
 
-    def __init__(self, session_factory: sessionmaker[Session], jobs: asr.TranscriptJobs) -> None:
-        self.session_factory = session_factory
+    The jobs live in the node's journal: queued when the call ends (whether or not the database is up),
+    resumed at the next start (`resume`), left there by a prompt shutdown. A transcript whose ticket is not
+    in the database yet (the call is waiting for the replayer) is linked by the replayer."""
+
+    GIVE_UP_AFTER = 3  # failed attempts (unreadable audio, say) before a job is left as failed
+
+    def __init__(self, journal: Journal, jobs: asr.TranscriptJobs, sink: DatabaseSink) -> None:
+        self.journal = journal
         self.jobs = jobs
+        self.sink = sink
 
     def on_record(self, record: CallRecord) -> None:
         log.info("call ended: %s", record.to_dict())
         if record.direction != "inbound" or not record.recording_path:
             return
-        with self.session_factory() as session, session.begin():
-            ticket = session.scalar(select(Ticket).where(Ticket.call_id == record.call_id))
-            language = ticket.language if ticket is not None else None
-            number = ticket.number if ticket is not None else None
-        if number is None:
-            return
+        call = self.journal.call(record.call_id)
+        if call is None or not has_request(call.fields):
+            return  # status checks, transfers before the request: no ticket, nothing to transcribe
+        language = call.fields.get("language")
         available = self.jobs.registry.available_languages()
         if language not in available:
-            log.info("call %s (ticket %s): no transcript, no speech model for language %r (have: %s)",
-                     record.call_id, number, language, ", ".join(available) or "none")
+            log.info("call %s: no transcript, no speech model for language %r (have: %s)",
+                     record.call_id, language, ", ".join(available) or "none")
             return
-        self.jobs.submit(record.recording_path, language=language,
-                         on_done=lambda transcript, path: self._link(record.call_id, path))
+        if self.journal.queue_transcript(record.call_id, record.recording_path, language):
+            self._submit(record.call_id, record.recording_path, language)
 
-    def _link(self, call_id: str, transcript: Path) -> None:
-        with self.session_factory() as session, session.begin():
-            ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
-            if ticket is not None:
-                service.update_fields(session, ticket, {"transcript_ref": str(transcript)}, actor="asr")
-                log.info("call %s: transcript %s linked to ticket %s", call_id, transcript, ticket.number)
+    def resume(self) -> int:
+        """Submit the jobs a previous run left queued; returns how many."""
+        queued = self.journal.transcript_jobs(JOB_QUEUED)
+        for job in queued:
+            self._submit(job.call_id, job.recording, job.language)
+        if queued:
+            log.info("%d transcription job(s) from before the restart resumed", len(queued))
+        return len(queued)
+
+    def _submit(self, call_id: str, recording: str, language: str) -> None:
+        self.jobs.submit(recording, language=language, on_done=lambda transcript, path: self._done(call_id, path),
+                         on_error=lambda path, error: self._failed(call_id, error))
+
+    def _done(self, call_id: str, transcript: Path) -> None:
+        self.journal.transcript_done(call_id, str(transcript))
+        try:
+            linked = self.sink.link_transcript(call_id, str(transcript))
+        except SQLAlchemyError as error:
+            log.warning("call %s: transcript %s waits for the database (%s)", call_id, transcript,
+                        type(error).__name__)
+            return
+        if linked:
+            self.journal.transcript_linked(call_id)
+            log.info("call %s: transcript %s linked to its ticket", call_id, transcript)
+
+    def _failed(self, call_id: str, error: Exception) -> None:
+        if self.journal.transcript_failed(call_id, f"{type(error).__name__}: {error}",
+                                          give_up_after=self.GIVE_UP_AFTER):
+            log.error("call %s: transcription given up after %d attempts", call_id, self.GIVE_UP_AFTER)
+
+    def shutdown(self) -> None:
+        """Prompt: the running job stops within a second of audio; unfinished jobs stay queued."""
+        self.jobs.shutdown()
+
+
+@dataclass
+class JournalService:
+    """The node's journal and what runs beside it: the replayer, the reservation of ticket numbers, the
+    refresh of the holiday overrides used for deadlines told while the database is away, and pruning."""
+
+    journal: Journal
+    sink: DatabaseSink
+    tickets: JournaledTickets
+    replayer: Replayer
+    background: BackgroundTasks
+
+    @classmethod
+    def open(cls, settings: JournalSettings, session_factory: sessionmaker[Session], rules: TicketRules
+             ) -> JournalService:
+        journal = Journal(ROOT / settings.path)
+        cut_off = journal.end_calls_in_flow("the node stopped during the call")
+        if cut_off:
+            log.warning("%d call(s) cut off by the last stop of the node are kept as incomplete", len(cut_off))
+        sink = DatabaseSink(session_factory, rules)
+        tickets_port = JournaledTickets(journal, DatabaseTickets(session_factory, rules), reserved_day=sink.today)
+        numbers = ReservedNumbers(journal, sink, stock=settings.reserved_numbers, today=sink.today)
+        replayer = Replayer(journal, sink)
+        keep = timedelta(days=settings.keep_days)
+        background = BackgroundTasks(
+            [replayer.replay_once, numbers.top_up, lambda: tickets_port.remember_overrides(sink.holiday_overrides()),
+             lambda: journal.prune(keep)], interval=settings.replay_interval_seconds)
+        return cls(journal, sink, tickets_port, replayer, background)
+
+    def close(self) -> None:
+        self.background.stop()
+        self.journal.close()
 
 
 def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_settings: CallflowSettings,
-                        session_factory: sessionmaker[Session], rules: TicketRules
-                        ) -> tuple[IvrNode, Callable[[], None]]:
+                        journal_settings: JournalSettings, session_factory: sessionmaker[Session],
+                        rules: TicketRules) -> tuple[IvrNode, Callable[[], None]]:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
     database, WAV recordings, transfers through the node itself, the holiday calendar. Returns the node
     and what to call at shutdown. Raises FlowError for a broken flow file."""
@@ -240,8 +328,11 @@ def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_set
     warmed = sum(prompts.prewarm(flow) for flow in bundle.flows.values())
     log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
 
-    tickets_port = DatabaseTickets(session_factory, rules)
-    transcripts = TranscriptLinker(session_factory, asr.TranscriptJobs(asr_registry))
+    journal = JournalService.open(journal_settings, session_factory, rules)
+    tickets_port = journal.tickets
+    transcripts = TranscriptLinker(journal.journal, asr.TranscriptJobs(asr_registry), journal.sink)
+    transcripts.resume()
+    journal.background.start()
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
 
     def answer(session: CallSession) -> None:
@@ -259,7 +350,8 @@ def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_set
                               call_ended=(CallEnded,))
 
     def shutdown() -> None:
-        transcripts.jobs.shutdown()
+        transcripts.shutdown()
+        journal.close()
         pool.shutdown()
 
     return node, shutdown
@@ -295,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_server_settings(config_path)
         ticket_settings = load_ticket_settings(config_path)
         callflow_settings = load_callflow_settings(config_path)
+        journal_settings = load_journal_settings(config_path)
     except (SettingsError, TicketSettingsError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
@@ -314,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         node, stop_application = demo_application(sip, settings)
     else:
         try:
-            node, stop_application = hotline_application(sip, settings, callflow_settings, session_factory, rules)
+            node, stop_application = hotline_application(sip, settings, callflow_settings, journal_settings,
+                                                         session_factory, rules)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {callflow_settings.flow!r}:\n{error}", file=sys.stderr)
             return 2

@@ -22,6 +22,7 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -81,20 +82,28 @@ def wav_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-@pytest.fixture(scope="module")
-def hotline(tmp_path_factory) -> Iterator[Hotline]:
-    tmp_path = tmp_path_factory.mktemp("hotline")
-    sip_port, http_port = free_udp_port(), free_tcp_port()
-    config_path = write_config(tmp_path, sip_port, http_port)
+def hotline_config(tmp_path: Path, **sections: dict[str, str]) -> Path:
+    """tests/test_server.py's configuration with the 12345 flow, plus `sections` ({"server": {...}, ...})."""
+    config_path = write_config(tmp_path, free_udp_port(), free_tcp_port())
     config = configparser.ConfigParser(interpolation=None)
     config.read(config_path, encoding="utf-8")
     config["callflows"].update({"flow": "hotline12345", "operator_seat": "1003", "police_number": "110"})
+    for name, values in sections.items():
+        config[name].update(values)
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
-    log = tmp_path / "server.log"
+    return config_path
+
+
+@contextmanager
+def running_hotline(config_path: Path) -> Iterator[Hotline]:
+    """server.py on `config_path`, registered; stopped by SIGINT afterwards (exit status 0 asserted)."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(config_path, encoding="utf-8")
+    log = config_path.parent / "server.log"
     server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config_path)], cwd=ROOT,
                               stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    api = f"http://127.0.0.1:{http_port}/api"
+    api = f"http://127.0.0.1:{config['server']['http_port']}/api"
     try:
         deadline = time.monotonic() + 180  # model load and prompt synthesis on a loaded machine
         registered = False
@@ -105,10 +114,16 @@ def hotline(tmp_path_factory) -> Iterator[Hotline]:
                 pass
             time.sleep(0.5)
         assert registered, log.read_text()
-        yield Hotline(api, sip_port, tmp_path / "prompts", log)
+        yield Hotline(api, int(config["sip"]["registrar_port"]), Path(config["server"]["prompt_cache_dir"]), log)
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=60) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory) -> Iterator[Hotline]:
+    with running_hotline(hotline_config(tmp_path_factory.mktemp("hotline"))) as running:
+        yield running
 
 
 class Listener:
