@@ -98,14 +98,14 @@ class Ticket(Base):
     overdue: Mapped[bool] = mapped_column(default=False)
 
     received_at: Mapped[datetime | None]
+    # Mirrors of the stored deadlines (`deadlines`) kept for lists, sorting and the overdue filter: the
+    # deadline promised to the citizen (the level's response, an appeal's resolution) and the callback's.
     response_due_at: Mapped[datetime | None]
-    remind_at: Mapped[datetime | None]
-    reminded_at: Mapped[datetime | None]
-    supervised_at: Mapped[datetime | None]
-    replied_at: Mapped[datetime | None]
     callback_due_at: Mapped[datetime | None]
+    supervised_at: Mapped[datetime | None]  # first 督办: the ticket is on the supervisor's list since then
+    replied_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    statutory_data_missing: Mapped[bool] = mapped_column(default=False)
+    statutory_data_missing: Mapped[bool] = mapped_column(default=False)  # of any of its deadlines
     callback_result: Mapped[str | None] = mapped_column(String(20))
     reviewed_at: Mapped[datetime | None]  # a reviewer checked the call's audio and transcript
 
@@ -116,6 +116,8 @@ class Ticket(Base):
     unit: Mapped[MemberUnit | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id",
                                                      cascade="save-update, merge")
+    deadlines: Mapped[list[TicketDeadline]] = relationship(back_populates="ticket", order_by="TicketDeadline.id",
+                                                           cascade="save-update, merge", lazy="selectin")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -135,6 +137,36 @@ class TicketEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class TicketDeadline(Base):
+    """One deadline a ticket is under (tickets.deadline_tracking says which events start, meet or cancel
+    each kind). The scheduler's 催办 and 督办 are claimed on this row (reminded_at, supervised_at), so each
+    fires once per deadline whatever the number of nodes or restarts."""
+
+    __tablename__ = "ticket_deadlines"
+    __table_args__ = (
+        Index("ix_ticket_deadlines_open_remind", "met_at", "cancelled_at", "remind_at"),
+        Index("ix_ticket_deadlines_open_due", "met_at", "cancelled_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    remind_at: Mapped[datetime]
+    statutory_data_missing: Mapped[bool] = mapped_column(default=False)
+    met_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]  # no longer applies (returned as misrouted, reopened, ...)
+    reminded_at: Mapped[datetime | None]
+    supervised_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
+
+    @property
+    def is_open(self) -> bool:
+        return self.met_at is None and self.cancelled_at is None
 
 
 class TranscriptCorrection(Base):

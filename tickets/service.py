@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tickets import deadline_tracking
 from tickets.calendar import WorkingCalendar
 from tickets.classify import DEFAULT_RULES, Classifier
-from tickets.deadlines import DeadlinePolicy, DeadlineSettings
+from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
 from tickets.lifecycle import Action, Status, next_status
 from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, HolidayOverride, KnowledgeEntry,
                             MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
@@ -45,6 +46,10 @@ class NotFound(LookupError):
 
 class TicketNotFound(NotFound):
     pass
+
+
+class Conflict(Exception):
+    """The request is well formed but the ticket's state does not allow it (the API's 409)."""
 
 
 class ConcurrentUpdate(Exception):
@@ -147,7 +152,7 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
                     created_at=now, updated_at=now)
     if not draft:
         ticket.received_at = now
-        _schedule_response(ticket, rules.policy(session), now)
+        deadline_tracking.receive(ticket, rules.policy(session), now)
     ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
                                      to_status=ticket.status, note=proposal_note))
     try:
@@ -162,8 +167,10 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
 
 
 def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *, actor: str,
-                  now: datetime | None = None) -> Ticket:
-    """Change editable fields (not status or schedule), recording which ones changed in the history."""
+                  rules: TicketRules | None = None, now: datetime | None = None) -> Ticket:
+    """Change editable fields (not status or schedule), recording which ones changed in the history.
+    A corrected request type of a received ticket brings that type's deadlines (e.g. 申诉's three), which
+    needs `rules` (callers that only attach references, such as the transcript linker, may leave it out)."""
     values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
@@ -171,8 +178,13 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
         return ticket
     if "level" in changed:
         raise ValueError("level: change it with override_level so that the deadline follows")
+    now = now or utcnow()
     for name in changed:
         setattr(ticket, name, values[name])
+    if "request_type" in changed and ticket.received_at is not None:
+        if rules is None:
+            raise ValueError("request_type: changing the type of a received ticket needs the deadline rules")
+        deadline_tracking.request_type_changed(ticket, rules.policy(session), now)
     record_event(session, ticket, actor, "edit", ticket.status, "changed: " + ", ".join(changed), now)
     _flush(session, ticket)
     return ticket
@@ -215,23 +227,14 @@ def _apply_proposal(values: dict[str, Any], rules: TicketRules) -> str | None:
 
 def response_deadline(fields: Mapping[str, Any], received: datetime, *, rules: TicketRules,
                       overrides: Mapping[date, bool] | None = None) -> datetime:
-    """The response deadline of a ticket with `fields` submitted at `received` (level given, else proposed
-    from the content), computed without the database: what the IVR tells a caller while the database is
-    away. submit_draft(now=received) computes the same with the same holiday `overrides`."""
+    """The deadline promised to the citizen (an appeal's resolution, else the level's response) of a ticket
+    with `fields` submitted at `received` (level given, else proposed from the content), computed without
+    the database: what the IVR tells a caller while the database is away. submit_draft(now=received)
+    computes the same with the same holiday `overrides`."""
     values = dict(fields)
     _apply_proposal(values, rules)
-    return rules.policy_for(overrides or {}).for_level(received, values["level"]).due
-
-
-def _schedule_response(ticket: Ticket, policy: DeadlinePolicy, start: datetime) -> None:
-    """Response deadline and reminder time from the level, counted from `start`."""
-    deadline = policy.for_level(start, ticket.level)
-    ticket.response_due_at = deadline.due
-    ticket.remind_at = policy.reminder_at(start, deadline.due)
-    ticket.statutory_data_missing = deadline.statutory_data_missing
-    ticket.reminded_at = None
-    ticket.supervised_at = None
-    ticket.overdue = False
+    kind = deadline_tracking.governing_kind(values.get("request_type"))
+    return rules.policy_for(overrides or {}).for_kind(received, kind, values["level"]).due
 
 
 # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -283,7 +286,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.is_draft = False
         ticket.incomplete_reason = None
         ticket.received_at = now
-        _schedule_response(ticket, rules.policy(session), now)
+        deadline_tracking.receive(ticket, rules.policy(session), now)
     elif action is Action.REJECT and not note:
         raise ValueError("note: a ticket is not accepted only with a reason")
     elif action is Action.DISPATCH:
@@ -299,19 +302,33 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.unit_id = None
     elif action is Action.REPLY:
         ticket.replied_at = now
-        ticket.overdue = ticket.response_due_at is not None and now > ticket.response_due_at
-        ticket.callback_due_at = rules.policy(session).callback_due(now).due
     elif action is Action.CALLBACK:
         if callback_result not in CALLBACK_RESULTS:
             raise ValueError(f"callback_result: one of {', '.join(CALLBACK_RESULTS)} is required")
         ticket.callback_result = callback_result
-    elif action is Action.REOPEN:  # 重办: the unit works again to a fresh deadline at the same level
+    elif action is Action.REOPEN:  # 重办: the unit works again to fresh deadlines at the same level
         ticket.replied_at = None
-        ticket.callback_due_at = None
         ticket.closed_at = None
-        _schedule_response(ticket, rules.policy(session), now)
     if action in (Action.ANSWER_DIRECTLY, Action.REJECT, Action.CLOSE):
         ticket.closed_at = now
+    if action is not Action.SUBMIT:
+        deadline_tracking.apply(ticket, action.value, rules.policy(session), now)
+
+
+def record_investigation(session: Session, ticket_id: int, *, actor: str, note: str, rules: TicketRules,
+                         now: datetime | None = None) -> Ticket:
+    """申诉: the responsible side records that the investigation (调查核实, 第十一条) is done and what it found,
+    before the reply; this meets the appeal's investigation deadline. The status does not change."""
+    ticket = get_ticket(session, ticket_id)
+    if not (note or "").strip():
+        raise ValueError("note: say what the investigation found")
+    if deadline_tracking.open_deadline(ticket, DeadlineKind.APPEAL_INVESTIGATION) is None:
+        raise Conflict(f"ticket {ticket.number} has no open appeal_investigation deadline")
+    now = now or utcnow()
+    deadline_tracking.apply(ticket, deadline_tracking.RECORD_INVESTIGATION, rules.policy(session), now)
+    record_event(session, ticket, actor, deadline_tracking.RECORD_INVESTIGATION, ticket.status, note, now)
+    _flush(session, ticket)
+    return ticket
 
 
 def override_level(session: Session, ticket_id: int, level: int, *, actor: str, rules: TicketRules,
@@ -320,10 +337,8 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
     ticket = get_ticket(session, ticket_id)
     checked_fields({"level": level})
     before = ticket.level
-    policy = rules.policy(session)
     ticket.level = level
-    if ticket.received_at is not None and ticket.replied_at is None:
-        _schedule_response(ticket, policy, ticket.received_at)
+    deadline_tracking.level_changed(ticket, rules.policy(session))
     text = f"level {before} -> {level}" + (f": {note}" if note else "")
     record_event(session, ticket, actor, "override_level", ticket.status, text, now)
     _flush(session, ticket)
@@ -366,7 +381,8 @@ def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rul
     if number is not None:
         assign_number(session, ticket, number, actor=actor, now=now)
     level = fields.get("level")
-    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor, now=now)
+    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor, rules=rules,
+                  now=now)
     if level is not None and level != ticket.level:
         override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller", now=now)
     return ticket

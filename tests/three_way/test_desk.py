@@ -9,7 +9,7 @@ import time
 from datetime import date, datetime, timezone
 
 import pytest
-from three_way_fakes import FakeCallEnded, FakeSession, ManualClock, MemoryRecordings, ScriptedDialler
+from three_way_fakes import FakeCallEnded, FakeSession, ManualClock, MemoryRecordings, ScriptedDialler, wait_for
 
 from three_way.conference import LegState
 from three_way.desk import Case, Reason, ThreeWayDesk
@@ -80,15 +80,6 @@ def in_thread(action) -> tuple[threading.Thread, list]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, results
-
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_the_seat_that_accepts_after_a_decline_talks_with_the_citizen_who_is_handed_back_when_it_leaves():

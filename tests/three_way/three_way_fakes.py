@@ -4,6 +4,7 @@ answers from a script. The real ones (ivr.node, ivr.session) are used by the SIP
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,3 +179,13 @@ def constant(value: int) -> bytes:
 
 def first_sample(frame: bytes) -> int:
     return int(np.frombuffer(frame[:2], dtype="<i2")[0])
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> bool:
+    """Poll `condition` until true (True) or `timeout` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
