@@ -158,3 +158,14 @@ def test_operator_busy_says_recorded_only_when_the_request_was():
     call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
     assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
     assert harness.tickets.drafts == {}
+
+
+def test_status_check_while_the_database_is_away_says_so_instead_of_not_found():
+    harness = Harness()
+
+    def away(number: str) -> None:
+        raise ConnectionError("database away")
+
+    harness.tickets.find = away
+    call, _ = run(harness, Quiet(1.2), Keys("8"), Keys("2026000777#"))
+    assert call.texts()[-2:] == ["zh:工单查询暂时无法使用，请稍后再试。", "zh:感谢您的来电，再见。"]
