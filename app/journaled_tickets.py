@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from callflows.adapters.tickets_adapter import DatabaseTickets, typed_fields
+from app.adapters.tickets_adapter import DatabaseTickets, typed_fields
 from callflows.ports import TicketInfo
 from journal.records import DatabaseNumbered, DraftSaved, JournaledCall, LeftIncomplete, Record, Submitted, Written
 from journal.store import Journal

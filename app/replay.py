@@ -12,37 +12,31 @@ import logging
 import sys
 from pathlib import Path
 
+from app.config import ROOT, load_config, ticket_rules
 from app.journal_sink import DatabaseSink
-from ivr.config import SettingsError
+from inifile import ConfigError, config_path
 from journal.replayer import Replayer
 from journal.store import Journal
-from server import ROOT, default_config_path, load_journal_settings, load_server_settings
 from tickets import db
-from tickets.classify import Classifier
-from tickets.service import TicketRules
-from tickets.settings import SettingsError as TicketSettingsError
-from tickets.settings import load_ticket_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.replay", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None, help="INI file (default: sip.conf, else sip.conf.example)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    config_path = args.config or default_config_path()
     try:
-        settings = load_server_settings(config_path)
-        journal_settings = load_journal_settings(config_path)
-        ticket_settings = load_ticket_settings(config_path)
-    except (SettingsError, TicketSettingsError) as error:
+        config = load_config(args.config or config_path())
+    except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    journal_path = ROOT / journal_settings.path
+    journal_path = ROOT / config.journal.path
     if not journal_path.is_file():
         print(f"no journal at {journal_path} ([journal] path)", file=sys.stderr)
         return 2
-    rules = TicketRules(Classifier.from_file(ticket_settings.classification_rules), ticket_settings.deadlines)
-    session_factory = db.make_session_factory(db.make_engine(settings.database_url))
+    rules = ticket_rules(config)
+    session_factory = db.make_session_factory(db.make_engine(config.server.database_url))
     with Journal(journal_path) as journal:
         report = Replayer(journal, DatabaseSink(session_factory, rules)).replay_once()
         left = len(journal.calls_to_write())

@@ -1,7 +1,6 @@
 """Offline speech recognition with Vosk: model registry per language, streaming and grammar recognisers on a
 worker pool, full-call transcripts. Knows nothing of telephony or tickets."""
 
-from .audio import FRAME_BYTES, PHONE_RATE, read_wav
 from .errors import AudioFileError, ModelIntegrityError, ModelNotFound
 from .models import ModelRegistry, available_languages, configure, default_registry
 from .pool import PoolMetrics, RecognitionPool, Stream
@@ -12,9 +11,9 @@ from .transcript import (Transcript, TranscriptionStopped, TranscriptJobs, trans
                          transcript_path_for)
 
 __all__ = [
-    "AsrSettings", "AudioFileError", "FRAME_BYTES", "ModelIntegrityError", "ModelNotFound", "ModelRegistry",
-    "PHONE_RATE", "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
-    "TranscriptionStopped", "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages", "configure",
-    "default_registry", "match_phrase", "read_wav",
+    "AsrSettings", "AudioFileError", "ModelIntegrityError", "ModelNotFound", "ModelRegistry",
+    "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
+    "TranscriptionStopped", "TranscriptJobs", "UNKNOWN_WORD", "Utterance", "Word", "available_languages",
+    "configure", "default_registry", "match_phrase",
     "transcribe_file", "transcribe_pcm", "transcript_path_for",
 ]

@@ -30,7 +30,7 @@ from pathlib import Path
 from asr.models import configure
 from asr.pool import RecognitionPool
 from asr.settings import AsrSettings
-from asr.audio import FRAME_BYTES, frames, read_wav
+from pcm import FRAME_BYTES, frames, read_wav
 from asr.recognizer import StreamRecognizer
 
 SENTENCE = "안녕하세요 민원을 신청하고 싶습니다 도로에 구멍이 있어요 빨리 고쳐 주세요"

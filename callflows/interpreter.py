@@ -20,6 +20,8 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pcm import FRAME_SECONDS, SAMPLE_WIDTH
+
 from callflows import model
 from callflows.bundle import FlowBundle
 from callflows.model import Flow, InputNode, Node, Prompt
@@ -29,7 +31,6 @@ from callflows.templates import render
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.02
 NO_FRAME_WAIT = 0.2        # read_frame timeout; counted as that much silence when nothing arrives
 SPEECH_RMS = 400           # a 20 ms frame louder than this counts as speech
 PRE_ROLL_FRAMES = 10       # keep 200 ms before the first loud frame so a word's onset is not cut
@@ -224,7 +225,7 @@ class FlowRunner:
             stale = bool(backlog)
             frame = backlog.popleft() if stale else self.call.read_frame(NO_FRAME_WAIT)
             step = FRAME_SECONDS if frame else NO_FRAME_WAIT
-            loud = bool(frame) and audioop.rms(frame, 2) >= SPEECH_RMS
+            loud = bool(frame) and audioop.rms(frame, SAMPLE_WIDTH) >= SPEECH_RMS
             if utterance is None:
                 waited += 0.0 if stale else step  # audio from before we listened is heard, not waited for
                 if loud:

@@ -21,16 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FRAME
+
 from . import g711
 from .dtmf import TelephoneEvent
 from .rtp import RtpPacket
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.020
-FRAME_SAMPLES = 160
-FRAME_BYTES = 2 * FRAME_SAMPLES  # 16-bit PCM
-SILENCE = bytes(FRAME_BYTES)
 CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
     "PCMU": (0, g711.decode_pcmu, g711.encode_pcmu),
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
@@ -176,7 +174,7 @@ class MediaStream:
 
     def send_tick(self) -> None:
         with self._outgoing_lock:
-            pcm = self._outgoing.popleft() if self._outgoing else SILENCE
+            pcm = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
         packet = RtpPacket(payload_type=self.payload_type, sequence_number=self._sequence,
                            timestamp=self._timestamp, ssrc=self._ssrc, payload=self._encode(pcm),
                            marker=self._marker)
@@ -248,7 +246,7 @@ class MediaStream:
     def _deliver(self, released: list[RtpPacket | None]) -> None:
         for packet in released:
             if packet is None or packet.payload_type != self.payload_type:
-                pcm = SILENCE  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
+                pcm = SILENCE_FRAME  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
             else:
                 pcm = self._decode(packet.payload)
             self._pending_pcm += pcm

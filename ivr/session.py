@@ -18,10 +18,11 @@ from typing import Any, Protocol
 
 from pydub import AudioSegment
 
+from pcm import FRAME_SECONDS, to_pcm
+from pcm import frames as split_frames
+
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 8000
-FRAME_BYTES = 320
 PLAYBACK_LEAD_FRAMES = 5  # queued ahead of the send clock: a barge-in cuts the prompt within 100 ms
 INBOUND_FRAMES_KEPT = 250  # 5 s of caller audio waits for read_frame; older frames are dropped (taps got them)
 
@@ -42,25 +43,6 @@ class OutgoingAudio(Protocol):
     def clear_outgoing(self) -> None: ...
     @property
     def queued_frames(self) -> int: ...
-
-
-def to_pcm(audio: str | pathlib.Path | AudioSegment | bytes) -> bytes:
-    """Any prompt the application gives → 8 kHz 16-bit mono PCM. Bytes are taken as that PCM already."""
-    if isinstance(audio, (bytes, bytearray, memoryview)):
-        pcm = bytes(audio)
-        if len(pcm) % 2:
-            raise ValueError("raw PCM prompt must be 16-bit samples (an even number of bytes)")
-        return pcm
-    if isinstance(audio, (str, pathlib.Path)):
-        path = pathlib.Path(audio)
-        if not path.is_file():
-            raise FileNotFoundError(f"prompt file not found: {path}")
-        segment = AudioSegment.from_file(path)
-    elif isinstance(audio, AudioSegment):
-        segment = audio
-    else:
-        raise TypeError(f"cannot play {type(audio).__name__}: give a path, an AudioSegment or PCM bytes")
-    return segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2).raw_data
 
 
 def _now() -> datetime:
@@ -202,7 +184,7 @@ class CallSession:
         """Play a prompt to the end; with `barge_in`, a key press stops it and that digit is returned (it stays
         queued for next_digit/collect_digits)."""
         pcm = to_pcm(audio)
-        frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        frames = split_frames(pcm)
         position = 0
         with self._condition:
             while True:
@@ -218,7 +200,7 @@ class CallSession:
                     self._outgoing.queue_pcm(frames[position])
                     position += 1
                     queued += 1
-                self._condition.wait(0.02)
+                self._condition.wait(FRAME_SECONDS)
 
     def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
                        inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str:

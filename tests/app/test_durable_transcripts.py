@@ -19,7 +19,7 @@ from journal.records import DraftSaved, LeftIncomplete
 from journal.replayer import Replayer
 from journal.store import JOB_LINKED, JOB_QUEUED, JOB_TRANSCRIBED, Journal
 from recordings.wav_writer import WavRecording
-from server import TranscriptLinker
+from app.transcripts import TranscriptLinker
 from tests.app.database_outage import SqliteOutage
 from tickets import service
 

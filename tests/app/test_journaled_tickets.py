@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.journal_sink import DatabaseSink
 from app.journaled_tickets import JournaledTickets
-from callflows.adapters.tickets_adapter import DatabaseTickets
+from app.adapters.tickets_adapter import DatabaseTickets
 from journal.numbers import ReservedNumbers
 from journal.replayer import Replayer
 from journal.store import Journal

@@ -7,7 +7,7 @@ import wave
 from callflow_fakes import FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets, write_flow
 from callflows.bundle import load_bundle
 from callflows.interpreter import CallServices, FlowRunner
-from callflows.tts import PromptSynthesizer
+from tts import PromptSynthesizer
 
 FRAME_BYTES = 320
 

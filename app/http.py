@@ -1,0 +1,21 @@
+"""The node's one FastAPI app: the tickets API, the calls API, and whatever else the node serves over HTTP.
+
+Routers live in the package that owns their resource (tickets.api, app.calls_api, ...); this is the one
+place they are mounted, so a new HTTP surface (e.g. the operator console) is added in `build_http_app`.
+"""
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.calls_api import calls_router
+from ivr.node import IvrNode
+from tickets.api import TicketsContext, install
+from tickets.service import TicketRules
+
+
+def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, node: IvrNode) -> FastAPI:
+    app = FastAPI(title="12345 hotline", version="1")
+    install(app, TicketsContext(session_factory, rules))
+    app.include_router(calls_router(node))
+    return app
