@@ -1,5 +1,6 @@
 """Runs one node of the 12345 hotline until Ctrl-C: parses the arguments, loads the configuration through
-app/, starts Kamailio (when configured), the IVR, the scheduler and the HTTP API, and stops them in order.
+app/, starts Kamailio (when configured), the IVR, the scheduler, audio retention and the HTTP API with the operator console, and stops them in
+order.
 
 One node on its embedded defaults (`make run`): Kamailio on loopback started from deploy/kamailio, the IVR
 registered to it as 12345, the ticket database in a SQLite file, the reminder scheduler, and the HTTP API
@@ -24,9 +25,13 @@ from pathlib import Path
 import uvicorn
 
 import asr
-from app.config import DEMO_FLOW, load_config, ticket_rules
+import console
+from app.config import DEMO_FLOW, ROOT, load_config, ticket_rules
 from app.http import build_http_app
-from app.wiring import demo_application, hotline_application, job_lock, local_extensions, prepare_database
+from app.live_calls import LiveCallStore
+from app.retention import RetentionJob
+from app.wiring import (console_secret, demo_application, hotline_application, job_lock, local_extensions,
+                        prepare_database)
 from callflows.issues import FlowError
 from inifile import ConfigError, config_path
 from ivr.local_sip_server import LocalSipServer
@@ -55,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     scheduler = Scheduler(session_factory, job_lock(config.server.redis_url),
                           interval_seconds=config.server.scheduler_interval_seconds)
 
+    retention = RetentionJob(session_factory, config.retention, ROOT / config.server.recordings_dir)
+    live: LiveCallStore | None = None
     if config.callflows.flow == DEMO_FLOW:
         node, stop_application = demo_application(config)
     else:
         try:
-            node, stop_application = hotline_application(config, session_factory, rules)
+            live = LiveCallStore()
+            node, stop_application = hotline_application(config, session_factory, rules, live)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {config.callflows.flow!r}:\n{error}", file=sys.stderr)
             return 2
@@ -72,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port)
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
-    app = build_http_app(session_factory, rules, node)
+    app = build_http_app(session_factory, rules, node, console.ConsoleSettings(
+        session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
+        active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -81,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         node.start()
         log.info("IVR registered as %s at %s:%d", sip.extension, sip.registrar_host, sip.registrar_port)
         scheduler.start()
+        retention.start()
+        log.info("operator console on http://%s:%d/", config.server.http_host, config.server.http_port)
         uvicorn.Server(uvicorn.Config(app, host=config.server.http_host, port=config.server.http_port,
                                       log_level="info")).run()
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
         scheduler.stop()
+        retention.stop()
         node.stop()
         stop_application()
         if sip_server is not None:

@@ -1,17 +1,19 @@
 """The node's configuration: every package's settings from the one INI file, and the checks across them.
 
 [sip] and [test_extensions] are ivr's (ivr.config), [tickets] the ticket rules' (tickets.settings); the
-sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap admin
-token), [callflows] (which call application answers, and the numbers it transfers to) and [journal] (the
-node's journal of what callers say).
+sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
+admin token, the console's secret), [callflows] (which call application answers, and the numbers it
+transfers to), [retention] (app.retention) and [journal] (the node's journal of what callers say).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.retention import retention_policy
 from inifile import IniFile, SettingError
 from ivr.config import IvrSettings, ivr_settings
+from recordings.retention import RetentionPolicy
 from tickets import db
 from tickets.classify import Classifier
 from tickets.service import TicketRules
@@ -34,6 +36,7 @@ class ServerSettings:
     prompt_cache_dir: str = "var/prompts"
     admin_token: str = ""  # stored hashed at start so a fresh install can log in to the API
     scheduler_interval_seconds: float = 30.0
+    console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class NodeConfig:
     server: ServerSettings
     callflows: CallflowSettings
     tickets: TicketSettings
+    retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
     journal: JournalSettings
 
 
@@ -97,4 +101,5 @@ def load_config(path: str | Path) -> NodeConfig:
     config = IniFile(path)
     return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
                       callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
+                      retention=config.parse("retention", retention_policy),
                       journal=config.typed("journal", JournalSettings))

@@ -8,14 +8,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+import console
 from app.calls_api import calls_router
+from app.live_calls import LiveCallStore
 from ivr.node import IvrNode
 from tickets.api import TicketsContext, install
 from tickets.service import TicketRules
 
 
-def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, node: IvrNode) -> FastAPI:
+def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, node: IvrNode,
+                   console_settings: console.ConsoleSettings, live: LiveCallStore | None = None) -> FastAPI:
+    """The API under /api and the operator console at / (console.install: its pages, recordings, transcripts)."""
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
     app.include_router(calls_router(node))
+    console.install(app, console_settings, live)
     return app

@@ -8,8 +8,9 @@ already holds changes nothing, so a replay repeated after a crash adds no ticket
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -23,7 +24,6 @@ from tickets.models import Ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REPLAY_ACTOR = "ivr"
-TRANSCRIPT_ACTOR = "asr"
 
 
 def reservation_day(moment: datetime) -> str:
@@ -55,12 +55,12 @@ class DatabaseSink:
                 service.mark_incomplete(session, call.call_id, call.reason, actor=REPLAY_ACTOR, now=call.ended_at)
             return ticket.number
 
-    def link_transcript(self, call_id: str, transcript: str) -> bool:
+    def attach(self, call_id: str, fields: Mapping[str, Any], actor: str) -> bool:
         with self.session_factory.begin() as session:
             ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
             if ticket is None:
                 return False
-            service.update_fields(session, ticket, {"transcript_ref": transcript}, actor=TRANSCRIPT_ACTOR)
+            service.update_fields(session, ticket, fields, actor=actor)
             return True
 
     def available(self) -> bool:

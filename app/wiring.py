@@ -6,6 +6,8 @@ Each application function returns the node and what to call at shutdown; server.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
 from app.config import ROOT, NodeConfig
 from app.journal_service import JournalService
+from app.live_calls import LiveCallStore, PickUpSwitchboard
 from app.transcripts import TranscriptLinker
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
@@ -59,11 +62,12 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
     return on_call
 
 
-def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules
-                        ) -> Application:
+def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules,
+                        live: LiveCallStore) -> Application:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
     database behind the node's journal, WAV recordings, transfers through the node itself, the holiday
-    calendar. Raises FlowError for a broken flow file, asr.ModelIntegrityError for a changed model."""
+    calendar; every call shown in `live` (the console's live view, from which an operator picks a call up).
+    Raises FlowError for a broken flow file, asr.ModelIntegrityError for a changed model."""
     settings, callflow_settings = config.server, config.callflows
     recordings_dir = ROOT / settings.recordings_dir
     asr_registry = asr.configure(asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir))
@@ -87,14 +91,16 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     def answer(session: CallSession) -> None:
         assert handler is not None, "calls are answered only after node.start()"
+        live.watch(session)
         handler(session)
 
     node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
                                  on_record=transcripts.on_record)
     services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
-                            switchboard=IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
+                                                          live),
                             recordings=WavRecordings(recordings_dir), prompts=prompts,
-                            calendar=DatabaseCalendar(session_factory))
+                            calendar=DatabaseCalendar(session_factory), observer=live)
     handler = FlowCallHandler(flows, callflow_settings.flow, services,
                               initial_vars={"operator_number": callflow_settings.operator_seat,
                                             "police_number": callflow_settings.police_number},
@@ -115,6 +121,22 @@ def demo_application(config: NodeConfig) -> Application:
     node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
     return node, lambda: None
+
+
+def console_secret(config: NodeConfig) -> bytes:
+    """The key that signs console sessions: [server] console_secret, else one made at the first start and
+    kept in var/console-secret (readable by its owner only). Nodes behind one address need the same one."""
+    if config.server.console_secret:
+        return config.server.console_secret.encode()
+    path = ROOT / "var" / "console-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="ascii", opener=lambda name, flags: os.open(name, flags, 0o600)) as file:
+                file.write(secrets.token_hex(32))
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text(encoding="ascii").strip().encode()
 
 
 def job_lock(redis_url: str) -> JobLock:

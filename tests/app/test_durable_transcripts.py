@@ -1,6 +1,6 @@
-"""Transcription jobs kept in the node's journal, with real Vosk on an espeak-ng Korean recording and a real
-ticket database: queued whatever the database does, linked by the replayer when the ticket was not there
-yet, left queued by a prompt shutdown and resumed at the next start."""
+"""After a call: its recording and transcript kept in the node's journal, with real Vosk on an espeak-ng Korean
+recording and a real ticket database: queued whatever the database does, set on the ticket by the replayer
+when the ticket was not there yet, left queued by a prompt shutdown and resumed at the next start."""
 from __future__ import annotations
 
 import shutil
@@ -11,17 +11,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 import asr
+import pcm
 from app.journal_sink import DatabaseSink
 from ivr.node import CallRecord
 from journal.records import DraftSaved, LeftIncomplete
 from journal.replayer import Replayer
-from journal.store import JOB_LINKED, JOB_QUEUED, JOB_TRANSCRIBED, Journal
+from journal.store import JOB_QUEUED, JOB_TRANSCRIBED, Journal
 from recordings.wav_writer import WavRecording
 from app.transcripts import TranscriptLinker
 from tests.app.database_outage import SqliteOutage
 from tickets import service
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.vosk
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
@@ -43,7 +46,7 @@ def speech(tmp_path_factory) -> bytes:
         pytest.fail("espeak-ng is needed for speech tests (Debian package espeak-ng)")
     path = tmp_path_factory.mktemp("speech") / "request.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(path), "--", "도로에 구멍이 있어요 빨리 고쳐 주세요"], check=True)
-    return asr.read_wav(path)
+    return pcm.read_wav(path)
 
 
 @pytest.fixture
@@ -79,23 +82,26 @@ def test_made_while_the_database_is_away_and_linked_by_the_replayer(tmp_path, re
         database.away()
         linker = TranscriptLinker(journal, asr.TranscriptJobs(registry), sink)
         try:
-            linker.on_record(recorded_call(tmp_path, "call-1", speech))
-            linker.on_record(recorded_call(tmp_path, "call-1", speech))  # a repeated end event queues nothing
+            record = recorded_call(tmp_path, "call-1", speech)
+            linker.on_record(record)
+            linker.on_record(record)  # a repeated end event queues nothing more
             wait_job(journal, "call-1", JOB_TRANSCRIBED)
         finally:
             linker.shutdown()
         job = journal.transcript_job("call-1")
         assert asr.Transcript.from_json(Path(job.transcript).read_text(encoding="utf-8")).words
-        assert job.attempts == 1
+        assert job.attempts == 1 and len(journal.attachments_to_write()) == 2  # recording, transcript
         database.back()
         report = Replayer(journal, sink).replay_once()
-        assert report.written and report.transcripts_linked == ["call-1"]
-        assert journal.transcript_job("call-1").state == JOB_LINKED
+        assert report.written and report.attached == ["call-1", "call-1"]
+        assert journal.attachments_to_write() == []
     with database.session_factory() as session:
-        assert service.get_by_number(session, report.written[0][1]).transcript_ref == job.transcript
+        ticket = service.get_by_number(session, report.written[0][1])
+        assert (ticket.transcript_ref, ticket.call_recording_ref) == (job.transcript, str(tmp_path / "call-1.wav"))
+        assert 0 < ticket.transcript_confidence <= 1
 
 
-def test_calls_without_a_request_or_a_model_are_not_transcribed(tmp_path, registry, speech, database):
+def test_calls_without_a_request_or_a_model_are_not_transcribed_and_only_requests_keep_the_recording(tmp_path, registry, speech, database):
     sink = DatabaseSink(database.session_factory, service.TicketRules.default())
     with Journal(tmp_path / "node.sqlite3") as journal:
         journal.append(DraftSaved("language-only", "1001", {"language": "ko"}, T0))
@@ -106,7 +112,9 @@ def test_calls_without_a_request_or_a_model_are_not_transcribed(tmp_path, regist
                 linker.on_record(recorded_call(tmp_path, call_id, speech))
         finally:
             linker.shutdown()
-        assert journal.status().transcripts == {}
+        assert journal.status().transcripts == {}  # no request, or no model for zh: nothing to transcribe
+        assert [(a.call_id, list(a.fields)) for a in journal.attachments_to_write()] == [
+            ("mandarin", ["call_recording_ref"])]  # the recording is kept for review all the same
 
 
 def test_a_prompt_shutdown_leaves_the_jobs_queued_and_the_next_start_resumes_them(tmp_path, registry, speech,
@@ -130,6 +138,11 @@ def test_a_prompt_shutdown_leaves_the_jobs_queued_and_the_next_start_resumes_the
         try:
             assert linker.resume() == 2
             for call_id in ("long-1", "long-2"):
-                wait_job(journal, call_id, JOB_LINKED, timeout=600)
+                wait_job(journal, call_id, JOB_TRANSCRIBED, timeout=600)
         finally:
             linker.shutdown()
+        assert journal.attachments_to_write() == []  # the tickets were there: set at once
+    with database.session_factory() as session:
+        for call_id in ("long-1", "long-2"):
+            ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+            assert ticket.transcript_ref == str(tmp_path / f"{call_id}.transcript.json")
