@@ -7,11 +7,13 @@ transfers to), [retention] (app.retention) and [journal] (the node's journal of 
 """
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.retention import retention_policy
-from inifile import IniFile, SettingError
+from inifile import ConfigError, IniFile, SettingError, config_path
 from ivr.config import IvrSettings, ivr_settings
 from recordings.retention import RetentionPolicy
 from tickets import db
@@ -89,6 +91,22 @@ class NodeConfig:
     tickets: TicketSettings
     retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
     journal: JournalSettings
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, as the server and the composition's tools take it."""
+    parser.add_argument("--config", type=Path, default=None,
+                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
+
+
+def load_config_or_report(path: Path | None) -> NodeConfig | None:
+    """The configuration at `path` (else this checkout's, inifile.config_path), or None after printing what is
+    wrong to stderr (the caller exits with status 2)."""
+    try:
+        return load_config(path or config_path())
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return None
 
 
 def ticket_rules(config: NodeConfig) -> TicketRules:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from app.config import ROOT, load_config, ticket_rules
+from app.config import ROOT, add_config_argument, load_config_or_report, ticket_rules
 from app.journal_sink import DatabaseSink
-from inifile import ConfigError, config_path
 from journal.replayer import Replayer
 from journal.store import Journal
 from tickets import db
@@ -22,14 +20,11 @@ from tickets import db
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.replay", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None,
-                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
+    add_config_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config or config_path())
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+    config = load_config_or_report(args.config)
+    if config is None:
         return 2
     journal_path = ROOT / config.journal.path
     if not journal_path.is_file():

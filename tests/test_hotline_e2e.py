@@ -211,30 +211,37 @@ def choose_korean_and_state_request(hotline: Hotline, call: ActiveCall) -> float
     return ready
 
 
+def complete_the_intake(hotline: Hotline, call: ActiveCall) -> tuple[bool, float]:
+    """After the request: type, name, address, callback on the calling number (1001). Returns whether the
+    type menu came (instead of the proposal) and the second of the call after which the read-back comes."""
+    # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
+    # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
+    # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
+    after_request = heard_seconds(call)
+    menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
+    call.send_dtmf("1")
+
+    # Name and address are spoken as soon as their question starts (see the module's note).
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("김철수", voice="ko")
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("연길시 건설가 오번지", voice="ko")
+    mark = heard_seconds(call)
+    callback_prompt = hotline.prompt_audio("callback_choice", {"caller": "1001"})
+    wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
+    call.send_dtmf("1")                                   # call back on this number (barge-in)
+    return menu_path, mark
+
+
 def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotline: Hotline):
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
         call, _ = dial(hotline, phone)
         ready = choose_korean_and_state_request(hotline, call)
         print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
 
-        # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
-        # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
-        # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
-        after_request = heard_seconds(call)
-        menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
-        call.send_dtmf("1")
-
-        # Name and address are spoken as soon as their question starts (see the module's note).
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("김철수", voice="ko")
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("연길시 건설가 오번지", voice="ko")
-        mark = heard_seconds(call)
-        callback_prompt = hotline.prompt_audio("callback_choice", {"caller": "1001"})
-        wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
-        call.send_dtmf("1")                                   # call back on this number (barge-in)
+        menu_path, mark = complete_the_intake(hotline, call)
         assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
         assert call.ended_by == "remote"
 

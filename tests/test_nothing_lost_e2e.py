@@ -23,9 +23,8 @@ from ivr.softphone.audio import similarity
 from ivr.softphone.phone import Softphone
 from journal.store import Journal
 from tests.app.database_outage import PostgresOutage
-from tests.test_hotline_e2e import (AUTH, MATCH, RATE, Hotline, choose_korean_and_state_request, dial,
-                                    heard_seconds, hotline_config, running_hotline, wait_heard, wait_prompt_start,
-                                    wav_pcm)
+from tests.test_hotline_e2e import (AUTH, MATCH, RATE, Hotline, choose_korean_and_state_request,
+                                    complete_the_intake, dial, hotline_config, running_hotline, wav_pcm)
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = [pytest.mark.sip, pytest.mark.vosk, pytest.mark.postgres]
@@ -76,17 +75,7 @@ def test_database_away_mid_call_the_caller_hears_a_number_and_the_ticket_appears
         call, _ = dial(hotline, phone)
         database.away()                                       # from the first second of the call
         choose_korean_and_state_request(hotline, call)
-        menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=heard_seconds(call))
-        call.send_dtmf("1")                                   # confirm, or 불편 신고 in the type menu
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("김철수", voice="ko")
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("연길시 건설가 오번지", voice="ko")
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("callback_choice", {"caller": "1001"})[: RATE * 2 * 2], since=mark)
-        call.send_dtmf("1")
+        menu_path, mark = complete_the_intake(hotline, call)
         assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
 
     # The journal holds the call: submitted with the first reserved number, waiting for the database.
