@@ -78,9 +78,12 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     flows = FlowRegistry(ROOT / callflow_settings.flows_dir)
     bundle = flows.get(callflow_settings.flow)
-    prompts = PromptLibrary(PromptSynthesizer(ROOT / settings.prompt_cache_dir))
-    warmed = sum(prompts.prewarm(flow) for flow in bundle.flows.values())
-    log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
+    synthesizer = PromptSynthesizer(ROOT / settings.prompt_cache_dir)
+    prompts = PromptLibrary(synthesizer)
+    warmed = set().union(*(prompts.prewarm(flow) for flow in bundle.flows.values()))
+    removed = synthesizer.keep_only(warmed)  # prompts with callers' data never stay in the cache
+    log.info("flow %s: %d fixed prompts synthesised or found in the cache (%d other files removed)",
+             callflow_settings.flow, len(warmed), removed)
 
     journal = JournalService.open(config.journal, session_factory, rules)
     tickets_port = journal.tickets
@@ -109,6 +112,7 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     def shutdown() -> None:
         transcripts.shutdown()
         journal.close()
+        prompts.close()
         pool.shutdown()
 
     return node, shutdown

@@ -57,6 +57,13 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "ko:접수되었습니다. 민원 번호는 이 공 이 육 공 공 공 공 공 일이고, 십이월 삼일 십칠시 삼십분까지 회신해 드리겠습니다.",
         "ko:전화해 주셔서 감사합니다. 안녕히 계십시오."]
     assert harness.tickets.incomplete == {}
+    # The prompts with the caller's data are made for this call only (never cached); the callback question
+    # was started while the caller gave the address.
+    texts = call.texts()
+    with_data = [texts[4], texts[7], texts[8]]  # proposed type and level, the caller's number, ticket number
+    assert set(with_data) <= set(harness.prompts.variable_texts)
+    assert not set(texts) - set(with_data) & set(harness.prompts.variable_texts)  # fixed ones: cached
+    assert texts[7] in harness.prompts.prefetched
 
 
 def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
