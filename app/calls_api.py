@@ -1,14 +1,15 @@
 """The calls API: GET /api/health (open, for load balancers and monitoring) and GET /api/calls (operators
-only: caller numbers are personal data), read from the running IVR node."""
+only: caller numbers are personal data), read from the running IVR node. `since`/`until` must carry their
+UTC offset: the call records are tz-aware, and a naive time has no one meaning across nodes."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from ivr.node import CallRecord, IvrNode
 from tickets.api import Operator
+from tickets.schemas import ONE_LINE, AwareTimestamp
 
 
 def calls_router(node: IvrNode) -> APIRouter:
@@ -23,9 +24,9 @@ def calls_router(node: IvrNode) -> APIRouter:
     @router.get("/calls")
     def calls(principal: Operator,
               state: Annotated[str | None, Query(pattern="^(active|ended)$")] = None,
-              caller: str | None = None,
+              caller: Annotated[str | None, Query(max_length=40, pattern=ONE_LINE)] = None,
               direction: Annotated[str | None, Query(pattern="^(inbound|outbound)$")] = None,
-              since: datetime | None = None, until: datetime | None = None,
+              since: AwareTimestamp | None = None, until: AwareTimestamp | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         """Calls in progress and recent detail records (newest first), filtered."""
         active = node.active_calls() if state != "ended" else []

@@ -17,8 +17,6 @@ from inifile import ConfigError, IniFile, SettingError, config_path
 from ivr.config import IvrSettings, ivr_settings
 from recordings.retention import RetentionPolicy
 from tickets import db
-from tickets.classify import Classifier
-from tickets.service import TicketRules
 from tickets.settings import TicketSettings, ticket_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,11 +105,6 @@ def load_config_or_report(path: Path | None) -> NodeConfig | None:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return None
-
-
-def ticket_rules(config: NodeConfig) -> TicketRules:
-    """The ticket rules of this node's [tickets] section (the server's and `python -m app.replay`'s)."""
-    return TicketRules(Classifier.from_file(config.tickets.classification_rules), config.tickets.deadlines)
 
 
 def load_config(path: str | Path) -> NodeConfig:

@@ -11,11 +11,12 @@ import argparse
 import logging
 import sys
 
-from app.config import ROOT, add_config_argument, load_config_or_report, ticket_rules
+from app.config import ROOT, add_config_argument, load_config_or_report
 from app.journal_sink import DatabaseSink
 from journal.replayer import Replayer
 from journal.store import Journal
 from tickets import db
+from tickets.service import TicketRules
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if not journal_path.is_file():
         print(f"no journal at {journal_path} ([journal] path)", file=sys.stderr)
         return 2
-    rules = ticket_rules(config)
+    rules = TicketRules.from_settings(config.tickets)
     session_factory = db.make_session_factory(db.make_engine(config.server.database_url))
     with Journal(journal_path) as journal:
         report = Replayer(journal, DatabaseSink(session_factory, rules)).replay_once()

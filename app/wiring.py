@@ -9,9 +9,9 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -19,6 +19,7 @@ from app.adapters.calendar_adapter import DatabaseCalendar
 from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
+from app.conferences import CaseAnnouncements, build_desk
 from app.config import ROOT, NodeConfig
 from app.journal_service import JournalService
 from app.live_calls import LiveCallStore, PickUpSwitchboard
@@ -32,6 +33,7 @@ from ivr.demo_flow import DemoFlow
 from ivr.node import IvrNode
 from ivr.session import CallEnded, CallSession
 from recordings.wav_writer import record_caller
+from three_way.desk import ThreeWayDesk
 from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.service import TicketRules, set_holiday_override
@@ -39,7 +41,15 @@ from tts import PromptSynthesizer
 
 log = logging.getLogger(__name__)
 
-Application = tuple[IvrNode, Callable[[], None]]
+@dataclass(frozen=True)
+class Application:
+    """A call application on its node: the node, what to call at shutdown, and the three-way desk of the
+    hotline flow (None for the demo) with the words of operator-started calls."""
+
+    node: IvrNode
+    stop: Callable[[], None]
+    three_way: ThreeWayDesk | None = None
+    announcements: CaseAnnouncements | None = None
 
 
 def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
@@ -87,7 +97,8 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     journal = JournalService.open(config.journal, session_factory, rules)
     tickets_port = journal.tickets
-    transcripts = TranscriptLinker(journal.journal, asr.TranscriptJobs(asr_registry), journal.sink)
+    transcript_jobs = asr.TranscriptJobs(asr_registry)
+    transcripts = TranscriptLinker(journal.journal, transcript_jobs, journal.sink)
     transcripts.resume()
     journal.start()
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
@@ -99,9 +110,10 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
                                  on_record=transcripts.on_record)
+    desk = build_desk(node, session_factory, recordings_dir, transcript_jobs,
+                      default_language=bundle.main.first_language)
     services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
-                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
-                                                          live),
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, desk), live),
                             recordings=WavRecordings(recordings_dir), prompts=prompts,
                             calendar=DatabaseCalendar(session_factory), observer=live)
     handler = FlowCallHandler(flows, callflow_settings.flow, services,
@@ -110,12 +122,14 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                               call_ended=(CallEnded,))
 
     def shutdown() -> None:
+        desk.stop()
         transcripts.shutdown()
         journal.close()
         prompts.close()
         pool.shutdown()
 
-    return node, shutdown
+    announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)
+    return Application(node, shutdown, desk, announcements)
 
 
 def demo_application(config: NodeConfig) -> Application:
@@ -124,7 +138,7 @@ def demo_application(config: NodeConfig) -> Application:
     flow.prepare()
     node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
-    return node, lambda: None
+    return Application(node, lambda: None)
 
 
 def console_secret(config: NodeConfig) -> bytes:
@@ -147,7 +161,7 @@ def job_lock(redis_url: str) -> JobLock:
     """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock(redis.Redis.from_url(redis_url))
+    return RedisJobLock.from_url(redis_url)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

@@ -21,8 +21,9 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -83,9 +84,12 @@ def wav_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-def hotline_config(tmp_path: Path, **sections: dict[str, str]) -> Path:
-    """tests/test_server.py's configuration with the 12345 flow, plus `sections` ({"server": {...}, ...})."""
-    config_path = write_config(tmp_path, free_udp_port(), free_tcp_port())
+@contextmanager
+def running_hotline(tmp_path: Path, **sections: dict[str, str]) -> Iterator[Hotline]:
+    """server.py with the 12345 flow on free ports, everything under tmp_path, plus `sections` of settings
+    ({"server": {...}, "journal": {...}}); stopped (exit 0) after."""
+    sip_port, http_port = free_udp_port(), free_tcp_port()
+    config_path = write_config(tmp_path, sip_port, http_port)
     config = configparser.ConfigParser(interpolation=None)
     config.read(config_path, encoding="utf-8")
     config["callflows"].update({"flow": "hotline12345", "operator_seat": "1003", "police_number": "110"})
@@ -93,18 +97,10 @@ def hotline_config(tmp_path: Path, **sections: dict[str, str]) -> Path:
         config[name].update(values)
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
-    return config_path
-
-
-@contextmanager
-def running_hotline(config_path: Path) -> Iterator[Hotline]:
-    """server.py on `config_path`, registered; stopped by SIGINT afterwards (exit status 0 asserted)."""
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(config_path, encoding="utf-8")
-    log = config_path.parent / "server.log"
+    log = tmp_path / "server.log"
     server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config_path)], cwd=ROOT,
                               stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    api = f"http://127.0.0.1:{config['server']['http_port']}/api"
+    api = f"http://127.0.0.1:{http_port}/api"
     try:
         deadline = time.monotonic() + 180  # model load and prompt synthesis on a loaded machine
         registered = False
@@ -115,7 +111,7 @@ def running_hotline(config_path: Path) -> Iterator[Hotline]:
                 pass
             time.sleep(0.5)
         assert registered, log.read_text()
-        yield Hotline(api, int(config["sip"]["registrar_port"]), Path(config["server"]["prompt_cache_dir"]), log)
+        yield Hotline(api, sip_port, tmp_path / "prompts", log)
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=60) == 0, log.read_text()
@@ -123,7 +119,7 @@ def running_hotline(config_path: Path) -> Iterator[Hotline]:
 
 @pytest.fixture(scope="module")
 def hotline(tmp_path_factory) -> Iterator[Hotline]:
-    with running_hotline(hotline_config(tmp_path_factory.mktemp("hotline"))) as running:
+    with running_hotline(tmp_path_factory.mktemp("hotline")) as running:
         yield running
 
 
@@ -211,9 +207,24 @@ def choose_korean_and_state_request(hotline: Hotline, call: ActiveCall) -> float
     return ready
 
 
-def complete_the_intake(hotline: Hotline, call: ActiveCall) -> tuple[bool, float]:
-    """After the request: type, name, address, callback on the calling number (1001). Returns whether the
-    type menu came (instead of the proposal) and the second of the call after which the read-back comes."""
+@dataclass
+class ComplaintCall:
+    call: ActiveCall
+    menu_path: bool      # the type menu came (the proposal was not understood) and 1 chose 불편 신고 (complaint) there
+    read_back_from: float  # the second of call audio after which the ticket number is read back
+
+
+def korean_complaint_call(hotline: Hotline, phone: Softphone,
+                          on_answer: Callable[[], object] | None = None) -> ComplaintCall:
+    """A whole Korean complaint through the 12345 flow, spoken and keyed as a caller would, until the IVR
+    says goodbye: request, type (confirmed or chosen by key 1), name, address, call back on this number.
+    `on_answer` runs as soon as the IVR answered (a test takes the database away there)."""
+    call, _ = dial(hotline, phone)
+    if on_answer is not None:
+        on_answer()
+    ready = choose_korean_and_state_request(hotline, call)
+    print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
+
     # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
     # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
     # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
@@ -229,21 +240,18 @@ def complete_the_intake(hotline: Hotline, call: ActiveCall) -> tuple[bool, float
     wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
     call.say_text("연길시 건설가 오번지", voice="ko")
     mark = heard_seconds(call)
-    callback_prompt = hotline.prompt_audio("callback_choice", {"caller": "1001"})
+    callback_prompt = hotline.prompt_audio("callback_choice", {"caller": phone.extension})
     wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
     call.send_dtmf("1")                                   # call back on this number (barge-in)
-    return menu_path, mark
+    assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
+    assert call.ended_by == "remote"
+    return ComplaintCall(call, menu_path, mark)
 
 
 def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotline: Hotline):
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
-        call, _ = dial(hotline, phone)
-        ready = choose_korean_and_state_request(hotline, call)
-        print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
-
-        menu_path, mark = complete_the_intake(hotline, call)
-        assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
-        assert call.ended_by == "remote"
+        done = korean_complaint_call(hotline, phone)
+    call, menu_path, mark = done.call, done.menu_path, done.read_back_from
 
     ticket = hotline.ticket_of_call(call.call_id)
     assert ticket is not None, hotline.log.read_text()[-5000:]

@@ -23,8 +23,7 @@ from ivr.softphone.audio import similarity
 from ivr.softphone.phone import Softphone
 from journal.store import Journal
 from tests.app.database_outage import PostgresOutage
-from tests.test_hotline_e2e import (AUTH, MATCH, RATE, Hotline, choose_korean_and_state_request,
-                                    complete_the_intake, dial, hotline_config, running_hotline, wav_pcm)
+from tests.test_hotline_e2e import AUTH, MATCH, RATE, Hotline, korean_complaint_call, running_hotline, wav_pcm
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = [pytest.mark.sip, pytest.mark.vosk, pytest.mark.postgres]
@@ -59,10 +58,9 @@ def database() -> Iterator[PostgresOutage]:
 def node(tmp_path_factory, database: PostgresOutage) -> Iterator[tuple[Hotline, Path, Path]]:
     tmp_path = tmp_path_factory.mktemp("nothing_lost")
     journal_path = tmp_path / "journal" / "node.sqlite3"
-    config = hotline_config(tmp_path, server={"database_url": database.url}, journal={
-        "path": str(journal_path), "reserved_numbers": str(RESERVED), "replay_interval_seconds": "2"})
-    with running_hotline(config) as hotline:
-        yield hotline, journal_path, config
+    with running_hotline(tmp_path, server={"database_url": database.url}, journal={
+            "path": str(journal_path), "reserved_numbers": str(RESERVED), "replay_interval_seconds": "2"}) as hotline:
+        yield hotline, journal_path, tmp_path / "sip.conf"
 
 
 def test_database_away_mid_call_the_caller_hears_a_number_and_the_ticket_appears_once(node, database):
@@ -72,11 +70,8 @@ def test_database_away_mid_call_the_caller_hears_a_number_and_the_ticket_appears
                             and journal.unused_reserved())
 
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
-        call, _ = dial(hotline, phone)
-        database.away()                                       # from the first second of the call
-        choose_korean_and_state_request(hotline, call)
-        menu_path, mark = complete_the_intake(hotline, call)
-        assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
+        done = korean_complaint_call(hotline, phone, on_answer=database.away)  # away from the first second
+    call, menu_path, mark = done.call, done.menu_path, done.read_back_from
 
     # The journal holds the call: submitted with the first reserved number, waiting for the database.
     with Journal(journal_path) as journal:
