@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 320
-PLAYBACK_LEAD_FRAMES = 5  # queued ahead of the send clock: a barge-in cuts the prompt within 100 ms
+FRAME_SECONDS = 0.02
+PLAYBACK_LEAD_FRAMES = 50  # a prompt is queued up to 1 s ahead of the send clock and topped up when the
+# media stream says its queue fell to half (ivr.media.OUTPUT_LOW_FRAMES): two wake-ups a second per playing
+# call instead of one per frame. A barge-in digit empties the queue on the media thread, so the cut does not
+# wait for the application thread either.
+PLAYBACK_WAIT_MARGIN = 1.0  # seconds past the queued audio's end a play() waits before looking again
 INBOUND_FRAMES_KEPT = 250  # 5 s of caller audio waits for read_frame; older frames are dropped (taps got them)
 
 
@@ -42,6 +47,7 @@ class OutgoingAudio(Protocol):
     def clear_outgoing(self) -> None: ...
     @property
     def queued_frames(self) -> int: ...
+    # and calls the session's `output_low()` when its queue runs low (see ivr.media.MediaStream.on_output_low)
 
 
 def to_pcm(audio: str | pathlib.Path | AudioSegment | bytes) -> bytes:
@@ -86,7 +92,9 @@ class CallSession:
         self._send_hangup = hangup
         self._condition = threading.Condition()
         self._frames: deque[bytes] = deque(maxlen=INBOUND_FRAMES_KEPT)
+        self._frame_waiters = 0  # application threads blocked in read_frame: only they are woken per frame
         self._digits: deque[str] = deque()
+        self._barge_in_playing = False  # a play(barge_in=True) is running: a digit empties the send queue
         self._taps: list[Callable[[bytes], None]] = []
         self._end_callbacks: list[Callable[[CallSession], None]] = []
         self._ended = False
@@ -107,12 +115,20 @@ class CallSession:
                 log.exception("recording tap failed on call %s", self.call_id)
         with self._condition:
             self._frames.append(pcm)
-            self._condition.notify_all()
+            if self._frame_waiters:
+                self._condition.notify_all()
 
     def deliver_digit(self, digit: str) -> None:
         with self._condition:
             self._digits.append(digit)
             self.digits_received += digit
+            if self._barge_in_playing and self._outgoing is not None:
+                self._outgoing.clear_outgoing()  # cut the prompt at this very tick
+            self._condition.notify_all()
+
+    def output_low(self) -> None:
+        """The media stream's send queue ran low (media thread): wake a play() to top it up."""
+        with self._condition:
             self._condition.notify_all()
 
     def mark_answered(self) -> None:
@@ -184,6 +200,7 @@ class CallSession:
         """The oldest item of `queue`, waiting up to `timeout` seconds (None then); what arrived before the
         hang-up is still handed out, after that CallEnded."""
         deadline = time.monotonic() + timeout
+        waits_for_frames = queue is self._frames
         with self._condition:
             while not queue:
                 if self._ended:
@@ -191,30 +208,39 @@ class CallSession:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._condition.wait(remaining)
+                self._frame_waiters += waits_for_frames
+                try:
+                    self._condition.wait(remaining)
+                finally:
+                    self._frame_waiters -= waits_for_frames
             return queue.popleft()
 
     def play(self, audio: str | pathlib.Path | AudioSegment | bytes, *, barge_in: bool = True) -> str | None:
         """Play a prompt to the end; with `barge_in`, a key press stops it and that digit is returned (it stays
         queued for next_digit/collect_digits)."""
         pcm = to_pcm(audio)
-        frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-        position = 0
+        position, chunk = 0, PLAYBACK_LEAD_FRAMES * FRAME_BYTES
         with self._condition:
-            while True:
-                if self._ended:
-                    raise CallEnded()
-                if barge_in and self._digits:
-                    self._outgoing.clear_outgoing()
-                    return self._digits[0]
-                queued = self._outgoing.queued_frames
-                if position == len(frames) and queued == 0:
-                    return None
-                while position < len(frames) and queued < PLAYBACK_LEAD_FRAMES:
-                    self._outgoing.queue_pcm(frames[position])
-                    position += 1
-                    queued += 1
-                self._condition.wait(0.02)
+            self._barge_in_playing = barge_in
+            try:
+                while True:
+                    if self._ended:
+                        raise CallEnded()
+                    if barge_in and self._digits:
+                        self._outgoing.clear_outgoing()  # normally done already by deliver_digit
+                        return self._digits[0]
+                    queued = self._outgoing.queued_frames
+                    if position >= len(pcm) and queued == 0:
+                        return None
+                    if position < len(pcm) and queued * FRAME_BYTES < chunk:
+                        room = chunk - queued * FRAME_BYTES
+                        self._outgoing.queue_pcm(pcm[position:position + room])
+                        position += room
+                        queued = self._outgoing.queued_frames
+                    # Woken by output_low (half the lead sent, or all of it), a digit or the end of the call.
+                    self._condition.wait(queued * FRAME_SECONDS + PLAYBACK_WAIT_MARGIN)
+            finally:
+                self._barge_in_playing = False
 
     def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
                        inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str:

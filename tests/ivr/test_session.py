@@ -10,16 +10,20 @@ import pytest
 from pydub import AudioSegment
 from pydub.generators import Sine
 
-from ivr.session import FRAME_BYTES, CallEnded, CallSession, to_pcm
+from ivr.media import OUTPUT_LOW_FRAMES
+from ivr.session import FRAME_BYTES, PLAYBACK_LEAD_FRAMES, CallEnded, CallSession, to_pcm
 
 
 class FakeOutput:
-    """Stands in for the media stream: a send clock that takes one queued frame every `tick` seconds."""
+    """Stands in for the media stream: a send clock that takes one queued frame every `tick` seconds and,
+    like ivr.media.MediaStream, tells `on_output_low` when its queue falls to OUTPUT_LOW_FRAMES and to 0."""
 
     def __init__(self, tick: float = 0.002) -> None:
         self.queue: deque[bytes] = deque()
         self.sent: list[bytes] = []
         self.cleared = 0
+        self.queue_calls = 0
+        self.on_output_low = lambda: None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(tick,), daemon=True)
         self._thread.start()
@@ -28,8 +32,11 @@ class FakeOutput:
         while not self._stop.wait(tick):
             if self.queue:
                 self.sent.append(self.queue.popleft())
+                if len(self.queue) in (OUTPUT_LOW_FRAMES, 0):
+                    self.on_output_low()
 
     def queue_pcm(self, pcm: bytes) -> None:
+        self.queue_calls += 1
         self.queue.extend(pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
 
     def clear_outgoing(self) -> None:
@@ -49,6 +56,7 @@ def session():
     output = FakeOutput()
     hangups: list[str] = []
     call = CallSession("call-1", "1001", "12345", "PCMU", output, hangup=lambda: hangups.append("bye"))
+    output.on_output_low = call.output_low
     call.test_output = output  # type: ignore[attr-defined]
     call.test_hangups = hangups  # type: ignore[attr-defined]
     yield call
@@ -74,6 +82,27 @@ def test_barge_in_stops_the_prompt_and_the_digit_stays_queued(session):
     assert session.play(frames_of(5, 2000)) == "3"  # 40 s prompt cut at once
     assert len(session.test_output.sent) < 200 and session.test_output.queued_frames == 0
     assert session.collect_digits(max_digits=2, inter_digit_timeout=0.1) == "3"
+
+
+def test_a_prompt_is_queued_a_second_ahead_and_topped_up_when_the_queue_runs_low(session):
+    prompt = b"".join(frames_of(n, 1) for n in range(1, 301))  # 6 s, 300 distinct frames
+    assert session.play(prompt) is None
+    assert session.test_output.sent == [frames_of(n, 1) for n in range(1, 301)]  # nothing lost or reordered
+    # One top-up per OUTPUT_LOW_FRAMES sent (plus the first fill), not one per frame.
+    refills = (300 - PLAYBACK_LEAD_FRAMES) / (PLAYBACK_LEAD_FRAMES - OUTPUT_LOW_FRAMES)
+    assert session.test_output.queue_calls <= refills + 2
+
+
+def test_a_barge_in_digit_empties_the_send_queue_before_the_application_thread_runs(session):
+    played = threading.Thread(target=session.play, args=(frames_of(5, 2000),))
+    played.start()
+    deadline = time.monotonic() + 5
+    while session.test_output.queued_frames == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    session.deliver_digit("7")  # on the media thread in real life: the queue is empty when this returns
+    assert session.test_output.queued_frames == 0 and session.test_output.cleared >= 1
+    played.join(5)
+    assert not played.is_alive() and session.next_digit(0) == "7"
 
 
 def test_without_barge_in_the_prompt_finishes_and_digits_wait(session):
