@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,6 +91,9 @@ class CallflowSettings:
     police_number: str = "110"  # SIP number of the 110 desk (9 during the emergency guidance)
     flows_dir: str = "callflows/flows"
     models_dir: str = "var/models"  # Vosk models, one folder per language (Korean is also packaged)
+    # Free-speech streams this node's recognisers decode in real time at once (0: asr's default per core);
+    # callers beyond it are served on keys. Measure with benchmarks/bench_asr.py.
+    speech_capacity: float = 0.0
 
 
 def default_config_path() -> Path:
@@ -144,14 +147,16 @@ def _load_section(path: Path, name: str, settings_class: type[Any]) -> Any:
     return settings_class(**values)
 
 
-def calls_api(app: FastAPI, node: IvrNode) -> None:
+def calls_api(app: FastAPI, node: IvrNode, speech_load: Callable[[], dict[str, Any]] | None = None) -> None:
     """GET /api/health (open, for load balancers and monitoring) and GET /api/calls (operators only:
-    caller numbers are personal data)."""
+    caller numbers are personal data). `speech_load()` adds the recognisers' load (asr.PoolMetrics)."""
 
     @app.get("/api/health", tags=["calls"])
     def health() -> dict[str, Any]:
         state = node.health().to_dict()
         state["status"] = "ok" if state["registration"] == "registered" else "degraded"
+        if speech_load is not None:
+            state["speech"] = speech_load()
         return state
 
     @app.get("/api/calls", tags=["calls"])
@@ -223,12 +228,16 @@ class TranscriptLinker:
 
 def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_settings: CallflowSettings,
                         session_factory: sessionmaker[Session], rules: TicketRules
-                        ) -> tuple[IvrNode, Callable[[], None]]:
+                        ) -> tuple[IvrNode, Callable[[], None], asr.RecognitionPool]:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
-    database, WAV recordings, transfers through the node itself, the holiday calendar. Returns the node
-    and what to call at shutdown. Raises FlowError for a broken flow file."""
+    database, WAV recordings, transfers through the node itself, the holiday calendar. Returns the node,
+    what to call at shutdown and the recognition pool (its load is reported in /api/health). Raises
+    FlowError for a broken flow file."""
     recordings_dir = ROOT / settings.recordings_dir
-    asr_registry = asr.configure(asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir))
+    asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
+    if callflow_settings.speech_capacity > 0:
+        asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity)
+    asr_registry = asr.configure(asr_settings)
     pool = asr.RecognitionPool(asr_registry)
     languages = asr_registry.available_languages()
     pool.preload(languages)
@@ -262,7 +271,7 @@ def hotline_application(sip: IvrSettings, settings: ServerSettings, callflow_set
         transcripts.jobs.shutdown()
         pool.shutdown()
 
-    return node, shutdown
+    return node, shutdown, pool
 
 
 def demo_application(sip: IvrSettings, settings: ServerSettings) -> tuple[IvrNode, Callable[[], None]]:
@@ -310,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     scheduler = Scheduler(session_factory, job_lock(settings.redis_url),
                           interval_seconds=settings.scheduler_interval_seconds)
 
+    speech_pool = None
     if callflow_settings.flow == DEMO_FLOW:
         node, stop_application = demo_application(sip, settings)
     else:
         try:
-            node, stop_application = hotline_application(sip, settings, callflow_settings, session_factory, rules)
+            node, stop_application, speech_pool = hotline_application(sip, settings, callflow_settings,
+                                                                      session_factory, rules)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {callflow_settings.flow!r}:\n{error}", file=sys.stderr)
             return 2
@@ -329,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
-    calls_api(app, node)
+    calls_api(app, node, (lambda: speech_pool.metrics().to_dict()) if speech_pool is not None else None)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.

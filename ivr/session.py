@@ -93,6 +93,8 @@ class CallSession:
         self._condition = threading.Condition()
         self._frames: deque[bytes] = deque(maxlen=INBOUND_FRAMES_KEPT)
         self._frame_waiters = 0  # application threads blocked in read_frame: only they are woken per frame
+        self._sink: Callable[[bytes, bool], None] | None = None  # stream_frames: frames go here, not queued
+        self._wake_when: Callable[[], bool] | None = None  # next_digit(until=...) of the waiting thread
         self._digits: deque[str] = deque()
         self._barge_in_playing = False  # a play(barge_in=True) is running: a digit empties the send queue
         self._taps: list[Callable[[bytes], None]] = []
@@ -114,8 +116,15 @@ class CallSession:
             except Exception:  # a broken recorder must not break the call
                 log.exception("recording tap failed on call %s", self.call_id)
         with self._condition:
-            self._frames.append(pcm)
-            if self._frame_waiters:
+            if self._sink is not None:
+                try:
+                    self._sink(pcm, False)
+                except Exception:  # a broken listener must not break the call's media
+                    log.exception("frame sink failed on call %s", self.call_id)
+                    self._sink = None
+            else:
+                self._frames.append(pcm)
+            if self._frame_waiters or (self._wake_when is not None and self._wake_when()):
                 self._condition.notify_all()
 
     def deliver_digit(self, digit: str) -> None:
@@ -185,20 +194,39 @@ class CallSession:
         """Next 20 ms of caller audio (320 bytes), None after `timeout` seconds without audio."""
         return self._take(self._frames, timeout)
 
+    def stream_frames(self, sink: Callable[[bytes, bool], None]) -> Callable[[], None]:
+        """Hand every caller frame to `sink(frame, queued)` from now on, on the media thread (keep it quick),
+        instead of queueing it for read_frame: first the frames queued since the last read (queued=True),
+        then each one as it arrives (False). Returns the function that stops it. One sink at a time."""
+        with self._condition:
+            if self._sink is not None:
+                raise RuntimeError("frames are already streamed to another sink")
+            while self._frames:
+                sink(self._frames.popleft(), True)
+            self._sink = sink
+
+        def stop() -> None:
+            with self._condition:
+                if self._sink is sink:
+                    self._sink = None
+        return stop
+
     def write_frame(self, pcm: bytes) -> None:
         """Queue audio to the caller (normally 20 ms; longer PCM is cut into frames)."""
         if self._ended:
             raise CallEnded()
         self._outgoing.queue_pcm(pcm)
 
-    def next_digit(self, timeout: float) -> str | None:
-        """The oldest digit not yet taken, waiting up to `timeout` seconds; digits pressed before the hang-up
-        are still handed out, then CallEnded."""
-        return self._take(self._digits, timeout)
+    def next_digit(self, timeout: float, *, until: Callable[[], bool] | None = None) -> str | None:
+        """The oldest digit not yet taken, waiting up to `timeout` seconds, or less: None as soon as
+        `until()` holds (checked on the media thread after each frame went to a stream_frames sink, so a
+        listener that found the end of speech wakes this thread). Digits pressed before the hang-up are
+        still handed out, then CallEnded."""
+        return self._take(self._digits, timeout, until)
 
-    def _take(self, queue: deque, timeout: float) -> Any:
-        """The oldest item of `queue`, waiting up to `timeout` seconds (None then); what arrived before the
-        hang-up is still handed out, after that CallEnded."""
+    def _take(self, queue: deque, timeout: float, until: Callable[[], bool] | None = None) -> Any:
+        """The oldest item of `queue`, waiting up to `timeout` seconds (None then, or once `until()`);
+        what arrived before the hang-up is still handed out, after that CallEnded."""
         deadline = time.monotonic() + timeout
         waits_for_frames = queue is self._frames
         with self._condition:
@@ -206,13 +234,15 @@ class CallSession:
                 if self._ended:
                     raise CallEnded()
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (until is not None and until()):
                     return None
                 self._frame_waiters += waits_for_frames
+                self._wake_when = until
                 try:
                     self._condition.wait(remaining)
                 finally:
                     self._frame_waiters -= waits_for_frames
+                    self._wake_when = None
             return queue.popleft()
 
     def play(self, audio: str | pathlib.Path | AudioSegment | bytes, *, barge_in: bool = True) -> str | None:

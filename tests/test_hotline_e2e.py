@@ -282,3 +282,11 @@ def test_hang_up_after_the_request_leaves_a_draft_with_the_recording(hotline: Ho
         time.sleep(0.5)
     assert ticket["is_draft"] and ticket["phone"] == "1002"
     assert len(wav_pcm(Path(ticket["recording_ref"]))) > RATE * 2 * 2
+
+
+def test_health_shows_the_recognisers_capacity_and_load(hotline: Hotline):
+    speech = httpx.get(f"{hotline.api}/health", timeout=10).json()["speech"]
+    assert speech["capacity"] > 0 and speech["workers"] >= 1
+    assert speech["load"] == 0.0 and speech["open_streams"] == 0  # every answer's recogniser was given back
+    assert speech["refused"] == 0
+    assert {"backlog_frames", "max_backlog_frames", "lag_seconds", "max_lag_seconds"} <= set(speech)

@@ -1,9 +1,11 @@
-"""The interpreter's end-of-speech cut on real speech audio (espeak-ng), fed as 20 ms frames like RTP."""
+"""The end-of-speech cut (asr's VAD endpointer, as the interpreter drives it) on real speech audio
+(espeak-ng), fed as 20 ms frames like RTP."""
 from __future__ import annotations
 
 import audioop
 import wave
 
+from asr.endpoint import VoiceActivity
 from callflow_fakes import FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets, write_flow
 from callflows.bundle import load_bundle
 from callflows.interpreter import CallServices, FlowRunner
@@ -24,15 +26,16 @@ class StreamingCall:
         self.played.append(str(audio))
         return None
 
-    def next_digit(self, timeout):
-        return None
+    def stream_frames(self, sink):
+        self.sink = sink  # a live line: nothing is queued ahead
+        return lambda: None
 
-    def read_frame(self, timeout=1.0):
-        if timeout <= 0:
-            return None  # a live line: nothing is queued ahead
-        frame = self.pcm[self.offset:self.offset + FRAME_BYTES]
-        self.offset += FRAME_BYTES
-        return frame.ljust(FRAME_BYTES, b"\0")
+    def next_digit(self, timeout, *, until=None):
+        """No keys: the line's audio flows to the sink until the listener is done (or the audio ends)."""
+        while timeout > 0 and self.offset < len(self.pcm) and not (until and until()):
+            self.sink(self.pcm[self.offset:self.offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\0"), False)
+            self.offset += FRAME_BYTES
+        return None
 
     def collect_digits(self, **kwargs):
         return ""
@@ -59,7 +62,7 @@ def test_utterance_is_cut_at_end_of_speech_on_real_audio(tmp_path):
         done: {kind: hangup}
     """)
     recordings = KeepingRecordings()
-    services = CallServices(FakeSpeech(set()), FakeTickets(), FakeSwitchboard(), recordings, FakePrompts(),
+    services = CallServices(FakeSpeech(set(), is_voice=VoiceActivity()), FakeTickets(), FakeSwitchboard(), recordings, FakePrompts(),
                             FakeCalendar())
     call = StreamingCall(lead_in + speech + tail)
     result = FlowRunner(load_bundle(path), call, services).run()

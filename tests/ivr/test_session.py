@@ -204,3 +204,23 @@ def test_end_callbacks_finish_before_the_application_sees_the_end(session):
     assert closed.is_set()
     session.hangup()  # after the end: no BYE, returns at once
     assert session.test_hangups == []
+
+
+def test_stream_frames_hands_queued_then_live_frames_to_the_sink_and_until_wakes_the_waiter(session):
+    session.deliver_frame(frames_of(1, 1))
+    session.deliver_frame(frames_of(2, 1))
+    got: list[tuple[bytes, bool]] = []
+    stop = session.stream_frames(lambda frame, queued: got.append((frame, queued)))
+    assert got == [(frames_of(1, 1), True), (frames_of(2, 1), True)]
+    with pytest.raises(RuntimeError, match="another sink"):
+        session.stream_frames(lambda frame, queued: None)
+    later(0.05, lambda: session.deliver_frame(frames_of(3, 1)))
+    later(0.10, lambda: session.deliver_frame(frames_of(4, 1)))
+    started = time.monotonic()
+    # woken by the frame that makes `until` hold (the second live one), long before the 10 s time-out
+    assert session.next_digit(10, until=lambda: len(got) >= 4) is None
+    assert time.monotonic() - started < 5 and got[2:] == [(frames_of(3, 1), False), (frames_of(4, 1), False)]
+    assert session.read_frame(0) is None  # streamed frames are not queued for read_frame as well
+    stop()
+    session.deliver_frame(frames_of(5, 1))
+    assert len(got) == 4 and session.read_frame(0) == frames_of(5, 1)
