@@ -45,7 +45,7 @@ class CallServices:
     prompts: PromptAudio
     calendar: WorkingDays
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(SHANGHAI))
-    observer: CallObserver = field(default_factory=NoCallObserver)
+    observer: CallObserver = field(default_factory=NoCallObserver)  # the live view; nobody by default
 
 
 @dataclass
@@ -140,6 +140,7 @@ class FlowRunner:
                 raise RuntimeError(f"more than {self.MAX_STEPS} steps: the flow loops")
             node = flow.nodes[name]
             self.visited.append(f"{flow.name}:{name}")
+            self._safely(self.services.observer.node_entered, self.call.call_id, flow.name, name)
             name = getattr(self, f"_do_{node.kind}")(flow, node)
             if name == _RETURN:
                 return True
@@ -239,7 +240,7 @@ class FlowRunner:
                 if self.vars.get(var) is not None}
 
     def _safely(self, action: Callable[..., Any], *args: Any) -> None:
-        """Saving must never cost the caller the call: log and go on."""
+        """Saving or telling an observer must never cost the caller the call: log and go on."""
         try:
             action(*args)
         except Exception:
@@ -272,6 +273,8 @@ class FlowRunner:
                 return _AGAIN  # the recogniser could not keep up: asked again, on keys
             elif heard.audio:
                 said = heard.text
+                if said:
+                    self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 chosen = next((o for o in node.options if said and said in o.say.get(language, [])), None)
             else:
                 return _NO_INPUT
@@ -329,10 +332,13 @@ class FlowRunner:
                     return node.no_model or self._give_up(flow, node)
                 if heard.text is None:
                     return _INVALID
+                self._safely(self.services.observer.final_transcript, self.call.call_id, heard.text)
                 self._store(node.var, heard.text)
                 return node.next
             self._store(f"{node.var}_audio", self.services.recordings.save(self.call.call_id, node.var, heard.audio))
             text = (heard.text or "").strip()
+            if text:
+                self._safely(self.services.observer.final_transcript, self.call.call_id, text)
             if heard.recognised and not text:
                 return _INVALID
             self._store(node.var, text)  # '' when not recognised (no model, or on keys): transcribed later

@@ -95,13 +95,15 @@ class CallListener:
         finally:
             stop()
         result = listening.result()
-        if result.recognised and result.text:
-            self.observer.final_transcript(self.call.call_id, result.text)
-        elif result.audio is not None and listening.recognising and not result.recognised:
+        if result.audio is not None and listening.recognising and not result.recognised:
             self.keypad_only = True  # the recogniser could not finish in time: keys from now on
             log.warning("call %s: recognition did not finish in time, the caller is served on keys",
                         self.call.call_id)
         return Heard(audio=result.audio, text=result.text, recognised=result.recognised)
 
     def _partial(self, text: str) -> None:
-        self.observer.partial_transcript(self.call.call_id, text)
+        """On a recognition worker: an observer's failure must cost neither the answer nor the call."""
+        try:
+            self.observer.partial_transcript(self.call.call_id, text)
+        except Exception:
+            log.exception("call %s: partial transcript observer failed", self.call.call_id)

@@ -99,29 +99,6 @@ class Speech(Protocol):
         ...
 
 
-class CallObserver(Protocol):
-    """Who watches live calls (the operator console's live view): told as a call moves and speaks."""
-
-    def node_entered(self, call_id: str, flow: str, node: str) -> None: ...
-
-    def partial_transcript(self, call_id: str, text: str) -> None: ...
-
-    def final_transcript(self, call_id: str, text: str) -> None: ...
-
-
-class NoCallObserver:
-    """The default CallObserver: nobody watches."""
-
-    def node_entered(self, call_id: str, flow: str, node: str) -> None:
-        pass
-
-    def partial_transcript(self, call_id: str, text: str) -> None:
-        pass
-
-    def final_transcript(self, call_id: str, text: str) -> None:
-        pass
-
-
 class Proposal(Protocol):
     """What the ticket rules propose for a request (tickets.classify.Proposal fits)."""
 
@@ -204,3 +181,34 @@ class PromptAudio(Protocol):
     def text(self, text: str, language: str) -> str | Path | bytes: ...
 
     def recorded(self, path: Path) -> str | Path | bytes: ...
+
+
+class CallObserver(Protocol):
+    """Whoever watches calls as they happen (the operator console's live view, a node's live-call store):
+    told which node a call enters and what the caller is saying. Called on the call's own thread, so an
+    implementation must be quick; one that raises is logged and ignored, never costs the caller the call."""
+
+    def node_entered(self, call_id: str, flow: str, node: str) -> None:
+        """The call entered `node` of `flow` (sub-flows are named by their own flow)."""
+        ...
+
+    def partial_transcript(self, call_id: str, text: str) -> None:
+        """What the recogniser has heard so far of the utterance in progress (replaced by the next one)."""
+        ...
+
+    def final_transcript(self, call_id: str, text: str) -> None:
+        """The recogniser's text of a finished utterance (a free-speech answer, or a menu phrase said)."""
+        ...
+
+
+class NoCallObserver:
+    """The default CallObserver: nobody is watching."""
+
+    def node_entered(self, call_id: str, flow: str, node: str) -> None:
+        pass
+
+    def partial_transcript(self, call_id: str, text: str) -> None:
+        pass
+
+    def final_transcript(self, call_id: str, text: str) -> None:
+        pass

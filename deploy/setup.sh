@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium)
+DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

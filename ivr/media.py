@@ -281,7 +281,13 @@ class MediaStream:
 
 
 class MediaEngine:
-    """The node's single media thread. `add(stream)` / `remove(stream)` from any thread."""
+    """The node's single media thread. `add(stream)` / `remove(stream)` from any thread.
+
+    It is also the node's media clock: `add_ticker(callback)` runs `callback()` on the media thread once per
+    20 ms tick, after every stream's received audio of that tick was delivered and before any stream sends;
+    so a conference mixer reads this tick's frames and queues each leg's next frame without a thread of its
+    own, and the mixed frame leaves in the same tick.
+    """
 
     def __init__(self, name: str = "ivr-media") -> None:
         self._selector = selectors.DefaultSelector()
@@ -292,6 +298,8 @@ class MediaEngine:
         os.set_blocking(self._wake_w, False)
         self._running = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._tickers: tuple[Callable[[], None], ...] = ()  # replaced, never mutated: read without a lock
+        self._tickers_lock = threading.Lock()
         self.ticks = 0
         self.ticks_late = 0  # ticks handled a frame or more after their due time (sent at once, catching up)
         self.ticks_skipped = 0  # ticks never sent after a stall longer than MAX_CATCH_UP_FRAMES
@@ -317,6 +325,21 @@ class MediaEngine:
     @property
     def stream_count(self) -> int:
         return len(self._streams)
+
+    @property
+    def ticker_count(self) -> int:
+        return len(self._tickers)
+
+    def add_ticker(self, callback: Callable[[], None]) -> None:
+        """Run `callback()` on the media thread every tick (keep it well under a millisecond)."""
+        with self._tickers_lock:
+            self._tickers = (*self._tickers, callback)
+
+    def remove_ticker(self, callback: Callable[[], None]) -> None:
+        """Stop ticking `callback` (no-op when it is not registered); it may still run once if a tick is
+        under way on the media thread at this moment."""
+        with self._tickers_lock:
+            self._tickers = tuple(ticker for ticker in self._tickers if ticker != callback)  # bound methods: ==, not is
 
     def add(self, stream: MediaStream) -> None:
         stream.sock.setblocking(False)
@@ -393,11 +416,21 @@ class MediaEngine:
             for stream in list(self._streams):
                 stream.skip(behind)
         next_tick += FRAME_SECONDS  # when behind by a few frames, the next cycles come at once (catch up)
-        for stream in list(self._streams):
+        streams = list(self._streams)
+        for stream in streams:
             try:
                 stream.expire(now)
-                stream.send_tick()
             except Exception:  # one broken call must not stop the others' audio
+                log.exception("media receive failed for stream on port %s", stream.local_port)
+        for ticker in self._tickers:
+            try:
+                ticker()
+            except Exception:
+                log.exception("media ticker %r failed", ticker)
+        for stream in streams:
+            try:
+                stream.send_tick()
+            except Exception:
                 log.exception("media tick failed for stream on port %s", stream.local_port)
         return next_tick
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CallRecord", "DialResult", "IvrNode", "NodeHealth", "RegistrationError"]
 
 RECENT_RECORDS_KEPT = 1000
+CANCEL_CHECK_SECONDS = 0.1  # how soon dial() notices its `cancel` event while ringing
 
 
 @dataclass
@@ -166,6 +167,11 @@ class IvrNode:
     def sip_port(self) -> int:
         return self._phone.sip.myPort
 
+    @property
+    def media_clock(self) -> MediaEngine:
+        """The 20 ms clock all calls' audio runs on (`add_ticker`/`remove_ticker`), e.g. for mixing."""
+        return self._engine
+
     # ---- information for server.py
 
     def health(self) -> NodeHealth:
@@ -292,12 +298,14 @@ class IvrNode:
     # ---- outgoing calls
 
     def dial(self, number: str, timeout: float = 30.0, *, codec: str = "PCMU",
-             on_call: Callable[[CallSession], None] | None = None) -> DialResult:
+             on_call: Callable[[CallSession], None] | None = None,
+             cancel: threading.Event | None = None) -> DialResult:
         """Call `number` and wait up to `timeout` s for an answer.
 
         answered → the session (the caller drives it; hang up when done, or pass `on_call` to run it in the
         node's thread like an incoming call); busy → 486/600; no_answer → timeout (the INVITE is cancelled)
-        or 408/480/487; failed → any other status, or the server could not be reached.
+        or 408/480/487; failed → any other status, or the server could not be reached. Setting `cancel`
+        while it rings CANCELs the INVITE at once (no_answer, or answered if the answer crossed it).
         """
         if not self._admit():
             return DialResult("failed", None)
@@ -307,7 +315,7 @@ class IvrNode:
             self._release_slot()
             log.warning("dial %s failed: %s", number, exc)
             return DialResult("failed", None)
-        if not call.final_event.wait(timeout):
+        if not self._wait_final(call, timeout, cancel):
             self._phone.cancel(call)
             if not call.final_event.wait(2.0):  # the 487 normally follows the CANCEL
                 self._phone.calls.pop(call.call_id, None)
@@ -325,6 +333,19 @@ class IvrNode:
         if status is None or status in NO_ANSWER_STATUSES:
             return DialResult("no_answer", None, status)
         return DialResult("busy" if status in BUSY_STATUSES else "failed", None, status)
+
+    @staticmethod
+    def _wait_final(call: IvrCall, timeout: float, cancel: threading.Event | None) -> bool:
+        """Wait for the INVITE's final response; False after `timeout` or once `cancel` is set."""
+        if cancel is None:
+            return call.final_event.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not call.final_event.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or cancel.is_set():
+                return False
+            call.final_event.wait(min(remaining, CANCEL_CHECK_SECONDS))
+        return True
 
 
 def _wait_until_ended(session: CallSession) -> None:

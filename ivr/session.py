@@ -188,7 +188,11 @@ class CallSession:
 
     def add_tap(self, callback: Callable[[bytes], None]) -> None:
         """`callback(frame)` for every 20 ms caller frame, on the media thread: keep it quick."""
-        self._taps.append(callback)
+        self._taps = [*self._taps, callback]  # replaced, never mutated: the media thread iterates it unlocked
+
+    def remove_tap(self, callback: Callable[[bytes], None]) -> None:
+        """Stop calling `callback` (no-op when it is not a tap), e.g. when the call leaves a conference."""
+        self._taps = [tap for tap in self._taps if tap != callback]
 
     def read_frame(self, timeout: float = 1.0) -> bytes | None:
         """Next 20 ms of caller audio (320 bytes), None after `timeout` seconds without audio."""

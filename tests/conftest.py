@@ -53,15 +53,19 @@ def _free_tester_extensions(sip_server: SipServerInfo) -> Iterator[str]:
 
 @pytest.fixture
 def softphone_factory(sip_server: SipServerInfo, _free_tester_extensions: Iterator[str]) -> Iterator[Callable]:
-    """make(extension=None, password=None) -> a started (registered) ivr.softphone.Softphone; all stopped after."""
+    """make(extension=None, password=None, *, answer=False, tone=None) -> a started (registered)
+    ivr.softphone.Softphone (answering incoming calls with `answer`, a sine tone of `tone` Hz as its
+    microphone); all stopped after."""
     from ivr.softphone import Softphone  # imported lazily: test suites without SIP do not need it
 
     phones: list[Softphone] = []
 
-    def make(extension: str | None = None, password: str | None = None) -> Softphone:
+    def make(extension: str | None = None, password: str | None = None, *, answer: bool = False,
+             tone: float | None = None) -> Softphone:
         extension = extension or next(_free_tester_extensions)
         phone = Softphone(sip_server.host, sip_server.port, extension,
-                          password if password is not None else sip_server.password(extension))
+                          password if password is not None else sip_server.password(extension),
+                          answer=answer, tone=tone)
         phones.append(phone)
         phone.start()
         return phone
@@ -69,6 +73,27 @@ def softphone_factory(sip_server: SipServerInfo, _free_tester_extensions: Iterat
     yield make
     for phone in phones:
         phone.stop()
+
+
+@pytest.fixture
+def ivr_node_factory(sip_server: SipServerInfo) -> Iterator[Callable]:
+    """make(on_call, extension=None, **options) -> a started ivr.node.IvrNode registered as `extension`
+    (default the IVR's 12345); all stopped after the test."""
+    from ivr.node import IvrNode
+
+    nodes: list[IvrNode] = []
+
+    def make(on_call: Callable, extension: str | None = None, **options) -> IvrNode:
+        extension = extension or sip_server.ivr_extension
+        node = IvrNode(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+                       on_call=on_call, local_ip="127.0.0.1", **options)
+        node.start()
+        nodes.append(node)
+        return node
+
+    yield make
+    for node in nodes:
+        node.stop()
 
 
 @pytest.fixture

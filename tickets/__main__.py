@@ -1,6 +1,7 @@
 """Administrator's command line: `python -m tickets due --received ISO8601 (--working-days N | --level L |
---rule NAME) [--config FILE] [--override YYYY-MM-DD=work|holiday ...]` prints the due time as ISO 8601, so the calendar
-arithmetic can be checked before a real ticket depends on it."""
+--rule KIND [--level L]) [--config FILE] [--override YYYY-MM-DD=work|holiday ...]` prints the due time as ISO
+8601, so the calendar arithmetic can be checked before a real ticket depends on it. KIND is any deadline kind a
+ticket shows in its `deadlines` (`response` takes the level); `--received` is the deadline's start."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 from datetime import date, datetime
 
 from tickets.calendar import WorkingCalendar
-from tickets.deadlines import SHANGHAI, DeadlinePolicy
+from tickets.deadlines import SHANGHAI, DeadlineKind, DeadlinePolicy
 from tickets.settings import SettingsError, TicketSettings, load_ticket_settings
 
 
@@ -36,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     due = commands.add_parser("due", help="print the due time of a deadline")
     due.add_argument("--received", type=_received, required=True,
                      help="time of receipt, ISO 8601 (Asia/Shanghai when no offset is given)")
-    which = due.add_mutually_exclusive_group(required=True)
+    which = due.add_mutually_exclusive_group()
     which.add_argument("--working-days", type=int)
-    which.add_argument("--level", type=int)
-    which.add_argument("--rule")
+    which.add_argument("--rule", help=f"a deadline kind: {', '.join(DeadlineKind)} (response needs --level)")
+    due.add_argument("--level", type=int, help="response level 1-4: the response deadline")
     due.add_argument("--override", type=_override, action="append", default=[],
                      help="an administrator's holiday or make-up working day, e.g. 2027-01-01=holiday")
     due.add_argument("--config", help="INI file whose [tickets] section sets durations, rules and overrides "
@@ -52,10 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     overrides = {**settings.calendar_overrides, **dict(args.override)}  # the command line has the last word
     policy = DeadlinePolicy(settings.deadlines, WorkingCalendar(overrides))
+    if args.working_days is None and args.rule is None and args.level is None:
+        parser.error("one of --working-days, --level or --rule is required")
+    if args.level is not None and (args.working_days is not None or args.rule not in (None, DeadlineKind.RESPONSE)):
+        parser.error("--level goes with the response deadline only")
     try:
         if args.working_days is not None:
             deadline = policy.working_days(args.received, args.working_days)
-        elif args.level is not None:
+        elif args.level is not None or args.rule == DeadlineKind.RESPONSE:
+            if args.level is None:
+                parser.error("--rule response needs --level")
             deadline = policy.for_level(args.received, args.level)
         else:
             deadline = policy.for_rule(args.received, args.rule)

@@ -21,7 +21,7 @@ from tickets.auth import Principal, authenticate, issue_token
 from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import Ticket
-from tickets.schemas import (HolidayIn, HolidayOut, KnowledgeIn, KnowledgeOut, KnowledgePatch, LevelOverride,
+from tickets.schemas import (HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut, KnowledgePatch, LevelOverride,
                              RequestType, TicketCreate, TicketDetail, TicketFields, TicketOut, TicketPage,
                              TokenIn, TokenIssued, TransitionRefused, TransitionRequest, UnitIn, UnitOut, UnitPatch)
 from tickets.service import TicketRules
@@ -74,7 +74,7 @@ def open_session(request: Request) -> Iterator[Session]:
             raise HTTPException(status.HTTP_409_CONFLICT, detail={
                 "message": str(error), "status": str(error.status),
                 "allowed_actions": [str(action) for action in error.allowed]}) from error
-        except service.ConcurrentUpdate as error:
+        except (service.ConcurrentUpdate, service.Conflict) as error:
             session.rollback()
             raise HTTPException(status.HTTP_409_CONFLICT, detail={"message": str(error)}) from error
         except service.NotFound as error:
@@ -130,7 +130,8 @@ def _visible(ticket: Ticket, principal: Principal) -> Ticket:
 
 
 # What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
-IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref")
+IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref",
+                   "call_recording_ref", "transcript_ref")
 
 
 def _summary(ticket: Ticket, principal: Principal) -> TicketOut:
@@ -214,10 +215,11 @@ def get_ticket(ticket_id: int, session: SessionDep, principal: AnyRole) -> Ticke
 
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
-def edit_ticket(ticket_id: int, body: TicketFields, session: SessionDep, principal: Operator) -> TicketDetail:
+def edit_ticket(ticket_id: int, body: TicketFields, session: SessionDep, principal: Operator,
+                rules: RulesDep) -> TicketDetail:
     """Correct or complete a ticket's fields (e.g. a draft left by a caller who hung up)."""
     ticket = service.update_fields(session, service.get_ticket(session, ticket_id), _fields(body),
-                                   actor=principal.name)
+                                   actor=principal.name, rules=rules)
     session.commit()
     return _detail(ticket, principal)
 
@@ -235,6 +237,18 @@ def apply_transition(ticket_id: int, body: TransitionRequest, session: SessionDe
     ticket = service.transition(session, ticket_id, body.action, actor=principal.name, rules=rules,
                                 note=body.note, unit_id=body.unit_id, callback_result=body.callback_result,
                                 expected_version=body.expected_version)
+    session.commit()
+    return _detail(ticket, principal)
+
+
+@router.post("/tickets/{ticket_id}/investigation", response_model=TicketDetail, tags=["tickets"],
+             responses={**NOT_FOUND, 409: {"description": "no open appeal_investigation deadline"}})
+def record_investigation(ticket_id: int, body: InvestigationIn, session: SessionDep, principal: AnyRole,
+                         rules: RulesDep) -> TicketDetail:
+    """申诉: record that the investigation (调查核实) is done and what it found; meets the appeal's
+    `appeal_investigation` deadline (3 working days) before the reply."""
+    _visible(service.get_ticket(session, ticket_id), principal)
+    ticket = service.record_investigation(session, ticket_id, actor=principal.name, note=body.note, rules=rules)
     session.commit()
     return _detail(ticket, principal)
 

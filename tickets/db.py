@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/tickets.sqlite3"
 MIGRATIONS = Path(__file__).with_name("migrations")
+CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL (libpq connect_timeout)
 
 
 def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
@@ -25,7 +26,10 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A database host that stopped answering must cost a call seconds, not the kernel's TCP timeout: the IVR
+    # then goes on with its journal (app.journaled_tickets) instead of leaving the caller in silence.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _ensure_sqlite_folder(url: str) -> None:

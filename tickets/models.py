@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, TypeDecorator, event)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -82,6 +82,8 @@ class Ticket(Base):
     recording_ref: Mapped[str | None] = mapped_column(String(500))
     name_recording_ref: Mapped[str | None] = mapped_column(String(500))
     address_recording_ref: Mapped[str | None] = mapped_column(String(500))
+    call_recording_ref: Mapped[str | None] = mapped_column(String(500))  # the whole call, as the IVR heard it
+    transcript_confidence: Mapped[float | None] = mapped_column(Float)  # mean word confidence of the transcript
     confidential: Mapped[bool] = mapped_column(default=False)
 
     request_type: Mapped[str | None] = mapped_column(String(10), index=True)
@@ -96,15 +98,16 @@ class Ticket(Base):
     overdue: Mapped[bool] = mapped_column(default=False)
 
     received_at: Mapped[datetime | None]
+    # Mirrors of the stored deadlines (`deadlines`) kept for lists, sorting and the overdue filter: the
+    # deadline promised to the citizen (the level's response, an appeal's resolution) and the callback's.
     response_due_at: Mapped[datetime | None]
-    remind_at: Mapped[datetime | None]
-    reminded_at: Mapped[datetime | None]
-    supervised_at: Mapped[datetime | None]
-    replied_at: Mapped[datetime | None]
     callback_due_at: Mapped[datetime | None]
+    supervised_at: Mapped[datetime | None]  # first 督办: the ticket is on the supervisor's list since then
+    replied_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    statutory_data_missing: Mapped[bool] = mapped_column(default=False)
+    statutory_data_missing: Mapped[bool] = mapped_column(default=False)  # of any of its deadlines
     callback_result: Mapped[str | None] = mapped_column(String(20))
+    reviewed_at: Mapped[datetime | None]  # a reviewer checked the call's audio and transcript
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -113,6 +116,8 @@ class Ticket(Base):
     unit: Mapped[MemberUnit | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id",
                                                      cascade="save-update, merge")
+    deadlines: Mapped[list[TicketDeadline]] = relationship(back_populates="ticket", order_by="TicketDeadline.id",
+                                                           cascade="save-update, merge", lazy="selectin")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -134,12 +139,64 @@ class TicketEvent(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
+class TicketDeadline(Base):
+    """One deadline a ticket is under (tickets.deadline_tracking says which events start, meet or cancel
+    each kind). The scheduler's 催办 and 督办 are claimed on this row (reminded_at, supervised_at), so each
+    fires once per deadline whatever the number of nodes or restarts."""
+
+    __tablename__ = "ticket_deadlines"
+    __table_args__ = (
+        Index("ix_ticket_deadlines_open_remind", "met_at", "cancelled_at", "remind_at"),
+        Index("ix_ticket_deadlines_open_due", "met_at", "cancelled_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    remind_at: Mapped[datetime]
+    statutory_data_missing: Mapped[bool] = mapped_column(default=False)
+    met_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]  # no longer applies (returned as misrouted, reopened, ...)
+    reminded_at: Mapped[datetime | None]
+    supervised_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
+
+    @property
+    def is_open(self) -> bool:
+        return self.met_at is None and self.cancelled_at is None
+
+
+class TranscriptCorrection(Base):
+    """A reviewer's correction of one recognised word of a call transcript. The recogniser's word stays in
+    the transcript file and in `original`; a later correction of the same word supersedes this one, which
+    stays as evidence of who changed what when."""
+
+    __tablename__ = "transcript_corrections"
+    __table_args__ = (Index("ix_transcript_corrections_ticket_word", "ticket_id", "transcript_ref", "word_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    transcript_ref: Mapped[str] = mapped_column(String(500))
+    word_index: Mapped[int] = mapped_column(Integer)
+    original: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(String(200))  # '' when the word was struck out
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+APPEND_ONLY = (TicketEvent, TranscriptCorrection)
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_history_rewrite(session: Session, flush_context: Any, instances: Any) -> None:
-    """History is evidence for supervision and evaluation (统一督办、统一考核): never rewritten."""
+    """History is evidence for supervision and evaluation (统一督办、统一考核): never rewritten. The same holds
+    for transcript corrections."""
     for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, TicketEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise ValueError(f"ticket history is append-only (event {obj.id})")
+        if isinstance(obj, APPEND_ONLY) and (obj in session.deleted or session.is_modified(obj)):
+            raise ValueError(f"{obj.__tablename__} is append-only (row {obj.id})")
 
 
 class TicketNumberCounter(Base):

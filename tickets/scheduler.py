@@ -1,9 +1,10 @@
-"""Reminders (催办), supervision of overdue tickets (督办) and due callbacks (回访), run from the database.
+"""Reminders (催办) and supervision of missed deadlines (督办), run from the database, per deadline.
 
-The schedule is the tickets' own due timestamps (remind_at, response_due_at, callback_due_at), and each job
-marks what it did (reminded_at, supervised_at, a callback_due history line) with a conditional UPDATE in the
-same transaction as the history line. So a restart loses nothing, running twice fires nothing twice, and two
-nodes racing on one ticket fire it once (the claim is conditional on the marker or on the row's version);
+Every deadline a ticket is under (`ticket_deadlines`: response, unit_reply, the reviews, the appeal's
+milestones, the callback) is reminded once when `remind_at` has come and supervised once when `due_at` has
+passed, as long as no event met or cancelled it. Each job claims the deadline row with a conditional UPDATE
+(on reminded_at / supervised_at being empty) in the same transaction as the ticket's history line, so a
+restart loses nothing, running twice fires nothing twice, and two nodes racing on one deadline fire it once;
 the job lock additionally keeps all but one node idle per round.
 """
 from __future__ import annotations
@@ -13,29 +14,33 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, Update, exists, select, update
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tickets.lifecycle import Status
 from tickets.locks import JobLock, LocalJobLock
-from tickets.models import Ticket, TicketEvent, utcnow
+from tickets.models import TicketDeadline, utcnow
 from tickets.service import record_event
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
-# Statuses in which the responsible side still owes the citizen a response.
-WAITING = (Status.RECEIVED, Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS, Status.ESCALATED)
-REMIND, SUPERVISE, CALLBACK_DUE = "remind", "supervise", "callback_due"
+REMIND, SUPERVISE = "remind", "supervise"
+_OPEN = and_(TicketDeadline.met_at.is_(None), TicketDeadline.cancelled_at.is_(None))
+
+
+@dataclass(frozen=True)
+class Fired:
+    number: str  # the ticket's
+    kind: str  # the deadline's
 
 
 @dataclass
 class RoundReport:
-    """Ticket numbers each job fired for in one round (empty when another node held the job's lock)."""
+    """What each job fired for in one round (empty when another node held the job's lock)."""
 
-    reminded: list[str] = field(default_factory=list)
-    supervised: list[str] = field(default_factory=list)
-    callbacks_due: list[str] = field(default_factory=list)
+    reminded: list[Fired] = field(default_factory=list)
+    supervised: list[Fired] = field(default_factory=list)
 
 
 class Scheduler:
@@ -57,52 +62,50 @@ class Scheduler:
         with self.lock.hold(SUPERVISE) as mine:
             if mine:
                 report.supervised = self._supervise(now)
-        with self.lock.hold(CALLBACK_DUE) as mine:
-            if mine:
-                report.callbacks_due = self._callbacks_due(now)
         return report
 
-    def _remind(self, now: datetime) -> list[str]:
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status.in_(WAITING), Ticket.remind_at <= now, Ticket.reminded_at.is_(None),
-            Ticket.response_due_at > now))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.reminded_at.is_(None))
-                          .values(reminded_at=now, version=Ticket.version + 1),
-                          REMIND, lambda t: f"催办: response due {t.response_due_at.isoformat()}", now)
+    def _remind(self, now: datetime) -> list[Fired]:
+        """催办 before a deadline expires: once, when its reminder time has come and it is still open."""
+        due_soon = select(TicketDeadline.id).where(_OPEN, TicketDeadline.reminded_at.is_(None),
+                                                   TicketDeadline.remind_at <= now, TicketDeadline.due_at > now)
+        return self._fire(due_soon, TicketDeadline.reminded_at, REMIND, now,
+                          lambda d: f"催办: {d.kind} due {d.due_at.isoformat()}")
 
-    def _supervise(self, now: datetime) -> list[str]:
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status.in_(WAITING), Ticket.response_due_at <= now, Ticket.supervised_at.is_(None)))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.supervised_at.is_(None))
-                          .values(supervised_at=now, overdue=True, version=Ticket.version + 1),
-                          SUPERVISE, lambda t: f"督办: overdue since {t.response_due_at.isoformat()}, escalated "
-                                               "for supervision", now)
+    def _supervise(self, now: datetime) -> list[Fired]:
+        """督办 once a deadline has passed unmet: the ticket is flagged overdue and put on the supervisor's
+        list (Ticket.supervised_at, the first time)."""
+        missed = select(TicketDeadline.id).where(_OPEN, TicketDeadline.supervised_at.is_(None),
+                                                 TicketDeadline.due_at <= now)
 
-    def _callbacks_due(self, now: datetime) -> list[str]:
-        already = exists().where(TicketEvent.ticket_id == Ticket.id, TicketEvent.action == CALLBACK_DUE,
-                                 TicketEvent.at >= Ticket.replied_at)
-        candidates = (select(Ticket.id, Ticket.version).where(
-            Ticket.status == Status.REPLIED, Ticket.callback_due_at <= now, ~already))
-        return self._fire(candidates, lambda t, v: update(Ticket).where(Ticket.id == t, Ticket.version == v)
-                          .values(version=Ticket.version + 1), CALLBACK_DUE,
-                          lambda t: f"回访 due since {t.callback_due_at.isoformat()}", now)
+        def mark(deadline: TicketDeadline) -> str:
+            ticket = deadline.ticket
+            ticket.overdue = True
+            ticket.supervised_at = ticket.supervised_at or now
+            return f"督办: {deadline.kind} overdue since {deadline.due_at.isoformat()}, escalated for supervision"
 
-    def _fire(self, candidates: Select[tuple[int, int]], claim: Callable[[int, int], Update], action: str,
-              note: Callable[[Ticket], str], now: datetime) -> list[str]:
-        """One short transaction per ticket: claim it with a conditional UPDATE, then append the history line.
-        A claim that matches no row was someone else's (another node, or a concurrent transition)."""
+        return self._fire(missed, TicketDeadline.supervised_at, SUPERVISE, now, mark)
+
+    def _fire(self, candidates: Select[tuple[int]], marker: Any, action: str, now: datetime,
+              note: Callable[[TicketDeadline], str]) -> list[Fired]:
+        """One short transaction per deadline: claim it with a conditional UPDATE of `marker`, then append the
+        ticket's history line. A claim that matches no row was someone else's (another node, or an event that
+        met the deadline meanwhile)."""
         fired = []
         with self.session_factory() as session:
-            rows = session.execute(candidates.order_by(Ticket.id).limit(self.batch)).all()
-        for ticket_id, version in rows:
+            ids = session.scalars(candidates.order_by(TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
+        for deadline_id in ids:
             with self.session_factory.begin() as session:
-                if session.execute(claim(ticket_id, version)).rowcount != 1:
+                claim = (update(TicketDeadline).where(TicketDeadline.id == deadline_id, marker.is_(None), _OPEN)
+                         .values({marker.key: now}))
+                if session.execute(claim).rowcount != 1:
                     continue
-                ticket = session.get(Ticket, ticket_id, populate_existing=True)
-                record_event(session, ticket, ACTOR, action, ticket.status, note(ticket), now)
-                fired.append(ticket.number)
+                deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
+                ticket = deadline.ticket
+                record_event(session, ticket, ACTOR, action, ticket.status, note(deadline), now)
+                fired.append(Fired(ticket.number, deadline.kind))
         if fired:
-            log.info("%s fired for %d tickets: %s", action, len(fired), ", ".join(fired))
+            log.info("%s fired for %d deadlines: %s", action, len(fired),
+                     ", ".join(f"{f.number}/{f.kind}" for f in fired))
         return fired
 
     def start(self) -> None:

@@ -40,6 +40,7 @@ class TicketFields(RequestModel):
     recording_ref: str | None = Field(None, max_length=500)
     name_recording_ref: str | None = Field(None, max_length=500)
     address_recording_ref: str | None = Field(None, max_length=500)
+    call_recording_ref: str | None = Field(None, max_length=500)
     confidential: bool | None = None
     request_type: RequestType | None = None
     topic: str | None = Field(None, max_length=100)
@@ -67,6 +68,10 @@ class TransitionRequest(RequestModel):
     expected_version: int | None = Field(None, description="refuse with 409 unless the ticket is at this version")
 
 
+class InvestigationIn(RequestModel):
+    note: str = Field(min_length=1, description="what the investigation (调查核实) found")
+
+
 class EventOut(ResponseModel):
     at: datetime
     actor: str
@@ -74,6 +79,22 @@ class EventOut(ResponseModel):
     from_status: str | None
     to_status: str | None
     note: str | None
+
+
+class DeadlineOut(ResponseModel):
+    """One deadline the ticket is under; `met_at` is the time of the event that met it."""
+
+    kind: Literal["response", "unit_reply", "complaint_review", "appeal_review", "appeal_investigation",
+                  "appeal_resolution", "callback"]
+    started_at: datetime
+    due_at: datetime
+    statutory_data_missing: bool = Field(description="counted Monday–Friday plus overrides because the "
+                                                     "statutory calendar has no data for part of the period")
+    met_at: datetime | None
+    cancelled_at: datetime | None = Field(description="no longer applies (e.g. returned as misrouted)")
+    remind_at: datetime = Field(description="催办 from this time while it is open")
+    reminded_at: datetime | None
+    supervised_at: datetime | None = Field(description="督办: it passed unmet")
 
 
 class TicketOut(ResponseModel):
@@ -93,6 +114,8 @@ class TicketOut(ResponseModel):
     recording_ref: str | None
     name_recording_ref: str | None
     address_recording_ref: str | None
+    call_recording_ref: str | None
+    transcript_confidence: float | None = Field(description="mean recognition confidence of the call's words")
     confidential: bool
     request_type: str | None
     topic: str | None
@@ -101,16 +124,17 @@ class TicketOut(ResponseModel):
     unit_id: int | None
     overdue: bool
     received_at: datetime | None
-    response_due_at: datetime | None
-    remind_at: datetime | None
-    reminded_at: datetime | None
-    supervised_at: datetime | None
-    replied_at: datetime | None
+    response_due_at: datetime | None = Field(description="the deadline promised to the citizen (the level's "
+                                                         "response, an appeal's resolution), as in `deadlines`")
     callback_due_at: datetime | None
+    supervised_at: datetime | None = Field(description="first 督办: on the supervisor's list since then")
+    replied_at: datetime | None
     closed_at: datetime | None
-    statutory_data_missing: bool = Field(description="the deadline was counted Monday–Friday plus overrides "
-                                                     "because the statutory calendar has no data for it")
+    statutory_data_missing: bool = Field(description="one of its deadlines was counted Monday–Friday plus "
+                                                     "overrides because the statutory calendar has no data for it")
+    deadlines: list[DeadlineOut]
     callback_result: str | None
+    reviewed_at: datetime | None = Field(description="when a reviewer checked the call's audio and transcript")
     created_at: datetime
     updated_at: datetime
     version: int

@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tickets import deadline_tracking
 from tickets.calendar import WorkingCalendar
 from tickets.classify import DEFAULT_RULES, Classifier
-from tickets.deadlines import DeadlinePolicy, DeadlineSettings
+from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
 from tickets.lifecycle import Action, Status, next_status
 from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, HolidayOverride, KnowledgeEntry,
                             MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
@@ -33,8 +34,9 @@ SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.R
 # Fields an operator or the IVR may set directly; status, schedule and history only change through
 # create/transition/override so that every change is recorded.
 EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
-                   "recording_ref", "name_recording_ref", "address_recording_ref", "confidential",
-                   "request_type", "topic", "level", "handling_mode", "unit_id", "call_id")
+                   "recording_ref", "name_recording_ref", "address_recording_ref", "call_recording_ref",
+                   "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
+                   "unit_id", "call_id")
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
@@ -44,6 +46,10 @@ class NotFound(LookupError):
 
 class TicketNotFound(NotFound):
     pass
+
+
+class Conflict(Exception):
+    """The request is well formed but the ticket's state does not allow it (the API's 409)."""
 
 
 class ConcurrentUpdate(Exception):
@@ -68,7 +74,11 @@ class TicketRules:
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""
-        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(load_holiday_overrides(session)))
+        return self.policy_for(load_holiday_overrides(session))
+
+    def policy_for(self, overrides: Mapping[date, bool]) -> DeadlinePolicy:
+        """A deadline policy with the given holiday overrides (the IVR's last known ones, database away)."""
+        return DeadlinePolicy(self.deadline_settings, WorkingCalendar(overrides))
 
 
 # --- numbers -----------------------------------------------------------------------------------------------
@@ -79,46 +89,70 @@ NUMBER_LENGTH = 10
 def next_number(session: Session, when: datetime) -> str:
     """A 10-digit number a caller can key in: YYDDD (day of year, Shanghai time) + a 5-digit daily sequence,
     e.g. 2633300042. The counter row is updated atomically, so concurrent creators never share a number."""
-    day = when.astimezone(SHANGHAI).strftime("%y%j")
+    return reserve_numbers(session, when, 1)[0]
+
+
+def reserve_numbers(session: Session, when: datetime, count: int) -> list[str]:
+    """`count` consecutive numbers of the day of `when`, taken from the daily counter in one atomic step:
+    no other node and no later ticket gets them. An IVR node reserves a block ahead of time to tell callers a
+    real number while the database is away (journal.numbers); the ticket is then created with that number."""
+    if count < 1:
+        raise ValueError(f"count: {count} is not a positive number of tickets")
+    day = number_day(when)
     bump = update(TicketNumberCounter).where(TicketNumberCounter.day == day).values(
-        last=TicketNumberCounter.last + 1).returning(TicketNumberCounter.last)
-    sequence = session.execute(bump).scalar()
-    if sequence is None:
+        last=TicketNumberCounter.last + count).returning(TicketNumberCounter.last)
+    last = session.execute(bump).scalar()
+    if last is None:
         try:
             with session.begin_nested():
-                session.add(TicketNumberCounter(day=day, last=1))
-            sequence = 1
+                session.add(TicketNumberCounter(day=day, last=count))
+            last = count
         except IntegrityError:  # another creator inserted today's row first
-            sequence = session.execute(bump).scalar_one()
-    if sequence > 99999:
+            last = session.execute(bump).scalar_one()
+    if last > 99999:
         raise OverflowError(f"more than 99999 tickets on day {day}")
-    return f"{day}{sequence:05d}"
+    return [f"{day}{sequence:05d}" for sequence in range(last - count + 1, last + 1)]
+
+
+def number_day(when: datetime) -> str:
+    """The YYDDD prefix of the numbers given on the day of `when` (Shanghai time)."""
+    return when.astimezone(SHANGHAI).strftime("%y%j")
+
+
+def check_reserved_number(number: str) -> None:
+    """A number given to create a ticket with must look like one the counter hands out (ValueError naming
+    `number`); that the counter really reserved it is the caller's responsibility (reserve_numbers)."""
+    if not (len(number) == NUMBER_LENGTH and number.isascii() and number.isdigit()):
+        raise ValueError(f"number: {number!r} is not a {NUMBER_LENGTH}-digit ticket number")
 
 
 # --- creation and editing ----------------------------------------------------------------------------------
 
 def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketRules, actor: str,
                   idempotency_key: str | None = None, draft: bool = False,
-                  now: datetime | None = None) -> tuple[Ticket, bool]:
+                  now: datetime | None = None, number: str | None = None) -> tuple[Ticket, bool]:
     """Create a ticket, or return the one created earlier with the same idempotency key.
 
     Returns (ticket, created). Level, type and topic not given are proposed from the content by the
-    classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once."""
+    classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once.
+    `number`: one reserved earlier with reserve_numbers (a journaled call replayed); else the next one."""
     if idempotency_key is not None:
         existing = session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
         if existing is not None:
             return existing, False
     now = now or utcnow()
-    values = _checked(fields)
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     proposal_note = _apply_proposal(values, rules)
     values["call_time"] = values.get("call_time") or now
-    ticket = Ticket(**values, idempotency_key=idempotency_key, number=next_number(session, now),
+    if number is not None:
+        check_reserved_number(number)
+    ticket = Ticket(**values, idempotency_key=idempotency_key, number=number or next_number(session, now),
                     status=Status.DRAFT if draft else Status.RECEIVED, is_draft=draft, version=1,
                     created_at=now, updated_at=now)
     if not draft:
         ticket.received_at = now
-        _schedule_response(ticket, rules.policy(session), now)
+        deadline_tracking.receive(ticket, rules.policy(session), now)
     ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
                                      to_status=ticket.status, note=proposal_note))
     try:
@@ -133,25 +167,33 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
 
 
 def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *, actor: str,
-                  now: datetime | None = None) -> Ticket:
-    """Change editable fields (not status or schedule), recording which ones changed in the history."""
-    values = _checked(fields)
+                  rules: TicketRules | None = None, now: datetime | None = None) -> Ticket:
+    """Change editable fields (not status or schedule), recording which ones changed in the history.
+    A corrected request type of a received ticket brings that type's deadlines (e.g. 申诉's three), which
+    needs `rules` (callers that only attach references, such as the transcript linker, may leave it out)."""
+    values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
     if not changed:
         return ticket
     if "level" in changed:
         raise ValueError("level: change it with override_level so that the deadline follows")
+    now = now or utcnow()
     for name in changed:
         setattr(ticket, name, values[name])
+    if "request_type" in changed and ticket.received_at is not None:
+        if rules is None:
+            raise ValueError("request_type: changing the type of a received ticket needs the deadline rules")
+        deadline_tracking.request_type_changed(ticket, rules.policy(session), now)
     record_event(session, ticket, actor, "edit", ticket.status, "changed: " + ", ".join(changed), now)
     _flush(session, ticket)
     return ticket
 
 
-def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+def checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The editable subset of `fields`, with the domain's closed vocabularies enforced (ValueError naming the
-    field), so the IVR gets the same guarantees as the API's schema."""
+    field), so the IVR gets the same guarantees as the API's schema. The IVR also checks a call's answers with
+    it before journaling them, so that a replay never meets a value the database refuses."""
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
@@ -183,15 +225,16 @@ def _apply_proposal(values: dict[str, Any], rules: TicketRules) -> str | None:
     return f"proposed {', '.join(f'{n}={values[n]}' for n in missing)} ({matched})"
 
 
-def _schedule_response(ticket: Ticket, policy: DeadlinePolicy, start: datetime) -> None:
-    """Response deadline and reminder time from the level, counted from `start`."""
-    deadline = policy.for_level(start, ticket.level)
-    ticket.response_due_at = deadline.due
-    ticket.remind_at = policy.reminder_at(start, deadline.due)
-    ticket.statutory_data_missing = deadline.statutory_data_missing
-    ticket.reminded_at = None
-    ticket.supervised_at = None
-    ticket.overdue = False
+def response_deadline(fields: Mapping[str, Any], received: datetime, *, rules: TicketRules,
+                      overrides: Mapping[date, bool] | None = None) -> datetime:
+    """The deadline promised to the citizen (an appeal's resolution, else the level's response) of a ticket
+    with `fields` submitted at `received` (level given, else proposed from the content), computed without
+    the database: what the IVR tells a caller while the database is away. submit_draft(now=received)
+    computes the same with the same holiday `overrides`."""
+    values = dict(fields)
+    _apply_proposal(values, rules)
+    kind = deadline_tracking.governing_kind(values.get("request_type"))
+    return rules.policy_for(overrides or {}).for_kind(received, kind, values["level"]).due
 
 
 # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -243,7 +286,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.is_draft = False
         ticket.incomplete_reason = None
         ticket.received_at = now
-        _schedule_response(ticket, rules.policy(session), now)
+        deadline_tracking.receive(ticket, rules.policy(session), now)
     elif action is Action.REJECT and not note:
         raise ValueError("note: a ticket is not accepted only with a reason")
     elif action is Action.DISPATCH:
@@ -259,31 +302,43 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.unit_id = None
     elif action is Action.REPLY:
         ticket.replied_at = now
-        ticket.overdue = ticket.response_due_at is not None and now > ticket.response_due_at
-        ticket.callback_due_at = rules.policy(session).callback_due(now).due
     elif action is Action.CALLBACK:
         if callback_result not in CALLBACK_RESULTS:
             raise ValueError(f"callback_result: one of {', '.join(CALLBACK_RESULTS)} is required")
         ticket.callback_result = callback_result
-    elif action is Action.REOPEN:  # 重办: the unit works again to a fresh deadline at the same level
+    elif action is Action.REOPEN:  # 重办: the unit works again to fresh deadlines at the same level
         ticket.replied_at = None
-        ticket.callback_due_at = None
         ticket.closed_at = None
-        _schedule_response(ticket, rules.policy(session), now)
     if action in (Action.ANSWER_DIRECTLY, Action.REJECT, Action.CLOSE):
         ticket.closed_at = now
+    if action is not Action.SUBMIT:
+        deadline_tracking.apply(ticket, action.value, rules.policy(session), now)
+
+
+def record_investigation(session: Session, ticket_id: int, *, actor: str, note: str, rules: TicketRules,
+                         now: datetime | None = None) -> Ticket:
+    """申诉: the responsible side records that the investigation (调查核实, 第十一条) is done and what it found,
+    before the reply; this meets the appeal's investigation deadline. The status does not change."""
+    ticket = get_ticket(session, ticket_id)
+    if not (note or "").strip():
+        raise ValueError("note: say what the investigation found")
+    if deadline_tracking.open_deadline(ticket, DeadlineKind.APPEAL_INVESTIGATION) is None:
+        raise Conflict(f"ticket {ticket.number} has no open appeal_investigation deadline")
+    now = now or utcnow()
+    deadline_tracking.apply(ticket, deadline_tracking.RECORD_INVESTIGATION, rules.policy(session), now)
+    record_event(session, ticket, actor, deadline_tracking.RECORD_INVESTIGATION, ticket.status, note, now)
+    _flush(session, ticket)
+    return ticket
 
 
 def override_level(session: Session, ticket_id: int, level: int, *, actor: str, rules: TicketRules,
                    note: str | None = None, now: datetime | None = None) -> Ticket:
     """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
     ticket = get_ticket(session, ticket_id)
-    _checked({"level": level})
+    checked_fields({"level": level})
     before = ticket.level
-    policy = rules.policy(session)
     ticket.level = level
-    if ticket.received_at is not None and ticket.replied_at is None:
-        _schedule_response(ticket, policy, ticket.received_at)
+    deadline_tracking.level_changed(ticket, rules.policy(session))
     text = f"level {before} -> {level}" + (f": {note}" if note else "")
     record_event(session, ticket, actor, "override_level", ticket.status, text, now)
     _flush(session, ticket)
@@ -309,38 +364,65 @@ def _flush(session: Session, ticket: Ticket) -> None:
 # --- the call's view: drafts keyed by call id (callflows.ports.Tickets) -------------------------------------
 
 def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-               caller: str | None = None, actor: str = "ivr") -> Ticket:
+               caller: str | None = None, actor: str = "ivr", number: str | None = None,
+               now: datetime | None = None) -> Ticket:
     """Create the call's draft on first use and merge `fields` into it: what a caller said is kept even
-    if they hang up halfway. The calling number is the phone unless the caller gave another."""
+    if they hang up halfway. The calling number is the phone unless the caller gave another.
+
+    A journaled call replayed after a database outage passes the `number` the caller was told (reserved
+    earlier; a draft created meanwhile under another number takes it, see `assign_number`) and `now`, the
+    time the caller said it, so the ticket's times and deadline are the call's, not the replay's."""
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None:
         first = {"phone": caller, **fields} if caller and not fields.get("phone") else dict(fields)
         ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
-                                  idempotency_key=f"call:{call_id}", draft=True)
+                                  idempotency_key=f"call:{call_id}", draft=True, now=now, number=number)
         return ticket
+    if number is not None:
+        assign_number(session, ticket, number, actor=actor, now=now)
     level = fields.get("level")
-    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor)
+    update_fields(session, ticket, {k: v for k, v in fields.items() if k != "level"}, actor=actor, rules=rules,
+                  now=now)
     if level is not None and level != ticket.level:
-        override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller")
+        override_level(session, ticket.id, level, actor=actor, rules=rules, note="said by the caller", now=now)
+    return ticket
+
+
+def assign_number(session: Session, ticket: Ticket, number: str, *, actor: str,
+                  now: datetime | None = None) -> Ticket:
+    """Give a call's ticket the reserved number its caller was told. It happens when the database committed
+    the call's draft (or submit) but the IVR never heard back (the connection dropped) and told the caller a
+    reserved number: the number the caller heard wins, and the history keeps the one it replaces."""
+    check_reserved_number(number)
+    if ticket.number == number:
+        return ticket
+    before = ticket.number
+    ticket.number = number
+    record_event(session, ticket, actor, "renumber", ticket.status,
+                 f"number {before} -> {number} (the number the caller was told)", now)
+    _flush(session, ticket)
     return ticket
 
 
 def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
-                 caller: str | None = None, actor: str = "ivr") -> Ticket:
-    """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket."""
-    ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor)
+                 caller: str | None = None, actor: str = "ivr", number: str | None = None,
+                 now: datetime | None = None) -> Ticket:
+    """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket.
+    `number` and `now` as in save_draft (a replayed call: received and due as when the caller called)."""
+    ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor, number=number, now=now)
     if ticket.status == Status.DRAFT:
-        transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules)
+        transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules, now=now)
     return ticket
 
 
-def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr") -> Ticket | None:
+def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr",
+                    now: datetime | None = None) -> Ticket | None:
     """The caller left before submitting: keep the draft, flagged so an operator completes it."""
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None or ticket.status != Status.DRAFT or ticket.incomplete_reason == reason:
         return ticket
     ticket.incomplete_reason = reason
-    record_event(session, ticket, actor, "incomplete", ticket.status, reason)
+    record_event(session, ticket, actor, "incomplete", ticket.status, reason, now)
     _flush(session, ticket)
     return ticket
 

@@ -58,7 +58,7 @@ class DatabaseTickets:
                 ticket = service.get_by_number(session, number)
             except service.TicketNotFound as error:
                 raise TicketNotFound(number) from error
-            return _info(service.update_fields(session, ticket, _typed(fields), actor=ACTOR))
+            return _info(service.update_fields(session, ticket, _typed(fields), actor=ACTOR, rules=self.rules))
         return self._in_transaction(work)
 
     def find(self, number: str) -> TicketInfo | None:

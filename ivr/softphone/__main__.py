@@ -1,9 +1,12 @@
-"""`python -m ivr.softphone call 12345 [--dtmf 1,2] [--say FILE.wav] [--record OUT.wav] [--json] ...`
+"""`python -m ivr.softphone call 12345 [--dtmf 1,2] [--say FILE.wav] [--tone HZ] [--record OUT.wav] [--json] ...`
+`python -m ivr.softphone answer [--extension E] [--tone HZ] [--dtmf 1@2] [--record OUT.wav] [--json] [--timeout S]`
 
 Registers as a test extension (server, extension and password default to sip.conf in the current directory,
-or $HOTLINE_SIP_CONF; environment variables and options override), dials, runs the conversation (simple options or --scenario FILE.yaml), hangs
-up and prints a summary. Exit status: 0 answered and every step passed, 1 a step failed, 2 not answered or
-could not register, 64 bad usage.
+or $HOTLINE_SIP_CONF; environment variables and options override). `call` dials and runs the conversation
+(simple options or --scenario FILE.yaml); `answer` waits for one incoming call (e.g. the IVR ringing a
+member unit's remote seat), answers it and runs the same options. Then it hangs up (or the far end does) and
+prints a summary. Exit status: 0 answered and every step passed, 1 a step failed, 2 not answered / no call
+came / could not register, 64 bad usage.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import SettingsError, load_settings
 from .audio import write_wav
-from .phone import Softphone, SoftphoneError
+from .phone import ActiveCall, Softphone, SoftphoneError
 from .scenario import ScenarioError, Step, load_scenario, run_scenario
 
 DEFAULT_SERVER = "127.0.0.1:5060"
 DEFAULT_EXTENSION = "1001"
 FIRST_DIGIT_AT = 2.0  # seconds after the answer, for --dtmf digits without an explicit @time
 DIGIT_SPACING = 1.0
+MAX_ANSWERED_SECONDS = 3600.0  # `answer` without --hold: until the far end hangs up, at most this long
 
 
 def parse_server(text: str) -> tuple[str, int]:
@@ -63,29 +68,37 @@ def config_defaults(path: Path) -> dict[str, str]:
 
 def build_parser(defaults: dict[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr.softphone", description=__doc__.split("\n\n")[1])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", type=parse_server,
+                        default=parse_server(os.environ.get("HOTLINE_SIP_SERVER", defaults.get("server", DEFAULT_SERVER))),
+                        help="SIP server HOST:PORT (default $HOTLINE_SIP_SERVER, else sip.conf's registrar, else "
+                             f"{DEFAULT_SERVER}: the one `make run` starts)")
+    common.add_argument("--extension", default=os.environ.get("HOTLINE_SOFTPHONE_EXTENSION",
+                                                              defaults.get("extension", DEFAULT_EXTENSION)),
+                        help="test extension to register as (default: the first of sip.conf's [test_extensions])")
+    common.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD", defaults.get("password")),
+                        help="its password (default $HOTLINE_SOFTPHONE_PASSWORD, else from sip.conf)")
+    common.add_argument("--dtmf", default="", help="digits to press, e.g. 1,2 or 1@2.5,#@4 (seconds after answer)")
+    common.add_argument("--say", type=Path, help="sound file played as the voice from the answer on")
+    common.add_argument("--say-text", help="text spoken with espeak-ng from the answer on")
+    common.add_argument("--voice", default="en", help="espeak-ng voice for --say-text")
+    common.add_argument("--tone", type=float, metavar="HZ",
+                        help="a continuous sine tone as the microphone (sound files and digits go first)")
+    common.add_argument("--record", type=Path, help="WAV file for everything this phone heard")
+    common.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     commands = parser.add_subparsers(dest="command", required=True)
-    call = commands.add_parser("call", help="place one call")
+    call = commands.add_parser("call", parents=[common], help="place one call")
     call.add_argument("number")
-    call.add_argument("--server", type=parse_server,
-                      default=parse_server(os.environ.get("HOTLINE_SIP_SERVER", defaults.get("server", DEFAULT_SERVER))),
-                      help="SIP server HOST:PORT (default $HOTLINE_SIP_SERVER, else sip.conf's registrar, else "
-                           f"{DEFAULT_SERVER}: the one `make run` starts)")
-    call.add_argument("--extension", default=os.environ.get("HOTLINE_SOFTPHONE_EXTENSION",
-                                                            defaults.get("extension", DEFAULT_EXTENSION)),
-                      help="test extension to register as (default: the first of sip.conf's [test_extensions])")
-    call.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD", defaults.get("password")),
-                      help="its password (default $HOTLINE_SOFTPHONE_PASSWORD, else from sip.conf)")
     call.add_argument("--codec", default="PCMU", type=str.upper, choices=["PCMU", "PCMA"])
-    call.add_argument("--dtmf", default="", help="digits to press, e.g. 1,2 or 1@2.5,#@4 (seconds after answer)")
-    call.add_argument("--say", type=Path, help="sound file played as the caller's voice from the answer on")
-    call.add_argument("--say-text", help="text spoken with espeak-ng from the answer on")
-    call.add_argument("--voice", default="en", help="espeak-ng voice for --say-text")
     call.add_argument("--scenario", type=Path, help="YAML scenario (replaces --dtmf/--say)")
-    call.add_argument("--record", type=Path, help="WAV file for everything the caller heard")
     call.add_argument("--hold", type=float, default=None,
                       help="seconds to stay on the line after the last action (default 2; hang-up by the IVR ends earlier)")
     call.add_argument("--answer-timeout", type=float, default=30.0)
-    call.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    answer = commands.add_parser("answer", parents=[common], help="answer one incoming call")
+    answer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the call (default 60)")
+    answer.add_argument("--hold", type=float, default=None,
+                        help="hang up this many seconds after answering (default: stay until the far end hangs up, "
+                             f"at most {MAX_ANSWERED_SECONDS:g} s)")
     return parser
 
 
@@ -100,47 +113,91 @@ def simple_steps(args: argparse.Namespace) -> list[Step]:
 
 
 def run_call(args: argparse.Namespace) -> int:
-    if args.password is None:
-        print("error: the test extension's password is needed (--password or $HOTLINE_SOFTPHONE_PASSWORD)",
-              file=sys.stderr)
-        return 64
     try:
         steps = load_scenario(args.scenario) if args.scenario else simple_steps(args)
     except (ScenarioError, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 64
+
+    def converse(phone: Softphone) -> tuple[ActiveCall | None, list[str]]:
+        call = phone.dial(args.number, args.codec)
+        errors: list[str] = []
+        if call.wait_answered(args.answer_timeout):
+            errors = _run_steps(call, steps, 2.0 if args.hold is None else args.hold)
+        return call, errors
+
+    return _with_phone(args, converse, answer=False)
+
+
+def run_answer(args: argparse.Namespace) -> int:
+    try:
+        steps = simple_steps(args)
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 64
+
+    def converse(phone: Softphone) -> tuple[ActiveCall | None, list[str]]:
+        call = phone.wait_incoming(args.timeout)
+        if call is None:
+            return None, [f"no call came to {args.extension} within {args.timeout:g} s"]
+        hold = MAX_ANSWERED_SECONDS if args.hold is None else args.hold
+        return call, _run_steps(call, steps, hold, from_answer=True)
+
+    return _with_phone(args, converse, answer=True)
+
+
+def _run_steps(call: ActiveCall, steps: list[Step], hold: float, from_answer: bool = False) -> list[str]:
+    """Run the conversation, stay `hold` seconds (counted from the answer when `from_answer`, else after the
+    last step; a hang-up by the far end ends it earlier), hang up."""
     errors: list[str] = []
+    try:
+        run_scenario(call, steps)
+        call.wait_sent()  # let queued audio and digits finish
+        call.wait_ended(max(0.0, hold - call.seconds_connected()) if from_answer else hold)
+    except ScenarioError as exc:
+        errors.append(str(exc))
+    call.hangup()
+    time.sleep(0.2)
+    return errors
+
+
+def _with_phone(args: argparse.Namespace,
+                converse: Callable[[Softphone], tuple[ActiveCall | None, list[str]]], *, answer: bool) -> int:
+    """Register, run `converse`, unregister; print the summary; the exit status."""
+    if args.password is None:
+        print("error: the test extension's password is needed (--password or $HOTLINE_SOFTPHONE_PASSWORD)",
+              file=sys.stderr)
+        return 64
     # pyVoIP prints diagnostics on stdout; keep stdout for the summary alone.
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            phone = Softphone(*args.server, args.extension, args.password)
+            phone = Softphone(*args.server, args.extension, args.password, answer=answer, tone=args.tone)
             phone.start()
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 64
         except (SoftphoneError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            call = phone.dial(args.number, args.codec)
-            if call.wait_answered(args.answer_timeout):
-                try:
-                    run_scenario(call, steps)
-                    call.wait_sent()  # let queued audio and digits finish
-                    call.wait_ended(2.0 if args.hold is None else args.hold)
-                except ScenarioError as exc:
-                    errors.append(str(exc))
-                call.hangup()
-                time.sleep(0.2)
+            call, errors = converse(phone)
         finally:
             phone.stop()
+    if call is None:
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
     recording = write_wav(args.record, call.heard()) if args.record and call.answered else None
     summary = call.summary(recording)
     summary.errors = errors
     if args.json:
         print(summary.to_json())
     else:
-        print(f"call {summary.call_id} to {summary.number}: "
-              f"{'answered' if summary.answered else 'not answered'} (SIP {summary.sip_status} {summary.sip_reason}), "
-              f"{summary.connected_seconds:.1f} s connected, digits sent {summary.digits_sent or '-'}, "
-              f"ended by {summary.ended_by or '-'}, recording {summary.recording or '-'}")
+        print(f"{summary.direction} call {summary.call_id} {'to' if not call.incoming else 'from'} "
+              f"{summary.number}: {'answered' if summary.answered else 'not answered'} "
+              f"(SIP {summary.sip_status} {summary.sip_reason}), {summary.connected_seconds:.1f} s connected, "
+              f"digits sent {summary.digits_sent or '-'}, ended by {summary.ended_by or '-'}, "
+              f"recording {summary.recording or '-'}")
         for error in errors:
             print(f"FAILED: {error}")
     if not summary.answered:
@@ -156,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 64
     args = build_parser(defaults).parse_args(argv)
-    return run_call(args)
+    return run_call(args) if args.command == "call" else run_answer(args)
 
 
 if __name__ == "__main__":

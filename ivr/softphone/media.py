@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..dtmf import TelephoneEvent, digit_to_event
 from ..media import CODECS, FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE, MediaEngine, MediaStream
 from ..rtp import RtpPacket
@@ -42,13 +44,32 @@ class _Digit:
     sent: int = 0
 
 
+class SineMicrophone:
+    """A continuous sine tone as the phone's microphone (`--tone HZ`): phase-continuous 20 ms frames, so a
+    frequency analysis of what the far end heard finds exactly this tone."""
+
+    def __init__(self, hz: float, amplitude: int = 6000) -> None:
+        if not 0 < hz < SAMPLE_RATE / 2:
+            raise ValueError(f"tone: {hz:g} Hz is outside the telephone band (0-{SAMPLE_RATE // 2} Hz)")
+        self.hz = hz
+        self.amplitude = amplitude
+        self._sample = 0
+
+    def __call__(self) -> bytes:
+        t = (self._sample + np.arange(FRAME_SAMPLES)) / SAMPLE_RATE
+        self._sample = (self._sample + FRAME_SAMPLES) % SAMPLE_RATE  # whole seconds keep the phase exact
+        return (self.amplitude * np.sin(2 * np.pi * self.hz * t)).astype("<i2").tobytes()
+
+
 @dataclass(eq=False)
 class CallerStream(MediaStream):
-    """A MediaStream that also sends queued digits and keeps what was heard and sent."""
+    """A MediaStream that also sends queued digits and keeps what was heard and sent. `microphone()` gives
+    the frame sent when nothing is queued (None: silence)."""
 
     started_at: float = 0.0
     frame_listener: Callable[[bytes, float], None] | None = None
     digit_times: list[tuple[str, float]] = field(default_factory=list)
+    microphone: Callable[[], bytes] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,6 +90,7 @@ class CallerStream(MediaStream):
 
     @property
     def busy(self) -> bool:
+        """Queued audio or digits still to send (the microphone's own frames do not count)."""
         return bool(self._outgoing or self._digits)
 
     def heard(self) -> bytes:
@@ -84,6 +106,8 @@ class CallerStream(MediaStream):
     def send_tick(self) -> None:
         with self._outgoing_lock:
             packet = self._next_dtmf_packet()
+            if packet is None and not self._outgoing and self.microphone is not None:
+                self._outgoing.append(self.microphone())  # sent below like queued audio
             frame = None if packet is not None else (self._outgoing[0] if self._outgoing else SILENCE)
         with self._record_lock:
             self._sent.extend(frame if frame is not None else SILENCE)

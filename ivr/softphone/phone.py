@@ -1,4 +1,4 @@
-"""The simulated caller testers drive: register as a test extension, dial, talk, press keys, hang up.
+"""The simulated phone testers drive: register as a test extension, dial or answer, talk, press keys, hang up.
 
     with Softphone("127.0.0.1", 5060, "1001", "secret") as phone:
         call = phone.dial("12345", codec="PCMA")
@@ -7,11 +7,17 @@
         call.say_file("question.wav")
         call.hangup()
         print(call.summary().to_json())
+
+    with Softphone("127.0.0.1", 5060, "1002", "secret", answer=True, tone=1200) as seat:
+        call = seat.wait_incoming(60)       # answered at once; a 1200 Hz tone is its microphone
+        call.send_dtmf("1")
+        call.wait_ended(30)
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +30,7 @@ from pyVoIP.SIP import SIPStatus  # isort: skip
 from ..media import MediaEngine, MediaStream
 from ..sip import IvrCall, IvrPhone, RegistrationError
 from .audio import load_audio, synthesize, voiced_seconds, write_wav
-from .media import CODECS, SAMPLE_RATE, CallerMedia, MediaStats
+from .media import CODECS, SAMPLE_RATE, CallerMedia, MediaStats, SineMicrophone
 
 RTP_PORTS = (16384, 65534)
 
@@ -38,19 +44,21 @@ class CallSummary:
     """What a tester asserts on (and what `python -m ivr.softphone call --json` prints)."""
 
     call_id: str
-    number: str
+    number: str  # the number dialled, or the caller's number for an incoming call
     codec: str
     answered: bool
     sip_status: int | None  # final response to the INVITE (200, 486, 404, 487...), None if none came
     sip_reason: str
     connected_seconds: float
     digits_sent: str
-    ended_by: str | None  # "caller" | "remote" | None (never answered)
+    ended_by: str | None  # "caller" (this phone hung up, whichever way the call went) | "remote" | None
     recording: str | None
     packets_sent: int = 0
     packets_received: int = 0
     packets_lost: int = 0
     packets_late: int = 0
+    direction: str = "outgoing"  # or "incoming" (the phone answered it)
+    tone_hz: float | None = None  # the sine tone used as the microphone
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -58,11 +66,13 @@ class CallSummary:
 
 
 class ActiveCall:
-    """One outgoing call of the softphone. Blocking methods raise SoftphoneError when the call is over."""
+    """One call of the softphone, placed or answered. Blocking methods raise SoftphoneError when the call is
+    over."""
 
-    def __init__(self, phone: Softphone, number: str, call: IvrCall, codec: str) -> None:
+    def __init__(self, phone: Softphone, number: str, call: IvrCall, codec: str, *, incoming: bool = False) -> None:
         self._phone = phone
         self.number = number
+        self.incoming = incoming
         self._call = call
         self._codec = codec
         self._digits_sent = ""
@@ -156,6 +166,19 @@ class ActiveCall:
         """Speak `text` with espeak-ng into the call."""
         self.play(synthesize(text, voice), wait=wait)
 
+    def start_tone(self, hz: float, amplitude: int = 6000) -> None:
+        """A continuous sine tone as the microphone from now on (queued sound and digits go first)."""
+        self._media().stream.microphone = SineMicrophone(hz, amplitude)
+
+    def stop_tone(self) -> None:
+        self._media().stream.microphone = None
+
+    @property
+    def tone_hz(self) -> float | None:
+        media = self._caller_media
+        microphone = media.stream.microphone if media else None
+        return microphone.hz if isinstance(microphone, SineMicrophone) else None
+
     def heard(self) -> bytes:
         """Everything the caller heard since the answer (8 kHz 16-bit PCM)."""
         media = self._caller_media
@@ -244,35 +267,66 @@ class ActiveCall:
             packets_received=stats.packets_received if stats else 0,
             packets_lost=stats.packets_lost if stats else 0,
             packets_late=stats.packets_late if stats else 0,
+            direction="incoming" if self.incoming else "outgoing",
+            tone_hz=self.tone_hz,
         )
 
 
 class Softphone:
-    """A registered test extension that places calls through the SIP server.
+    """A registered test extension that places calls through the SIP server and, with `answer`, answers the
+    calls that come in (otherwise they are refused with 486 Busy Here); `wait_incoming` hands them out.
 
     SIP is the IVR node's own pyVoIP phone (ivr.sip.IvrPhone: strict registration, dialling, CANCEL, ACK of
-    failures), refusing calls to the tester with 486; media is CallerMedia on one ivr.media.MediaEngine.
+    failures, immediate answer); media is CallerMedia on one ivr.media.MediaEngine. `tone` (Hz) makes a sine
+    tone the microphone of every call from its first packet.
     """
 
     def __init__(self, server_host: str, server_port: int, extension: str, password: str, *,
-                 local_ip: str = "127.0.0.1", register_timeout: float = 5.0) -> None:
+                 local_ip: str = "127.0.0.1", register_timeout: float = 5.0, answer: bool = False,
+                 tone: float | None = None) -> None:
         self.server = (server_host, server_port)
         self.extension = extension
+        self.answer = answer
+        self.tone = tone
+        if tone is not None:
+            SineMicrophone(tone)  # ValueError now for a tone outside the band, not at the first call
+        self._incoming: queue.Queue[ActiveCall] = queue.Queue()
         self._engine = MediaEngine("softphone-media")
         self.voip = IvrPhone(server_host, server_port, extension, password, my_ip=local_ip, sip_port=0,
                              rtp_ports=RTP_PORTS, codecs=tuple(CODECS), engine=self._engine,
-                             media_factory=self._make_media, admit=lambda: False, on_incoming=lambda call: None,
-                             on_refused=lambda: None, register_timeout=register_timeout, expires=300)
+                             media_factory=self._make_media, admit=lambda: self.answer,
+                             on_incoming=self._answered, on_refused=lambda: None,
+                             register_timeout=register_timeout, expires=300)
         self._started = False
         self._stopped = False
 
     def _make_media(self, call: IvrCall, codec: str, dtmf_payload_type: int | None, sock,
                     remote: tuple[str, int]) -> MediaStream:
-        """media_factory of IvrPhone: called with the answer's SDP, just before the stream starts."""
+        """media_factory of IvrPhone: called with the far end's SDP, just before the stream starts."""
         media = CallerMedia(self._engine, sock, remote, codec, dtmf_payload_type)
         media.started_at = media.stream.started_at = time.monotonic()
+        if self.tone is not None:
+            media.stream.microphone = SineMicrophone(self.tone)
         call.caller_media = media  # type: ignore[attr-defined]
         return media.stream
+
+    def _answered(self, call: IvrCall) -> None:
+        """on_incoming of IvrPhone (SIP thread): the call was answered with 200 OK just now."""
+        call.final_status = 200
+        call.final_event.set()
+        caller = call.request.headers["From"]["number"]
+        active = ActiveCall(self, caller, call, call.codec or "PCMU", incoming=True)
+        active.answered_at = time.monotonic()
+        self._incoming.put(active)
+
+    def wait_incoming(self, timeout: float) -> ActiveCall | None:
+        """The next call that came in (already answered), or None when none came within `timeout` s."""
+        if not self.answer:
+            raise SoftphoneError("this softphone refuses incoming calls: create it with answer=True")
+        try:
+            return self._incoming.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def start(self) -> None:
         """Register; SoftphoneError naming the cause when the server refuses or does not answer."""

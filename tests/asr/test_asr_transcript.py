@@ -2,12 +2,13 @@
 background, stored as JSON with word timings, handed to a completion callback."""
 
 import json
+import time
 
 import pytest
 
 from asr.audio import frames, read_wav
 from asr.errors import AudioFileError
-from asr.transcript import Transcript, TranscriptJobs, transcript_path_for
+from asr.transcript import Transcript, TranscriptionStopped, TranscriptJobs, transcript_path_for
 from recordings.wav_writer import WavRecording
 
 pytestmark = pytest.mark.vosk
@@ -82,3 +83,25 @@ def test_output_path_can_be_given(registry, tmp_path, word_pcm):
     finally:
         jobs.shutdown()
     assert Transcript.from_json(target.read_text(encoding="utf-8")).words
+
+
+def test_shutdown_stops_the_running_job_within_a_second_of_audio_and_drops_the_queue(registry, tmp_path, speak):
+    """A node that stops must not wait for a backlog of long calls: the jobs are kept elsewhere (the node's
+    journal) and submitted again at the next start."""
+    path = tmp_path / "long.wav"
+    recording = WavRecording(path)
+    speech = read_wav(speak(SENTENCE))
+    for _ in range(20):  # over a minute of speech: tens of seconds to decode on this machine
+        for frame in frames(speech + SILENCE_1S):
+            recording.write(frame)
+    recording.close()
+    registry.model("ko")  # loaded before timing anything
+    jobs = TranscriptJobs(registry)
+    running = jobs.submit(path)
+    queued = jobs.submit(path, output=tmp_path / "second.json")
+    time.sleep(1.0)
+    jobs.shutdown()
+    with pytest.raises(TranscriptionStopped, match="stopped at"):  # it did not decode to the end
+        running.result(timeout=0)
+    assert queued.cancelled()
+    assert not transcript_path_for(path).exists() and not (tmp_path / "second.json").exists()

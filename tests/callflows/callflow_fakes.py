@@ -167,10 +167,12 @@ class FakeHeard:
 class FakeListening:
     """asr's real Endpointer (a Say frame is voice); "recognition" reads the Say codes of the utterance."""
 
-    def __init__(self, speech: FakeSpeech, language: str, phrases, recognise: bool, endpointer: Endpointer):
+    def __init__(self, speech: FakeSpeech, language: str, phrases, recognise: bool, endpointer: Endpointer,
+                 on_partial=None):
         self.speech, self.language, self.phrases = speech, language, phrases
         self.recognising = recognise
         self.endpointer = endpointer
+        self.on_partial = on_partial
         self.cancelled = False
 
     @property
@@ -179,7 +181,10 @@ class FakeListening:
 
     def feed(self, frame: bytes, queued: bool = False) -> None:
         if not self.finished:
-            self.endpointer.push(frame, queued=queued)
+            decoded = self.endpointer.push(frame, queued=queued)
+            said = heard_text(b"".join(decoded)) if decoded and self.recognising else None
+            if said and self.on_partial is not None:
+                self.on_partial(said)  # as a recogniser reports words while they are spoken
 
     def silence(self, seconds: float) -> None:
         if not self.finished:
@@ -228,7 +233,7 @@ class FakeSpeech:
         self.open_turns += recognise
         endpointer = Endpointer(timeout=timeout, end_silence=end_silence, max_length=max_length,
                                 is_voice=self.is_voice)
-        return FakeListening(self, language, phrases, recognise, endpointer)
+        return FakeListening(self, language, phrases, recognise, endpointer, on_partial if recognise else None)
 
 
 @dataclass
@@ -251,6 +256,7 @@ class FakeTickets:
     incomplete: dict[str, str] = field(default_factory=dict)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_submit: bool = False
+    number_by_callback: bool = False  # as the journal answers with the database away and no number reserved
     deadline: datetime = datetime(2026, 12, 3, 17, 30)
 
     def propose(self, text: str) -> FakeProposal:
@@ -272,7 +278,8 @@ class FakeTickets:
         self.save_draft(call_id, caller, fields)
         number = f"2026{len(self.submitted) + 1:06d}"
         self.submitted[number] = dict(self.drafts[call_id])
-        info = TicketInfo(number, "received", self.deadline, fields.get("request_type"))
+        info = TicketInfo("" if self.number_by_callback else number, "received", self.deadline,
+                          fields.get("request_type"))
         self.known[number] = info
         return info
 
@@ -369,8 +376,8 @@ class Harness:
     switchboard: FakeSwitchboard = field(default_factory=FakeSwitchboard)
     recordings: FakeRecordings = field(default_factory=FakeRecordings)
     calendar: FakeCalendar = field(default_factory=FakeCalendar)
-    observer: Any = None  # a CallObserver, or None for the default (nobody watches)
     now: datetime = datetime(2026, 12, 1, 10, 0)  # a Tuesday morning
+    observer: Any = None  # a callflows.ports.CallObserver, or None for the default (nobody watching)
 
     def run(self, path_or_bundle: Any, call: ScriptedCall, **initial_vars: Any):
         from callflows.bundle import load_bundle

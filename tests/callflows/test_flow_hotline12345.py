@@ -137,6 +137,29 @@ def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
     assert harness.tickets.submitted == {}
 
 
+def test_without_a_ticket_number_the_caller_is_told_it_comes_by_callback():
+    harness = Harness()
+    harness.tickets.number_by_callback = True
+    call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1),
+                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Say("是"), Quiet(1))
+    assert result.outcome == "completed" and len(harness.tickets.submitted) == 1
+    assert call.texts()[-2] == "zh:您的诉求已受理，工单号将在回访时告诉您，我们将在十二月三日十七点三十分前给您答复。"
+
+
+def test_operator_busy_says_recorded_only_when_the_request_was():
+    harness = Harness()
+    harness.switchboard.reachable = False
+    call, _ = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Keys("0"))
+    assert call.texts()[-1] == "zh:人工坐席正忙，您反映的内容已经记录，我们会尽快与您联系。"
+    assert harness.tickets.drafts["call-1"]["content"] == "垃圾没人清运"
+
+    harness = Harness()
+    harness.switchboard.reachable = False
+    call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
+    assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
+    assert harness.tickets.drafts == {}
+
+
 def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still_gets_a_ticket():
     """Graceful overload: no recogniser free for this caller (fake capacity 0). The flow does not wait or
     fail: keypad prompts, the request recorded for later transcription, the type chosen by key, the
@@ -174,22 +197,3 @@ def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_f
     assert harness.speech.refused == 1 and "ko:용건을 말씀해 주십시오." in call.texts()
     assert harness.speech.open_turns == 0  # every listening was given back, hang-up included
 
-
-def test_what_the_caller_said_is_told_to_the_live_view():
-    class Watching:
-        def __init__(self):
-            self.finals: list[tuple[str, str]] = []
-
-        def node_entered(self, call_id, flow, node):
-            pass
-
-        def partial_transcript(self, call_id, text):
-            pass
-
-        def final_transcript(self, call_id, text):
-            self.finals.append((call_id, text))
-
-    harness = Harness(observer=Watching())
-    run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), Say("네", 0.5), Quiet(1),
-        HangUp())
-    assert harness.observer.finals == [("call-1", "우리 집이 사흘째 단수입니다"), ("call-1", "네")]

@@ -171,6 +171,64 @@ def test_caller_audio_still_arrives_while_our_packets_bounce_off_a_closed_port(e
     engine.remove(stream)
 
 
+def test_a_ticker_sees_the_frames_of_its_tick_and_what_it_queues_leaves_in_the_same_tick(engine):
+    """The media clock of a conference mixer: a ticker that echoes each received frame back; every echo must
+    carry the frame's content, and go out in the tick the frame was delivered in (the echo's RTP timestamp
+    follows the packets sent before it without a gap of silence frames)."""
+    stream, far, got = make_stream("PCMU")
+    delivered: list[bytes] = []
+    stream.on_frame = delivered.append  # media thread, before the tickers
+    ticks: list[int] = []
+    left_over: list[int] = []
+
+    def echo() -> None:
+        ticks.append(stream.stats.frames_sent)
+        left_over.append(stream.queued_frames)  # what the previous tick queued must be sent by now
+        while delivered:
+            stream.queue_pcm(delivered.pop(0))
+
+    engine.add(stream)
+    engine.add_ticker(echo)
+    assert engine.ticker_count == 1
+    target = ("127.0.0.1", stream.local_port)
+    contents = [g711.encode_pcmu(int(1000 * (n + 1)).to_bytes(2, "little", signed=True) * 160) for n in range(5)]
+    echoes: list[RtpPacket] = []
+    silent = g711.encode_pcmu(bytes(FRAME_BYTES))
+    for seq, payload in enumerate(contents):
+        far.sendto(bytes(packet(seq, payload, timestamp=160 * seq)), target)
+        while True:  # the next non-silent packet is the echo; it must come within a tick or two
+            received = RtpPacket.parse(far.recv(2048))
+            if received.payload != silent:
+                echoes.append(received)
+                break
+    assert [p.payload for p in echoes] == contents
+    engine.remove_ticker(echo)
+    assert engine.ticker_count == 0
+    calls = len(ticks)
+    time.sleep(0.1)
+    assert len(ticks) <= calls + 1  # at most a tick that was under way
+    # one send per tick, and it took what the ticker had queued in that same tick
+    assert all(b - a <= 1 for a, b in zip(ticks, ticks[1:]))
+    assert set(left_over) == {0}
+    engine.remove(stream)
+    far.close()
+
+
+def test_a_bound_method_ticker_is_removed_by_an_equal_bound_method(engine):
+    """`obj.tick` makes a new bound-method object each time: removal compares by equality."""
+    counted: list[int] = []
+
+    class Room:
+        def tick(self) -> None:
+            counted.append(1)
+
+    room = Room()
+    engine.add_ticker(room.tick)
+    assert _wait(lambda: len(counted) >= 2)
+    engine.remove_ticker(room.tick)
+    assert engine.ticker_count == 0
+
+
 def test_every_tick_the_engine_skips_after_a_stall_is_counted_and_accounted_for_in_the_timestamps(engine):
     """A stall longer than MAX_CATCH_UP_FRAMES (here: one stream's callback blocking the media thread for
     0.6 s) makes the engine skip ticks. Each one is counted per stream and in the engine, and the RTP

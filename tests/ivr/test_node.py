@@ -52,21 +52,9 @@ def prompt_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def make_node(sip_server):
-    """make(on_call, **options) -> a started IvrNode registered as 12345; stopped after the test."""
-    nodes: list[IvrNode] = []
-
-    def make(on_call, extension: str | None = None, **options) -> IvrNode:
-        extension = extension or sip_server.ivr_extension
-        node = IvrNode(sip_server.host, sip_server.port, extension, sip_server.password(extension),
-                       on_call=on_call, local_ip="127.0.0.1", **options)
-        node.start()
-        nodes.append(node)
-        return node
-
-    yield make
-    for node in nodes:
-        node.stop()
+def make_node(ivr_node_factory):
+    """make(on_call, extension=None, **options) -> a started IvrNode (the suite's ivr_node_factory)."""
+    return ivr_node_factory
 
 
 def demo_with_recording(prompt_cache: Path, recordings_root: Path):
@@ -272,6 +260,12 @@ def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_c
         unanswered = node.dial("1013", timeout=3)
         assert unanswered.status == "no_answer"
         assert 3 <= time.monotonic() - started < 8
+        cancel = threading.Event()
+        threading.Timer(1.0, cancel.set).start()
+        started = time.monotonic()
+        cancelled = node.dial("1013", timeout=20, cancel=cancel)  # e.g. the caller pressed 0 meanwhile
+        assert cancelled.status == "no_answer" and cancelled.session is None
+        assert time.monotonic() - started < 5
     finally:
         never_answers.stop()
 

@@ -166,6 +166,19 @@ def test_read_frame_taps_and_end(session):
     assert tapped == [frames_of(7, 1), frames_of(8, 1)]
 
 
+def test_a_removed_tap_gets_no_more_frames_and_the_others_keep_theirs(session):
+    kept: list[bytes] = []
+    removed: list[bytes] = []
+    session.add_tap(kept.append)
+    session.add_tap(removed.append)
+    session.deliver_frame(frames_of(1, 1))
+    session.remove_tap(removed.append)
+    session.remove_tap(lambda frame: None)  # not a tap: nothing happens
+    session.deliver_frame(frames_of(2, 1))
+    assert kept == [frames_of(1, 1), frames_of(2, 1)]
+    assert removed == [frames_of(1, 1)]
+
+
 def test_hangup_sends_bye_once_and_runs_end_callbacks_once(session):
     ended: list[str] = []
     session.on_end(lambda s: ended.append(s.call_id))

@@ -98,14 +98,17 @@ def test_override_turns_a_statutory_working_day_into_a_holiday():
 
 def test_reminder_and_callback_and_configuration():
     settings = DeadlineSettings(level_durations={1: timedelta(hours=1)}, reminder_fraction=0.5,
-                                rules={"callback": Rule(hours=12)})
+                                rules={**DeadlineSettings().rules, "callback": Rule(hours=12)})
     policy = DeadlinePolicy(settings, WorkingCalendar())
     received = at("2026-05-06T08:00")
     due = policy.for_level(received, 1).due
     assert policy.reminder_at(received, due) == at("2026-05-06T08:30")
-    assert policy.callback_due(at("2026-05-06T09:00")).due == at("2026-05-06T21:00")
+    assert policy.for_kind(at("2026-05-06T09:00"), "callback", 1).due == at("2026-05-06T21:00")
+    assert policy.for_kind(at("2026-05-06T09:00"), "response", 1).due == at("2026-05-06T10:00")
     with pytest.raises(ValueError, match="reminder_fraction"):
         DeadlineSettings(reminder_fraction=1.5)
+    with pytest.raises(ValueError, match="missing unit_reply"):
+        DeadlineSettings(rules={"callback": Rule(hours=12)})
     with pytest.raises(ValueError, match="either hours or working_days"):
         Rule(hours=1, working_days=1)
     with pytest.raises(ValueError, match="time zone"):

@@ -13,7 +13,7 @@ from tickets.deadlines import DeadlineSettings
 from tickets.lifecycle import Action
 from tickets.locks import LocalJobLock, RedisJobLock
 from tickets.models import Ticket
-from tickets.scheduler import Scheduler
+from tickets.scheduler import Fired, RoundReport, Scheduler
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
 
@@ -41,23 +41,25 @@ def test_remind_then_supervise_each_once(session_factory, rules):
     scheduler = Scheduler(session_factory)
     assert scheduler.run_once(T0 + timedelta(minutes=90)).reminded == []  # 75 % of 2 h: not yet
     round1 = scheduler.run_once(T0 + timedelta(minutes=97))  # past 80 % (96 min)
-    assert (round1.reminded, round1.supervised) == ([number], [])
+    assert (round1.reminded, round1.supervised) == ([Fired(number, "response")], [])
     assert scheduler.run_once(T0 + timedelta(minutes=100)).reminded == []  # nothing fires twice
     round3 = scheduler.run_once(T0 + timedelta(hours=2, seconds=1))
-    assert (round3.reminded, round3.supervised) == ([], [number])
+    assert (round3.reminded, round3.supervised) == ([], [Fired(number, "response")])
     events, ticket = history(session_factory, ticket_id)
     assert events == [("create", "op"), ("remind", "scheduler"), ("supervise", "scheduler")]
-    assert ticket.overdue is True and ticket.reminded_at is not None and ticket.supervised_at is not None
-    assert Scheduler(session_factory).run_once(T0 + timedelta(days=1)) == type(round3)()  # a "restart"
+    [response] = ticket.deadlines
+    assert response.reminded_at == T0 + timedelta(minutes=97)
+    assert ticket.overdue is True and ticket.supervised_at == response.supervised_at == T0 + timedelta(hours=2, seconds=1)
+    assert Scheduler(session_factory).run_once(T0 + timedelta(days=1)) == RoundReport()  # a "restart"
 
 
 def test_overdue_ticket_found_late_is_supervised_not_reminded(session_factory, rules):
     _, number = create(session_factory, rules, "停水了", 2)
     report = Scheduler(session_factory).run_once(T0 + timedelta(days=3))
-    assert (report.reminded, report.supervised) == ([], [number])
+    assert (report.reminded, report.supervised) == ([], [Fired(number, "response")])
 
 
-def test_settled_tickets_are_left_alone_and_callbacks_come_due(session_factory, rules):
+def test_settled_tickets_are_left_alone_and_the_callback_is_reminded_then_supervised(session_factory, rules):
     answered_id, _ = create(session_factory, rules, "请问护照怎么办理", 3)
     replied_id, replied_number = create(session_factory, rules, "路灯坏了", 3)
     with session_factory.begin() as session:
@@ -67,11 +69,15 @@ def test_settled_tickets_are_left_alone_and_callbacks_come_due(session_factory, 
             service.transition(session, replied_id, action, actor="unit", rules=rules, unit_id=unit.id,
                                now=T0 + timedelta(hours=1))
     scheduler = Scheduler(session_factory)
-    # callback rule: 2 working days after the reply on Monday -> due Wednesday 23:59:59 Shanghai
-    assert scheduler.run_once(datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)).callbacks_due == []
+    # callback rule: 2 working days after the reply on Monday 10:00 -> due Wednesday 23:59:59 Shanghai,
+    # reminded at 80 % of those 61:59:59 (Wednesday 11:35:59 Shanghai)
+    assert scheduler.run_once(datetime(2026, 3, 4, 3, 35, tzinfo=timezone.utc)) == RoundReport()
+    early = scheduler.run_once(datetime(2026, 3, 4, 3, 36, tzinfo=timezone.utc))
+    assert (early.reminded, early.supervised) == ([Fired(replied_number, "callback")], [])
+    assert scheduler.run_once(datetime(2026, 3, 4, 15, 59, tzinfo=timezone.utc)).supervised == []
     late = scheduler.run_once(datetime(2026, 3, 4, 16, 0, tzinfo=timezone.utc))
-    assert (late.callbacks_due, late.reminded, late.supervised) == ([replied_number], [], [])
-    assert scheduler.run_once(datetime(2026, 3, 5, 16, 0, tzinfo=timezone.utc)).callbacks_due == []
+    assert (late.reminded, late.supervised) == ([], [Fired(replied_number, "callback")])
+    assert scheduler.run_once(datetime(2026, 3, 5, 16, 0, tzinfo=timezone.utc)) == RoundReport()
     events, _ = history(session_factory, answered_id)
     assert [action for action, _ in events] == ["create", "answer_directly"]
 
@@ -92,7 +98,7 @@ def test_two_nodes_race_on_one_ticket_fire_once(session_factory, rules):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(n for r in reports for n in r.supervised) == [number]
+    assert [f for r in reports for f in r.supervised] == [Fired(number, "response")]
     events, _ = history(session_factory, ticket_id)
     assert [a for a, _ in events].count("supervise") == 1
 
@@ -144,8 +150,8 @@ def test_nodes_sharing_the_redis_lock_skip_a_job_another_node_holds(session_fact
     with node_a.hold("supervise") as a_runs:
         assert a_runs is True
         during = node_b.run_once(T0 + timedelta(hours=20))
-    assert (during.supervised, during.reminded) == ([], [supply_number])
+    assert (during.supervised, during.reminded) == ([], [Fired(supply_number, "response")])
     after = node_b.run_once(T0 + timedelta(hours=20))
-    assert (after.supervised, after.reminded) == ([number], [])
-    assert node_b.run_once(T0 + timedelta(hours=21)) == type(after)()
+    assert (after.supervised, after.reminded) == ([Fired(number, "response")], [])
+    assert node_b.run_once(T0 + timedelta(hours=21)) == RoundReport()
     assert list(client.scan_iter(prefix + "*")) == []  # every job released its lock

@@ -41,7 +41,9 @@ def test_create_proposes_level_and_sets_deadline_and_history(session_factory, ru
         assert stored.status == Status.RECEIVED
         assert stored.received_at == MONDAY_10
         assert stored.response_due_at == MONDAY_10 + timedelta(hours=24)
-        assert MONDAY_10 < stored.remind_at < stored.response_due_at
+        [response] = stored.deadlines
+        assert (response.kind, response.due_at) == ("response", stored.response_due_at)
+        assert MONDAY_10 < response.remind_at < stored.response_due_at
         assert stored.statutory_data_missing is False
         [event] = stored.events
         assert (event.actor, event.action, event.from_status, event.to_status) == ("op1", "create", None,
