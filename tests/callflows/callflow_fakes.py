@@ -173,6 +173,7 @@ class FakeListening:
         self.recognising = recognise
         self.endpointer = endpointer
         self.on_partial = on_partial
+        self.last_partial = None
         self.cancelled = False
 
     @property
@@ -183,8 +184,9 @@ class FakeListening:
         if not self.finished:
             decoded = self.endpointer.push(frame, queued=queued)
             said = heard_text(b"".join(decoded)) if decoded and self.recognising else None
-            if said and self.on_partial is not None:
-                self.on_partial(said)  # as a recogniser reports words while they are spoken
+            if said and said != self.last_partial and self.on_partial is not None:
+                self.last_partial = said
+                self.on_partial(said)  # as the pool reports words while they are spoken, when they change
 
     def silence(self, seconds: float) -> None:
         if not self.finished:
