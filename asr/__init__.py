@@ -1,7 +1,6 @@
 """Offline speech recognition with Vosk: model registry per language, streaming and grammar recognisers on a
 worker pool, full-call transcripts. Knows nothing of telephony or tickets."""
 
-from .audio import FRAME_BYTES, PHONE_RATE, read_wav
 from .endpoint import Endpointer, Phase, VoiceActivity
 from .errors import AudioFileError, ModelIntegrityError, ModelNotFound
 from .models import ModelRegistry, available_languages, configure, default_registry
@@ -14,10 +13,9 @@ from .transcript import (Transcript, TranscriptionStopped, TranscriptJobs, trans
 from .turn import ListeningTurn, TurnResult
 
 __all__ = [
-    "AsrSettings", "AudioFileError", "Endpointer", "FRAME_BYTES", "ListeningTurn", "ModelIntegrityError",
-    "ModelNotFound", "ModelRegistry", "PHONE_RATE", "Phase", "PoolMetrics", "RecognitionPool", "Stream",
-    "StreamRecognizer", "Transcript", "TranscriptionStopped", "TranscriptJobs", "TurnResult", "UNKNOWN_WORD",
-    "Utterance", "VoiceActivity", "Word", "available_languages", "configure",
-    "default_registry", "match_phrase", "read_wav",
+    "AsrSettings", "AudioFileError", "Endpointer", "ListeningTurn", "ModelIntegrityError", "ModelNotFound",
+    "ModelRegistry", "Phase", "PoolMetrics", "RecognitionPool", "Stream", "StreamRecognizer", "Transcript",
+    "TranscriptionStopped", "TranscriptJobs", "TurnResult", "UNKNOWN_WORD", "Utterance", "VoiceActivity", "Word",
+    "available_languages", "configure", "default_registry", "match_phrase",
     "transcribe_file", "transcribe_pcm", "transcript_path_for",
 ]

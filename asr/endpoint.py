@@ -19,9 +19,8 @@ from enum import Enum
 
 import webrtcvad
 
-from .audio import FRAME_BYTES, PHONE_RATE, SAMPLE_WIDTH
+from pcm import FRAME_BYTES, FRAME_SECONDS, SAMPLE_RATE, SAMPLE_WIDTH
 
-FRAME_SECONDS = 0.02
 PRE_ROLL_FRAMES = 10        # 200 ms kept before the first voiced frame
 START_FRAMES = 2            # voiced frames among the last START_WINDOW that start an utterance
 START_WINDOW = 3
@@ -43,7 +42,7 @@ class VoiceActivity:
     def __call__(self, frame: bytes) -> bool:
         if len(frame) != FRAME_BYTES or audioop.rms(frame, SAMPLE_WIDTH) < self._min_rms:
             return False
-        return self._vad.is_speech(frame, PHONE_RATE)
+        return self._vad.is_speech(frame, SAMPLE_RATE)
 
 
 class Phase(Enum):

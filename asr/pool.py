@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .audio import FRAME_BYTES
+from pcm import FRAME_BYTES
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer, match_phrase
 from .results import Utterance

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import vosk
 
-from .audio import PHONE_RATE, SAMPLE_WIDTH
+from pcm import SAMPLE_RATE, SAMPLE_WIDTH
 from .results import Utterance, parse_final, parse_partial
 
 #: This model's out-of-vocabulary word (not "[unk]" as in some other Vosk models).
@@ -32,7 +32,7 @@ def grammar_json(phrases: Sequence[str]) -> str:
 
 class StreamRecognizer:
     def __init__(self, model: vosk.Model, *, grammar: Sequence[str] | None = None,
-                 sample_rate: int = PHONE_RATE, max_utterance_seconds: float = 15.0) -> None:
+                 sample_rate: int = SAMPLE_RATE, max_utterance_seconds: float = 15.0) -> None:
         self.sample_rate = sample_rate
         self.grammar = tuple(grammar) if grammar else None
         self._max_utterance_bytes = int(max_utterance_seconds * sample_rate) * SAMPLE_WIDTH

@@ -1,6 +1,6 @@
 """Where ASR finds models and keeps its derived files, and the knobs the call flows rely on.
 
-Plain data so the composition root (server.py) can fill it from its config file; nothing here reads config.
+Plain data so the composition (app/) can fill it from the node's configuration; nothing here reads config.
 """
 
 from __future__ import annotations

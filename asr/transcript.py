@@ -17,7 +17,7 @@ from pathlib import Path
 
 import vosk
 
-from .audio import FRAME_BYTES, PHONE_RATE, SAMPLE_WIDTH, read_wav
+from pcm import FRAME_BYTES, read_wav, seconds
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer
 from .results import Utterance, Word
@@ -76,7 +76,7 @@ def transcribe_pcm(pcm: bytes, model: vosk.Model, *, source: str, language: str,
     last = recognizer.finish()
     if last.text:
         utterances.append(last)
-    return Transcript(source, language, round(len(pcm) / SAMPLE_WIDTH / PHONE_RATE, 3), utterances)
+    return Transcript(source, language, round(seconds(pcm), 3), utterances)
 
 
 def transcribe_file(path: str | Path, *, language: str = "ko", grammar: Sequence[str] | None = None,

@@ -35,7 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import frames, read_wav  # noqa: E402
 from asr.endpoint import Endpointer  # noqa: E402
 from asr.models import configure  # noqa: E402
 from asr.pool import RecognitionPool  # noqa: E402
@@ -43,6 +42,7 @@ from asr.recognizer import StreamRecognizer  # noqa: E402
 from asr.settings import AsrSettings  # noqa: E402
 from asr.turn import ListeningTurn  # noqa: E402
 from benchmarks.bench_decoder import MENU_WORDS, TESTSET, build_testset  # noqa: E402
+from pcm import frames, read_wav  # noqa: E402
 
 PAUSE = bytes(int(1.5 * 16000))
 

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asr.audio import FRAME_BYTES, frames, read_wav  # noqa: E402
+from pcm import frames, read_wav  # noqa: E402
 from asr.models import ModelRegistry  # noqa: E402
 from asr.recognizer import StreamRecognizer, match_phrase  # noqa: E402
 from asr.settings import AsrSettings  # noqa: E402

@@ -53,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _timing(path: Path, cache: Path) -> int:
+    # The one import from outside callflows: this command-line entry composes the flow tools, and timing
+    # measures real synthesised prompts (tts is the edge behind the PromptAudio port).
     from callflows.prompts import PromptLibrary
     from callflows.timing import path_to_first_question
-    from callflows.tts import PromptSynthesizer
+    from tts import PromptSynthesizer
 
     try:
         bundle = load_bundle(path)

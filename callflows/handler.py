@@ -1,4 +1,4 @@
-"""The per-call entry point server.py hands to the IVR: `on_call(session)` runs the current flow version."""
+"""The per-call entry point the composition (app.wiring) hands to the IVR: `on_call(session)` runs the current flow version."""
 from __future__ import annotations
 
 import logging

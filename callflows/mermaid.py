@@ -7,7 +7,7 @@ from callflows.model import Flow
 
 
 def to_mermaid(flow: Flow) -> str:
-    lines = ["flowchart TD", f"    start(([start])) --> {_id(flow.start)}"]
+    lines = ["flowchart TD", f"    start([start]) --> {_id(flow.start)}"]  # a stadium: "(([" is no shape
     for name, node in flow.nodes.items():
         lines.append(f'    {_id(name)}["{_escape(name)}<br/><i>{node.kind}</i>"]')
     for name, node in flow.nodes.items():

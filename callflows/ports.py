@@ -1,7 +1,7 @@
 """What the interpreter needs from the rest of the system, as small Protocols (structural typing).
 
-callflows never imports ivr, asr or tickets: `server.py` passes objects that have these methods (the
-ivr CallSession fits `Call` as it is; thin adapters wrap asr and the tickets service).
+callflows never imports ivr, asr, tickets or tts: the composition (app/) passes objects that have these
+methods (the ivr CallSession fits `Call` as it is; app/adapters wrap asr, tickets, recordings and ivr).
 """
 from __future__ import annotations
 

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
 FORMATS = ("digits", "date", "datetime", "label")
 HOTLINE_TIME = ZoneInfo("Asia/Shanghai")  # callers hear deadlines in local time, whatever the database stores
+# The languages a flow may speak: numbers and dates are worded for each, and the text-to-speech edge has a
+# voice for each (tts.VOICES; tests/tts check that the two agree).
+LANGUAGES = ("zh", "ko")
 
 # Digit by digit, as numbers are read on the phone: 1 is 幺 in Mandarin, 0 is 공 in Korean.
 _PHONE_DIGITS = {"zh": dict(zip("0123456789", "零幺二三四五六七八九")),
@@ -51,6 +54,21 @@ def spell_digits(text: str, language: str) -> str:
     """'2026001' -> '二 零 二 六 ...' (other characters are kept)."""
     table = _PHONE_DIGITS.get(language, {})
     return " ".join(table.get(char, char) for char in text)
+
+
+def spoken_numbers(text: str, language: str) -> str:
+    """Digits in a Mandarin prompt written out for the voice: runs of one or two digits as a number
+    (12 -> 十二), longer runs digit by digit as phone numbers are read (12345 -> 幺二三四五). The Mandarin
+    voice reads pinyin, in which digits have no sound; the other voices read digits themselves, so their
+    text is returned as it is."""
+    if language != "zh":
+        return text
+
+    def numerals(match: re.Match) -> str:
+        digits = match.group(0)
+        return number_words(int(digits), "zh") if len(digits) <= 2 else spell_digits(digits, "zh").replace(" ", "")
+
+    return re.sub(r"\d+", numerals, text)
 
 
 def number_words(n: int, language: str) -> str:

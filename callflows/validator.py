@@ -13,8 +13,7 @@ from callflows.issues import FlowIssue
 from callflows.loader import parse_flow
 from callflows.model import (AskNode, BranchNode, CollectNode, Condition, Flow, InputNode, MenuNode, Node,
                              Prompt, RecordNode, SetNode, SubflowNode, TICKET_ACTIONS, TicketNode, KbAnswerNode)
-from callflows.templates import FORMATS, placeholders
-from callflows.tts import VOICES
+from callflows.templates import FORMATS, LANGUAGES, placeholders
 
 BUILTIN_VARS = ("caller", "called", "call_id", "language")
 TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
@@ -23,7 +22,8 @@ TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
                   "lookup": ("ticket_number", "ticket_status", "deadline", "request_type")}
 # Ticket columns a draft may carry (tickets.models.Ticket names; `phone` is the callback number).
 DRAFT_FIELDS = ("content", "caller_name", "address", "phone", "request_type", "topic", "level", "language",
-                "recording_ref", "name_recording_ref", "address_recording_ref", "handling_mode")
+                "recording_ref", "name_recording_ref", "address_recording_ref", "handling_mode", "answer",
+                "confidential", "referred_by")
 DTMF_KEYS = set("0123456789*#")
 _CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets", "speech_available", "var")
 
@@ -114,9 +114,9 @@ class _Validator:
         if flow.languages == []:
             self.error(flow.line_of("languages"), "the flow offers no languages; expected e.g. languages: [zh, ko]")
         for language in flow.languages or []:
-            if language not in VOICES:
+            if language not in LANGUAGES:
                 self.error(flow.line_of("languages"),
-                           f"language '{language}' has no voice; expected one of: {', '.join(VOICES)}")
+                           f"language '{language}' has no voice; expected one of: {', '.join(LANGUAGES)}")
         if flow.default_language and not self.offers(flow.default_language):
             self.error(flow.line_of("default_language"),
                        f"default_language '{flow.default_language}' is not one of the flow's languages")

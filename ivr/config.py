@@ -1,19 +1,16 @@
-"""IVR node settings as a typed dataclass, and reading them from the [sip] section of an INI file.
+"""IVR node settings as a typed dataclass, and which sections of the node's INI file hold them.
 
-server.py owns the configuration file; this module only knows the telephony settings and checks them, so a
-mistake is reported with the setting's name instead of surfacing as a socket error later.
+The file is read by the project's one reader (inifile); this module only knows the telephony settings and
+checks them, so a mistake is reported with the setting's name instead of surfacing as a socket error later.
 """
 from __future__ import annotations
 
-import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inifile import IniFile, SettingError
+
 SUPPORTED_CODECS = ("PCMU", "PCMA")
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names the section, the key and the file."""
 
 
 @dataclass(frozen=True)
@@ -46,47 +43,19 @@ class IvrSettings:
         ]
         for ok, name, rule in checks:
             if not ok:
-                raise SettingsError(f"[sip] {name} {rule}")
+                raise SettingError(name, rule)
 
 
-_INT_KEYS = ("registrar_port", "sip_port", "rtp_port_low", "rtp_port_high", "max_calls", "register_expires")
+def ivr_settings(config: IniFile) -> IvrSettings:
+    """[sip] (required) and the optional [test_extensions] table (extension = password) of the node's file."""
+    return config.typed("sip", IvrSettings, required=True, convert={"codecs": _codecs},
+                        extra={"test_extensions": config.values("test_extensions")})
 
 
 def load_settings(path: str | Path) -> IvrSettings:
-    """Read [sip] (and the optional [test_extensions] table: extension = password) from an INI file."""
-    path = Path(path)
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        if not parser.read(path, encoding="utf-8"):
-            raise SettingsError(f"configuration file not found: {path}")
-    except configparser.Error as exc:  # duplicate keys, lines outside a section...: the message has the line
-        raise SettingsError(f"{path}: {exc}") from None
-    if not parser.has_section("sip"):
-        raise SettingsError(f"{path}: no [sip] section")
-    section = parser["sip"]
-    known = {f for f in IvrSettings.__dataclass_fields__ if f != "test_extensions"}
-    unknown = set(section) - known
-    if unknown:
-        raise SettingsError(f"{path}: unknown setting(s) in [sip]: {', '.join(sorted(unknown))}")
-    values: dict[str, object] = {}
-    for key, raw in section.items():
-        if key in _INT_KEYS:
-            try:
-                values[key] = int(raw)
-            except ValueError:
-                raise SettingsError(f"{path}: [sip] {key} must be a whole number, got {raw!r}") from None
-        elif key == "register_timeout":
-            try:
-                values[key] = float(raw)
-            except ValueError:
-                raise SettingsError(f"{path}: [sip] {key} must be a number of seconds, got {raw!r}") from None
-        elif key == "codecs":
-            values[key] = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
-        else:
-            values[key] = raw.strip()
-    if parser.has_section("test_extensions"):
-        values["test_extensions"] = dict(parser["test_extensions"])
-    try:
-        return IvrSettings(**values)  # type: ignore[arg-type]
-    except SettingsError as exc:
-        raise SettingsError(f"{path}: {exc}") from None
+    """ivr_settings of the INI file at `path` (inifile.ConfigError names the file, section and key)."""
+    return ivr_settings(IniFile(path))
+
+
+def _codecs(raw: str) -> tuple[str, ...]:
+    return tuple(codec.strip().upper() for codec in raw.split(",") if codec.strip())

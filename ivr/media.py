@@ -21,16 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FRAME
+
 from . import g711
 from .dtmf import TelephoneEvent
 from .rtp import RtpPacket
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.020
-FRAME_SAMPLES = 160
-FRAME_BYTES = 2 * FRAME_SAMPLES  # 16-bit PCM
-SILENCE = bytes(FRAME_BYTES)
 CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
     "PCMU": (0, g711.decode_pcmu, g711.encode_pcmu),
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
@@ -182,7 +180,7 @@ class MediaStream:
     def send_tick(self) -> None:
         with self._outgoing_lock:
             queued = bool(self._outgoing)
-            pcm = self._outgoing.popleft() if queued else SILENCE
+            pcm = self._outgoing.popleft() if queued else SILENCE_FRAME
             left = len(self._outgoing)
         if queued and left in (OUTPUT_LOW_FRAMES, 0):
             self.on_output_low()
@@ -259,7 +257,7 @@ class MediaStream:
     def _deliver(self, released: list[RtpPacket | None]) -> None:
         for packet in released:
             if packet is None or packet.payload_type != self.payload_type:
-                pcm = SILENCE  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
+                pcm = SILENCE_FRAME  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
             else:
                 pcm = self._decode(packet.payload)
             self._pending_pcm += pcm

@@ -18,11 +18,10 @@ from typing import Any, Protocol
 
 from pydub import AudioSegment
 
+from pcm import FRAME_BYTES, FRAME_SECONDS, to_pcm
+
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 8000
-FRAME_BYTES = 320
-FRAME_SECONDS = 0.02
 PLAYBACK_LEAD_FRAMES = 50  # a prompt is queued up to 1 s ahead of the send clock and topped up when the
 # media stream says its queue fell to half (ivr.media.OUTPUT_LOW_FRAMES): two wake-ups a second per playing
 # call instead of one per frame. A barge-in digit empties the queue on the media thread, so the cut does not
@@ -48,25 +47,6 @@ class OutgoingAudio(Protocol):
     @property
     def queued_frames(self) -> int: ...
     # and calls the session's `output_low()` when its queue runs low (see ivr.media.MediaStream.on_output_low)
-
-
-def to_pcm(audio: str | pathlib.Path | AudioSegment | bytes) -> bytes:
-    """Any prompt the application gives → 8 kHz 16-bit mono PCM. Bytes are taken as that PCM already."""
-    if isinstance(audio, (bytes, bytearray, memoryview)):
-        pcm = bytes(audio)
-        if len(pcm) % 2:
-            raise ValueError("raw PCM prompt must be 16-bit samples (an even number of bytes)")
-        return pcm
-    if isinstance(audio, (str, pathlib.Path)):
-        path = pathlib.Path(audio)
-        if not path.is_file():
-            raise FileNotFoundError(f"prompt file not found: {path}")
-        segment = AudioSegment.from_file(path)
-    elif isinstance(audio, AudioSegment):
-        segment = audio
-    else:
-        raise TypeError(f"cannot play {type(audio).__name__}: give a path, an AudioSegment or PCM bytes")
-    return segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2).raw_data
 
 
 def _now() -> datetime:

@@ -13,8 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
-SAMPLE_RATE = 8000
-SAMPLE_WIDTH = 2
+from pcm import SAMPLE_RATE, SAMPLE_WIDTH
 
 
 def recording_path(root: str | Path, call_id: str, started: datetime) -> Path:

@@ -29,13 +29,14 @@ import httpx
 import pytest
 
 from callflows.bundle import load_bundle
+from callflows.prompts import PromptLibrary
 from callflows.templates import render
-from callflows.tts import PromptSynthesizer
 from ivr.local_sip_server import free_udp_port
 from ivr.softphone.audio import rms, similarity, voiced_seconds
 from ivr.softphone.phone import ActiveCall, Softphone
 from tests.test_server import ADMIN_TOKEN, free_tcp_port, write_config
 from tickets.classify import Classifier
+from tts import PromptSynthesizer
 
 pytestmark = [pytest.mark.sip, pytest.mark.vosk]
 
@@ -54,7 +55,7 @@ class Hotline:
     def __init__(self, api: str, sip_port: int, prompt_cache: Path, log: Path) -> None:
         self.api = api
         self.sip_port = sip_port
-        self.synthesizer = PromptSynthesizer(prompt_cache)  # the server's cache: same files, same audio
+        self.prompts = PromptLibrary(PromptSynthesizer(prompt_cache))  # the server's cache: same files, same audio
         self.bundle = load_bundle(FLOWS / "hotline12345.yaml")
         self.log = log
 
@@ -65,7 +66,7 @@ class Hotline:
         return render(template, values or {}, "ko", self.bundle.labels_for(flow_model))
 
     def prompt_audio(self, node: str, values: dict | None = None, **kwargs) -> bytes:
-        return wav_pcm(self.synthesizer.synthesize(self.prompt_text(node, values, **kwargs), "ko"))
+        return wav_pcm(self.prompts.text(self.prompt_text(node, values, **kwargs), "ko"))
 
     def get(self, path: str, **params) -> httpx.Response:
         return httpx.get(f"{self.api}{path}", params=params, headers=AUTH, timeout=10)

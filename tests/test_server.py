@@ -93,7 +93,7 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
 
 
 @pytest.mark.parametrize("section, key, value, message", [
-    ("server", "scheduler_interval_seconds", "soon", "[server] scheduler_interval_seconds must be a float, got 'soon'"),
+    ("server", "scheduler_interval_seconds", "soon", "[server] scheduler_interval_seconds must be a number, got 'soon'"),
     ("tickets", "holidays", "2027-13-01", "[tickets] holidays expects dates as YYYY-MM-DD, got '2027-13-01'"),
     ("sip", "max_calls", "many", "[sip] max_calls must be a whole number, got 'many'"),
     ("callflows", "operator_seat", "front desk", "[callflows] operator_seat must be a SIP number (digits), got 'front desk'"),

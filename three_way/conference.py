@@ -35,7 +35,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from three_way.mixer import SILENCE, LegStats, Mixer
+from pcm import SAMPLE_RATE, SILENCE_FRAME
+from three_way.mixer import LegStats, Mixer
 from three_way.ports import LegSession, MediaClock, RecordingFactory, RecordingSink
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ MIXED = "mixed"  # the recording label of the whole conference
 
 def _tone(*hz: float, seconds: float = 0.12, amplitude: float = 3000.0) -> bytes:
     """Short beeps in sequence (join: rising, leave: falling), 10 ms fades so they do not click."""
-    t = np.arange(int(8000 * seconds)) / 8000
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
     fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
     return b"".join((amplitude * fade * np.sin(2 * np.pi * f * t)).astype("<i2").tobytes() for f in hz)
 
@@ -369,7 +370,7 @@ class Conference:
             self._mixed_recording = self._open_safely(MIXED)
         leg.recording = self._open_safely(leg.leg_id)
         if leg.recording is not None and self._ticks:
-            leg.recording.write(SILENCE * self._ticks)
+            leg.recording.write(SILENCE_FRAME * self._ticks)
 
     def _open_safely(self, label: str) -> RecordingSink | None:
         """A recording that cannot be opened (disk full) is logged; the conversation goes on without it."""

@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FRAME_SAMPLES = 160  # 20 ms at 8 kHz, 16-bit mono (the project's audio contract)
-FRAME_BYTES = 2 * FRAME_SAMPLES
-SILENCE = bytes(FRAME_BYTES)
+from pcm import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
 FULL_SCALE = 32767
 _RAMP = np.arange(1, FRAME_SAMPLES + 1, dtype=np.float64) / FRAME_SAMPLES
 
@@ -179,7 +177,7 @@ class Mixer:
         with self._lock:
             legs = list(self._legs.items())
             if not legs:
-                return Mixed({}, {}, SILENCE)
+                return Mixed({}, {}, SILENCE_FRAME)
             contributions = np.zeros((len(legs), FRAME_SAMPLES), dtype=np.int32)
             prompts = None
             for row, (_, leg) in enumerate(legs):

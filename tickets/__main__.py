@@ -8,9 +8,10 @@ import argparse
 import sys
 from datetime import date, datetime
 
+from inifile import ConfigError
 from tickets.calendar import WorkingCalendar
 from tickets.deadlines import SHANGHAI, DeadlineKind, DeadlinePolicy
-from tickets.settings import SettingsError, TicketSettings, load_ticket_settings
+from tickets.settings import TicketSettings, load_ticket_settings
 
 
 def _received(text: str) -> datetime:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_ticket_settings(args.config) if args.config else TicketSettings()
-    except SettingsError as error:
+    except ConfigError as error:
         parser.error(str(error))
     overrides = {**settings.calendar_overrides, **dict(args.override)}  # the command line has the last word
     policy = DeadlinePolicy(settings.deadlines, WorkingCalendar(overrides))

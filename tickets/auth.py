@@ -18,6 +18,7 @@ class Principal:
     name: str
     role: str
     unit_id: int | None = None
+    token_id: int | None = None  # which token this is (a console session refers to it, never to the token)
 
     def may_see(self, ticket: Ticket) -> bool:
         return self.role != "unit_staff" or ticket.unit_id == self.unit_id
@@ -49,6 +50,14 @@ def issue_token(session: Session, name: str, role: str, unit_id: int | None = No
 
 def authenticate(session: Session, token: str) -> Principal | None:
     record = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
-    if record is None:
-        return None
-    return Principal(name=record.name, role=record.role, unit_id=record.unit_id)
+    return None if record is None else _principal(record)
+
+
+def principal_by_token_id(session: Session, token_id: int) -> Principal | None:
+    """Who a signed-in session belongs to, checked again at each request (a token deleted ends its sessions)."""
+    record = session.get(ApiToken, token_id)
+    return None if record is None else _principal(record)
+
+
+def _principal(record: ApiToken) -> Principal:
+    return Principal(name=record.name, role=record.role, unit_id=record.unit_id, token_id=record.id)

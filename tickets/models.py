@@ -16,7 +16,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉")
 HANDLING_MODES = ("答复", "转办", "呈报")
 CALLBACK_RESULTS = ("满意", "基本满意", "不满意", "unreachable")
-ROLES = ("operator", "unit_staff", "admin")
+# reviewer: approves or returns replies before they reach the citizen (审核把关), for one unit or all;
+# supervisor: the 廉政监督员 who follows supervised (督办) and flagged tickets.
+ROLES = ("operator", "unit_staff", "admin", "reviewer", "supervisor")
+REPLY_STATES = ("pending_review", "approved", "returned")
+ATTACHMENT_KINDS = ("text", "audio", "image", "video")
+NOTIFICATION_KINDS = ("remind", "supervise", "evasion")
+WEBHOOK_STATES = ("none", "pending", "sent", "failed")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -55,6 +61,7 @@ class MemberUnit(Base):
     categories: Mapped[list[str]] = mapped_column(default=list)
     seat_numbers: Mapped[list[str]] = mapped_column(default=list)
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
+    webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
 
 
 class Ticket(Base):
@@ -107,6 +114,10 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None]
     statutory_data_missing: Mapped[bool] = mapped_column(default=False)  # of any of its deadlines
     callback_result: Mapped[str | None] = mapped_column(String(20))
+    answer: Mapped[str | None] = mapped_column(Text)  # 答复 the centre gave (a knowledge-base answer on the phone)
+    rejection_reason: Mapped[str | None] = mapped_column(String(40))  # 不予受理: a code of the configured list
+    referred_by: Mapped[str | None] = mapped_column(String(40))  # e.g. "110": the desk that handed the caller over
+    evasion_flagged_at: Mapped[datetime | None]  # repeated 推诿 (returned, or overdue, twice): for the supervisor
     reviewed_at: Mapped[datetime | None]  # a reviewer checked the call's audio and transcript
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -135,6 +146,7 @@ class TicketEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(String(20))  # what the event found: a callback's 满意/不满意/...
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
@@ -209,7 +221,11 @@ class TicketNumberCounter(Base):
 
 
 class KnowledgeEntry(Base):
-    """A knowledge-base (知识库) answer an operator or the IVR can give directly (答复)."""
+    """A knowledge-base (知识库) answer an operator or the IVR can give directly (答复).
+
+    Member units keep their own entries (第七条(四) 采编、审核、更新): a unit's new entry is not `approved` until
+    an operator reviews it, and a unit's edit of an approved entry waits in `pending` while the phone keeps
+    using the approved text."""
 
     __tablename__ = "knowledge_entries"
 
@@ -219,6 +235,12 @@ class KnowledgeEntry(Base):
     keywords: Mapped[list[str]] = mapped_column(default=list)
     language: Mapped[str] = mapped_column(String(10), default="zh")
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+    approved: Mapped[bool] = mapped_column(default=True)
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a unit's proposed changes awaiting review
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
 
 
 class HolidayOverride(Base):
@@ -236,7 +258,8 @@ class ApiToken(Base):
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("role IN ('operator', 'unit_staff', 'admin')", name="ck_api_tokens_role"),
+        CheckConstraint("role IN ('operator', 'unit_staff', 'admin', 'reviewer', 'supervisor')",
+                        name="ck_api_tokens_role"),
         CheckConstraint("role <> 'unit_staff' OR unit_id IS NOT NULL", name="ck_api_tokens_unit_staff_unit"),
     )
 
@@ -246,3 +269,88 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reply(Base):
+    """A reply (回复) to the citizen: who handled it, when, what was done and the result (办理单位、办理时间、
+    办理情况、办理结果), with attachments. It counts as sent only once a reviewer approved it (审核把关);
+    approved replies are then delivered to the citizen by the configured channel (`delivered_at`)."""
+
+    __tablename__ = "replies"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending_review', 'approved', 'returned')", name="ck_replies_status"),
+        Index("ix_replies_delivery", "status", "delivered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    handling_unit: Mapped[str] = mapped_column(String(100))
+    handled_at: Mapped[datetime]
+    situation: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="pending_review")
+    reviewer: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(20))  # how it goes to the citizen, set at approval
+    delivered_at: Mapped[datetime | None]
+    delivery_note: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    ticket: Mapped[Ticket] = relationship()
+    attachments: Mapped[list[ReplyAttachment]] = relationship(back_populates="reply", order_by="ReplyAttachment.id",
+                                                              lazy="selectin")
+
+
+class ReplyAttachment(Base):
+    """A file attached to a reply (文字、语音、图片、视频), stored beside the recordings; only its reference,
+    size and SHA-256 are in the database."""
+
+    __tablename__ = "reply_attachments"
+    __table_args__ = (CheckConstraint("kind IN ('text', 'audio', 'image', 'video')", name="ck_reply_attachments_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_ref: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    reply: Mapped[Reply] = relationship(back_populates="attachments")
+
+
+class Notification(Base):
+    """Someone must act: a 催办 or 督办 for a unit (or the centre, `unit_id` None), or a 推诿 flag. Unit staff
+    list and acknowledge their unit's; a unit's webhook, when it has one, is POSTed by the webhook sender
+    (never by the scheduler, which only writes this row)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("kind IN ('remind', 'supervise', 'evasion')", name="ck_notifications_kind"),
+        CheckConstraint("webhook_status IN ('none', 'pending', 'sent', 'failed')", name="ck_notifications_webhook"),
+        Index("ix_notifications_unit_created", "unit_id", "created_at"),
+        Index("ix_notifications_webhook_due", "webhook_status", "webhook_next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    deadline_kind: Mapped[str | None] = mapped_column(String(30))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))  # the unit's at the time
+    webhook_status: Mapped[str] = mapped_column(String(10), default="none")
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime | None]
+    webhook_sent_at: Mapped[datetime | None]
+    webhook_last_error: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship()

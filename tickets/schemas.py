@@ -47,6 +47,10 @@ class TicketFields(RequestModel):
     handling_mode: HandlingMode | None = None
     unit_id: int | None = None
     call_id: str | None = Field(None, max_length=200)
+    answer: str | None = Field(None, max_length=4000, description="the 答复 the centre gave (e.g. from the "
+                                                                 "knowledge base)")
+    referred_by: str | None = Field(None, max_length=40, description="the desk that handed the caller over, "
+                                                                     "e.g. 110")
 
 
 class TicketCreate(TicketFields):
@@ -79,6 +83,7 @@ class EventOut(ResponseModel):
     from_status: str | None
     to_status: str | None
     note: str | None
+    result: str | None = Field(None, description="what the event found, e.g. a callback's satisfaction")
 
 
 class DeadlineOut(ResponseModel):
@@ -135,6 +140,10 @@ class TicketOut(ResponseModel):
     deadlines: list[DeadlineOut]
     callback_result: str | None
     reviewed_at: datetime | None = Field(description="when a reviewer checked the call's audio and transcript")
+    answer: str | None
+    rejection_reason: str | None = Field(description="不予受理: a code of the configured reasons")
+    referred_by: str | None
+    evasion_flagged_at: datetime | None = Field(description="repeated 推诿 (returned or overdue twice)")
     created_at: datetime
     updated_at: datetime
     version: int

@@ -36,7 +36,8 @@ SETTLED_STATUSES = (Status.DRAFT, Status.ANSWERED, Status.NOT_ACCEPTED, Status.R
 EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "language", "transcript_ref",
                    "recording_ref", "name_recording_ref", "address_recording_ref", "call_recording_ref",
                    "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
-                   "unit_id", "call_id")
+                   "unit_id", "call_id", "answer", "referred_by")
+ANSWERED_FROM_KNOWLEDGE = "答复"
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
@@ -274,7 +275,8 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
         ticket.status = next_status(Status(before), action)
         _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
                             callback_result=callback_result)
-        record_event(session, ticket, actor, action.value, before, note, now)
+        record_event(session, ticket, actor, action.value, before, note, now,
+                     result=callback_result if action is Action.CALLBACK else None)
     _flush(session, ticket)
     return ticket
 
@@ -296,6 +298,9 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         if ticket.unit_id is None:
             raise ValueError("unit_id: dispatch needs the responsible unit")
         ticket.handling_mode = "转办"
+    elif action is Action.ANSWER_DIRECTLY:
+        ticket.handling_mode = ANSWERED_FROM_KNOWLEDGE
+        ticket.answer = ticket.answer or note
     elif action is Action.ESCALATE:
         ticket.handling_mode = "呈报"
     elif action is Action.RETURN_MISROUTED:
@@ -346,11 +351,12 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
 
 
 def record_event(session: Session, ticket: Ticket, actor: str, action: str, from_status: str | None,
-                 note: str | None, at: datetime | None = None) -> None:
-    """Append a history line, to_status being the ticket's status now (also for the scheduler's 催办/督办).
+                 note: str | None, at: datetime | None = None, result: str | None = None) -> None:
+    """Append a history line, to_status being the ticket's status now (also for the scheduler's 催办/督办);
+    `result` is what the event found (a callback's satisfaction), read by the statistics.
     It goes through the backref, so the ticket's whole history is not loaded for it."""
     session.add(TicketEvent(ticket=ticket, at=at or utcnow(), actor=actor, action=action,
-                            from_status=from_status, to_status=ticket.status, note=note))
+                            from_status=from_status, to_status=ticket.status, note=note, result=result))
 
 
 def _flush(session: Session, ticket: Ticket) -> None:
@@ -408,10 +414,15 @@ def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, r
                  caller: str | None = None, actor: str = "ivr", number: str | None = None,
                  now: datetime | None = None) -> Ticket:
     """Merge the last fields and submit the call's draft; a second submit returns the submitted ticket.
-    `number` and `now` as in save_draft (a replayed call: received and due as when the caller called)."""
+    `number` and `now` as in save_draft (a replayed call: received and due as when the caller called).
+    A draft whose handling mode is 答复 was answered on the phone from the knowledge base: it is received and
+    answered at once (its response deadline met, nothing left to remind anyone of)."""
     ticket = save_draft(session, call_id, fields, rules=rules, caller=caller, actor=actor, number=number, now=now)
     if ticket.status == Status.DRAFT:
         transition(session, ticket.id, Action.SUBMIT, actor=actor, rules=rules, now=now)
+        if ticket.handling_mode == ANSWERED_FROM_KNOWLEDGE:  # the IVR gave a knowledge-base answer (答复)
+            transition(session, ticket.id, Action.ANSWER_DIRECTLY, actor=actor, rules=rules, now=now,
+                       note=ticket.answer or "answered from the knowledge base")
     return ticket
 
 

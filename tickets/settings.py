@@ -1,5 +1,5 @@
-"""The tickets' configurable domain rules, read from the optional [tickets] section of the INI file that
-server.py owns: response-level durations, named deadline rules, the reminder fraction, the callback rule,
+"""The tickets' configurable domain rules, from the optional [tickets] section of the node's INI file (read
+by the project's one reader, inifile): response-level durations, named deadline rules, the reminder fraction, the callback rule,
 the classification rules file and holiday/workday overrides.
 
 Every hotline sets these differently and they change with policy, so they are configuration; a mistake is
@@ -17,23 +17,19 @@ reported with the file, the section and the key, before any ticket gets a wrong 
 """
 from __future__ import annotations
 
-import configparser
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from inifile import IniFile, SettingError
 from tickets.classify import DEFAULT_RULES
 from tickets.deadlines import DeadlineSettings, Rule
 
 SECTION = "tickets"
 _LEVEL_KEY = re.compile(r"level_([1-4])")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|d|wd)")
-
-
-class SettingsError(ValueError):
-    """A [tickets] setting that cannot be used; the message names the file, the section and the key."""
 
 
 @dataclass(frozen=True)
@@ -43,24 +39,19 @@ class TicketSettings:
     calendar_overrides: dict[date, bool] = field(default_factory=dict)  # True: working day, False: holiday
 
 
+def ticket_settings(config: IniFile) -> TicketSettings:
+    """[tickets] of the node's file; a file without the section gets the defaults. Values may carry
+    `; comments` after them; file names are relative to the file."""
+    return config.parse(SECTION, lambda values: from_section(values, config.path.parent), inline_comments=True)
+
+
 def load_ticket_settings(path: str | Path) -> TicketSettings:
-    """Read [tickets] from an INI file; a file without the section gets the defaults."""
-    path = Path(path)
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
-    try:
-        if not parser.read(path, encoding="utf-8"):
-            raise SettingsError(f"configuration file not found: {path}")
-    except configparser.Error as error:  # the parser's message carries the line
-        raise SettingsError(f"{path}: {error}") from None
-    if not parser.has_section(SECTION):
-        return TicketSettings()
-    return _from_section(dict(parser[SECTION]), path)
+    """ticket_settings of the INI file at `path` (inifile.ConfigError names the file, section and key)."""
+    return ticket_settings(IniFile(path))
 
 
-def _from_section(section: dict[str, str], path: Path) -> TicketSettings:
-    def fail(key: str, message: str) -> SettingsError:
-        return SettingsError(f"{path}: [{SECTION}] {key} {message}")
-
+def from_section(section: Mapping[str, str], relative_to: Path) -> TicketSettings:
+    """The settings from the section's raw values; SettingError names the key at fault."""
     defaults = DeadlineSettings()
     levels = dict(defaults.level_durations)
     rules = dict(defaults.rules)
@@ -69,38 +60,38 @@ def _from_section(section: dict[str, str], path: Path) -> TicketSettings:
     overrides: dict[date, bool] = {}
     for key, raw in section.items():
         if level := _LEVEL_KEY.fullmatch(key):
-            amount, unit = _duration(raw, ("h", "d"), lambda m: fail(key, m))
+            amount, unit = _duration(raw, ("h", "d"), lambda m: SettingError(key, m))
             levels[int(level.group(1))] = timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
         elif key in rules:
-            amount, unit = _duration(raw, ("h", "wd"), lambda m: fail(key, m))
+            amount, unit = _duration(raw, ("h", "wd"), lambda m: SettingError(key, m))
             if unit == "wd" and not amount.is_integer():
-                raise fail(key, f"must be a whole number of working days, got {raw!r}")
+                raise SettingError(key, f"must be a whole number of working days, got {raw!r}")
             rules[key] = Rule(hours=amount) if unit == "h" else Rule(working_days=int(amount))
         elif key == "reminder_fraction":
             try:
                 reminder_fraction = float(raw)
             except ValueError:
-                raise fail(key, f"must be a number between 0 and 1, got {raw!r}") from None
+                raise SettingError(key, f"must be a number between 0 and 1, got {raw!r}") from None
             if not 0 < reminder_fraction < 1:
-                raise fail(key, f"must be between 0 and 1, got {raw!r}")
+                raise SettingError(key, f"must be between 0 and 1, got {raw!r}")
         elif key == "classification_rules":
-            classification_rules = (path.parent / raw).resolve()
+            classification_rules = (relative_to / raw).resolve()
             if not classification_rules.is_file():
-                raise fail(key, f"names no file: {classification_rules}")
+                raise SettingError(key, f"names no file: {classification_rules}")
         elif key in ("holidays", "workdays"):
             for text in raw.replace(",", " ").split():
                 try:
                     overrides[date.fromisoformat(text)] = key == "workdays"
                 except ValueError:
-                    raise fail(key, f"expects dates as YYYY-MM-DD, got {text!r}") from None
+                    raise SettingError(key, f"expects dates as YYYY-MM-DD, got {text!r}") from None
         else:
             known = ["level_1..level_4", *rules, "reminder_fraction", "classification_rules", "holidays", "workdays"]
-            raise fail(key, f"is not a setting; known: {', '.join(known)}")
+            raise SettingError(key, f"is not a setting; known: {', '.join(known)}")
     deadlines = replace(defaults, level_durations=levels, rules=rules, reminder_fraction=reminder_fraction)
     return TicketSettings(deadlines, classification_rules, overrides)
 
 
-def _duration(raw: str, units: tuple[str, ...], fail: Callable[[str], SettingsError]) -> tuple[float, str]:
+def _duration(raw: str, units: tuple[str, ...], fail: Callable[[str], SettingError]) -> tuple[float, str]:
     match = _DURATION.fullmatch(raw.strip())
     if not match or match.group(2) not in units or float(match.group(1)) <= 0:
         raise fail(f"must be a positive amount with a unit ({', '.join(units)}), e.g. 2{units[0]}; got {raw!r}")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tickets.lifecycle import Status
 from tickets.models import MemberUnit, Ticket
-from tickets.service import waiting_past_due
+from tickets.service import SHANGHAI, waiting_past_due
 
 SATISFIED = ("满意", "基本满意")
 REACHED = ("满意", "基本满意", "不满意")
@@ -113,3 +113,14 @@ def overdue_tickets(session: Session, now: datetime, unit_id: int | None = None,
     if unit_id is not None:
         statement = statement.where(Ticket.unit_id == unit_id)
     return list(session.scalars(statement.order_by(Ticket.response_due_at.asc().nulls_last()).limit(limit)))
+
+
+def calls_per_hour(session: Session, start: datetime, end: datetime) -> list[int]:
+    """How many calls reached intake (a ticket or a draft) in each hour of the day, Asia/Shanghai, over the
+    period [start, end): when the hotline needs its seats. Counted in Python from the call times, so SQLite
+    and PostgreSQL agree on the time zone."""
+    hours = [0] * 24
+    for (call_time,) in session.execute(select(Ticket.call_time).where(
+            Ticket.call_time >= start, Ticket.call_time < end)):
+        hours[call_time.astimezone(SHANGHAI).hour] += 1
+    return hours

@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import SettingsError, load_settings
-from .audio import write_wav
+from inifile import ConfigError
+from pcm import write_wav
+
+from ..config import load_settings
 from .phone import ActiveCall, Softphone, SoftphoneError
 from .scenario import ScenarioError, Step, load_scenario, run_scenario
 
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Path(os.environ.get("HOTLINE_SIP_CONF", "sip.conf"))
     try:
         defaults = config_defaults(config)
-    except SettingsError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 64
     args = build_parser(defaults).parse_args(argv)

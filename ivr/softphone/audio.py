@@ -1,30 +1,20 @@
-"""Audio the simulated caller speaks and hears: loading, synthesis, WAV output, similarity.
+"""Audio the simulated caller speaks and hears: loading, synthesis, similarity.
 
-Everything is the project's internal format (16-bit signed LE mono PCM at 8 kHz); conversion happens here,
-at the tester's edge. `similarity` is how tests prove a *specific* prompt was heard (normalised
-cross-correlation), not merely that some sound arrived.
+Everything is the project's internal format (pcm: 16-bit signed LE mono PCM at 8 kHz); conversion happens
+here, at the tester's edge. `similarity` is how tests prove a *specific* prompt was heard (normalised
+cross-correlation), not merely that some sound arrived. Speech comes from the project's one espeak-ng
+runner (tts): the simulated caller is a tool beside the telephony edge, not part of its protocol modules.
 """
 
 from __future__ import annotations
 
-import io
-import shutil
-import subprocess
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydub import AudioSegment
 
-SAMPLE_RATE = 8000
-SAMPLE_WIDTH = 2
-FRAME_BYTES = 320  # 20 ms
-
-
-def to_pcm(segment: AudioSegment) -> bytes:
-    """Any pydub segment as 8 kHz 16-bit mono PCM."""
-    return segment.set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(SAMPLE_WIDTH).raw_data
+import tts
+from pcm import FRAME_BYTES, FRAME_SECONDS, SAMPLE_RATE, to_pcm
 
 
 def load_audio(path: str | Path) -> bytes:
@@ -33,33 +23,14 @@ def load_audio(path: str | Path) -> bytes:
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
     try:
-        return to_pcm(AudioSegment.from_file(path))
+        return to_pcm(path)
     except Exception as exc:  # pydub raises CouldntDecodeError, IndexError... for bad files
         raise ValueError(f"cannot decode audio file {path}: {exc}") from exc
 
 
 def synthesize(text: str, voice: str = "en", words_per_minute: int = 160) -> bytes:
     """Text spoken by espeak-ng, as 8 kHz 16-bit mono PCM (the caller's 'microphone' in tests)."""
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise RuntimeError("espeak-ng is not installed (Debian package espeak-ng)")
-    result = subprocess.run([binary, "-v", voice, "-s", str(words_per_minute), "--stdout", text],
-                            capture_output=True, check=False, timeout=60)
-    if result.returncode != 0 or not result.stdout:
-        raise ValueError(f"espeak-ng failed for voice {voice!r}: {result.stderr.decode(errors='replace').strip()}")
-    return to_pcm(AudioSegment.from_file(io.BytesIO(result.stdout), format="wav"))
-
-
-def write_wav(path: str | Path, pcm: bytes) -> Path:
-    """Store PCM as a 16-bit 8 kHz mono WAV file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(SAMPLE_WIDTH)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm)
-    return path
+    return tts.speak(text, voice, words_per_minute)
 
 
 def rms(pcm: bytes) -> float:
@@ -74,7 +45,7 @@ def voiced_seconds(pcm: bytes, threshold: float = 300.0) -> float:
         return 0.0
     samples = np.frombuffer(pcm[: frames * FRAME_BYTES], dtype="<i2").astype(np.float64).reshape(frames, -1)
     loud = np.sqrt(np.mean(samples**2, axis=1)) > threshold
-    return float(loud.sum()) * 0.02
+    return float(loud.sum()) * FRAME_SECONDS
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, SAMPLE_WIDTH, SILENCE_FRAME
+
 from ..dtmf import TelephoneEvent, digit_to_event
-from ..media import CODECS, FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE, MediaEngine, MediaStream
+from ..media import CODECS, MediaEngine, MediaStream
 from ..rtp import RtpPacket
 
-SAMPLE_RATE = 8000
 END_PACKETS = 3  # RFC 4733 §2.5.1.4: the final (end) packet of an event goes out three times
 
 
@@ -108,9 +109,9 @@ class CallerStream(MediaStream):
             packet = self._next_dtmf_packet()
             if packet is None and not self._outgoing and self.microphone is not None:
                 self._outgoing.append(self.microphone())  # sent below like queued audio
-            frame = None if packet is not None else (self._outgoing[0] if self._outgoing else SILENCE)
+            frame = None if packet is not None else (self._outgoing[0] if self._outgoing else SILENCE_FRAME)
         with self._record_lock:
-            self._sent.extend(frame if frame is not None else SILENCE)
+            self._sent.extend(frame if frame is not None else SILENCE_FRAME)
         if packet is None:
             super().send_tick()  # the queued frame (or silence), G.711, sequence and timestamp
         else:
@@ -150,7 +151,7 @@ class CallerStream(MediaStream):
         now = time.monotonic()
         with self._record_lock:
             if not self._heard:
-                lead = int((now - self.started_at) * SAMPLE_RATE) * 2
+                lead = int((now - self.started_at) * SAMPLE_RATE) * SAMPLE_WIDTH
                 self._heard.extend(bytes(lead - lead % FRAME_BYTES))
             self._heard.extend(frame)
         if self.frame_listener is not None:

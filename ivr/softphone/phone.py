@@ -27,10 +27,12 @@ from types import TracebackType
 from pyVoIP.VoIP import CallState, InvalidStateError  # before pyVoIP.SIP: pyVoIP's modules import in a cycle
 from pyVoIP.SIP import SIPStatus  # isort: skip
 
+from pcm import SAMPLE_RATE, SAMPLE_WIDTH, seconds, write_wav
+
 from ..media import MediaEngine, MediaStream
 from ..sip import IvrCall, IvrPhone, RegistrationError
-from .audio import load_audio, synthesize, voiced_seconds, write_wav
-from .media import CODECS, SAMPLE_RATE, CallerMedia, MediaStats, SineMicrophone
+from .audio import load_audio, synthesize, voiced_seconds
+from .media import CODECS, CallerMedia, MediaStats, SineMicrophone
 
 RTP_PORTS = (16384, 65534)
 
@@ -151,7 +153,7 @@ class ActiveCall:
         media = self._media()
         media.play(pcm)
         if wait:
-            media.wait_idle(len(pcm) / (2 * SAMPLE_RATE) + 10)
+            media.wait_idle(seconds(pcm) + 10)
 
     def wait_sent(self, timeout: float = 600.0) -> bool:
         """Until every queued sound and digit is on the wire (True), or the call ended / timeout."""
@@ -193,7 +195,7 @@ class ActiveCall:
         """Until the caller has heard `min_seconds` of sound (not silence) after `since` s of the call."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            heard = self.heard()[int(since * SAMPLE_RATE) * 2:]
+            heard = self.heard()[int(since * SAMPLE_RATE) * SAMPLE_WIDTH:]
             if voiced_seconds(heard) >= min_seconds:
                 return True
             if self.ended:

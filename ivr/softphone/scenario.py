@@ -23,7 +23,9 @@ from typing import Any
 
 import yaml
 
-from .audio import SAMPLE_RATE, load_audio, similarity, synthesize
+from pcm import SAMPLE_RATE, SAMPLE_WIDTH, seconds
+
+from .audio import load_audio, similarity, synthesize
 from .phone import ActiveCall
 
 STEP_KINDS = ("wait", "at", "dtmf", "say", "expect-audio", "expect-hangup", "hangup")
@@ -176,7 +178,7 @@ def _run_step(call: ActiveCall, step: Step, started: float) -> None:
 
 def _expect_audio(call: ActiveCall, step: Step) -> None:
     args = step.args
-    since = len(call.heard()) / (2 * SAMPLE_RATE)
+    since = seconds(call.heard())
     if "like" not in args:
         if not call.wait_for_audio(args.get("seconds", 0.5), args["within"], since=since):
             raise ScenarioError(f"{step.where()}: heard less than {args.get('seconds', 0.5)} s of sound "
@@ -187,7 +189,7 @@ def _expect_audio(call: ActiveCall, step: Step) -> None:
     deadline = time.monotonic() + args["within"]
     best = 0.0
     while True:
-        heard = call.heard()[int(since * SAMPLE_RATE) * 2:]
+        heard = call.heard()[int(since * SAMPLE_RATE) * SAMPLE_WIDTH:]
         best = similarity(heard, reference).similarity
         if best >= wanted:
             return

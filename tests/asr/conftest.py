@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import asr
-from asr.audio import read_wav
+from pcm import read_wav
 
 
 

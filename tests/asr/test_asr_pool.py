@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from asr.audio import FRAME_BYTES, frames
+from pcm import FRAME_BYTES, frames
 from asr.errors import ModelNotFound
 from asr.pool import RecognitionPool
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from asr.audio import frames, read_wav
+from pcm import frames, read_wav
 from asr.recognizer import UNKNOWN_WORD, StreamRecognizer, grammar_json, match_phrase
 from asr.results import Utterance, Word
 

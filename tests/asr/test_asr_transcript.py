@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from asr.audio import frames, read_wav
+from pcm import frames, read_wav
 from asr.errors import AudioFileError
 from asr.transcript import Transcript, TranscriptionStopped, TranscriptJobs, transcript_path_for
 from recordings.wav_writer import WavRecording

@@ -44,7 +44,7 @@ def test_show_prints_a_mermaid_flowchart():
     result = cli("show", str(HOTLINE))
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[:2] == ["flowchart TD", "    start(([start])) --> n_welcome"]
+    assert lines[:2] == ["flowchart TD", "    start([start]) --> n_welcome"]
     assert '    n_emergency -- "9" --> n_to_police' in lines
     assert '    n_has_type -- "var=request_type, empty=True" --> n_type_menu' in lines
     assert '    n_confirm_type -- "1 / 是 / 네" --> n_route' in lines

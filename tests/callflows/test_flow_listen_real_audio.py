@@ -10,12 +10,12 @@ import pytest
 
 import asr
 from asr.endpoint import VoiceActivity
-from callflows.adapters.speech_adapter import VoskSpeech
+from app.adapters.speech_adapter import VoskSpeech
 from callflow_fakes import (HEADER, FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets,
                             write_flow)
 from callflows.bundle import load_bundle
 from callflows.interpreter import CallServices, FlowRunner
-from callflows.tts import PromptSynthesizer
+from tts import PromptSynthesizer
 
 FRAME_BYTES = 320
 

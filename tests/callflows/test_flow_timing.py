@@ -8,7 +8,7 @@ import pytest
 from callflows.bundle import load_bundle
 from callflows.prompts import PromptLibrary
 from callflows.timing import Step, path_to_first_question
-from callflows.tts import PromptSynthesizer
+from tts import PromptSynthesizer
 
 
 def silence(path, seconds):

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from ivr.local_sip_server import free_udp_port
-from ivr.softphone.audio import synthesize, write_wav
+from ivr.softphone.audio import synthesize
+from pcm import write_wav
 
 pytestmark = pytest.mark.sip
 

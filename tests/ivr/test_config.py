@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import IvrSettings, SettingsError, load_settings
+from inifile import ConfigError
+from ivr.config import IvrSettings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sip.conf.example"
 
@@ -34,14 +35,14 @@ def test_the_shipped_example_documents_and_loads_every_setting():
 def test_mistakes_name_the_file_and_the_key(tmp_path, line, message):
     path = tmp_path / "sip.conf"
     path.write_text(f"[sip]\nrtp_port_low = 10000\n{line}\n")
-    with pytest.raises(SettingsError, match=message) as error:
+    with pytest.raises(ConfigError, match=message) as error:
         load_settings(path)
     assert str(path) in str(error.value)
 
 
 def test_missing_file_or_section(tmp_path):
-    with pytest.raises(SettingsError, match="not found"):
+    with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "absent.conf")
     (tmp_path / "other.conf").write_text("[http]\nport = 8000\n")
-    with pytest.raises(SettingsError, match=r"no \[sip\] section"):
+    with pytest.raises(ConfigError, match=r"no \[sip\] section"):
         load_settings(tmp_path / "other.conf")

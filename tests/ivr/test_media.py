@@ -10,7 +10,8 @@ import pytest
 
 from ivr import g711
 from ivr.dtmf import TelephoneEvent
-from ivr.media import FRAME_BYTES, JitterBuffer, MediaEngine, MediaStream, open_rtp_socket
+from ivr.media import JitterBuffer, MediaEngine, MediaStream, open_rtp_socket
+from pcm import FRAME_BYTES
 from ivr.rtp import RtpPacket
 
 

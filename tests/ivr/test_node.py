@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.demo_flow import DemoFlow
+from ivr.demo_flow import GOODBYE, GREETING, DemoFlow
 from ivr.local_sip_server import free_udp_port
 from ivr.node import CallRecord, IvrNode
-from ivr.session import CallEnded, CallSession, to_pcm
+from ivr.session import CallEnded, CallSession
 from ivr.sip import RegistrationError
 from ivr.softphone.audio import similarity, synthesize
+from pcm import to_pcm
 from recordings.wav_writer import record_caller
 
 pytestmark = pytest.mark.sip
@@ -83,7 +84,7 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(make_node, s
     call = softphone.dial("12345", codec=codec)
     assert call.wait_answered(15), call.summary()
     call.play(speech, wait=True)  # over the greeting and the menu
-    greeting = to_pcm(next(prompt_cache.glob("greeting-*.wav")))
+    greeting = to_pcm(DemoFlow(prompt_cache).prompt(GREETING))
     deadline = time.monotonic() + 30
     while similarity(call.heard(), greeting).similarity < 0.8 and time.monotonic() < deadline:
         time.sleep(0.5)  # press only once the whole greeting was heard (a key would cut it short)
@@ -100,8 +101,8 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(make_node, s
     match = similarity(recorded, speech)
     assert match.similarity > 0.8, match
     heard = call.heard()
-    for name in ("greeting", "goodbye"):
-        prompt = to_pcm(next(prompt_cache.glob(f"{name}-*.wav")))
+    for name, text in (("greeting", GREETING), ("goodbye", GOODBYE)):
+        prompt = to_pcm(DemoFlow(prompt_cache).prompt(text))
         assert similarity(heard, prompt).similarity > 0.8, name
     assert node.health().active_calls == 0
     assert call.summary().ended_by == "remote"

@@ -7,11 +7,10 @@ import time
 from collections import deque
 
 import pytest
-from pydub import AudioSegment
-from pydub.generators import Sine
 
 from ivr.media import OUTPUT_LOW_FRAMES
-from ivr.session import FRAME_BYTES, PLAYBACK_LEAD_FRAMES, CallEnded, CallSession, to_pcm
+from ivr.session import PLAYBACK_LEAD_FRAMES, CallEnded, CallSession
+from pcm import FRAME_BYTES
 
 
 class FakeOutput:
@@ -186,19 +185,6 @@ def test_hangup_sends_bye_once_and_runs_end_callbacks_once(session):
     session.hangup()
     session.mark_ended()
     assert session.test_hangups == ["bye"] and ended == ["call-1"]
-
-
-def test_to_pcm_converts_any_format_to_8khz_16bit_mono(tmp_path):
-    tone = Sine(440).to_audio_segment(duration=500).set_frame_rate(44100).set_channels(2)
-    path = tmp_path / "prompt.mp3"
-    tone.export(path, format="mp3")
-    pcm = to_pcm(path)
-    assert abs(len(pcm) - 8000) <= 2 * 1200  # ~0.5 s at 8 kHz 16-bit, allowing mp3 padding
-    assert to_pcm(AudioSegment.silent(duration=100, frame_rate=16000)) == bytes(1600)
-    with pytest.raises(FileNotFoundError, match="missing.wav"):
-        to_pcm(tmp_path / "missing.wav")
-    with pytest.raises(ValueError, match="even number"):
-        to_pcm(b"\x00\x01\x02")
 
 
 def test_end_callbacks_finish_before_the_application_sees_the_end(session):

@@ -8,7 +8,8 @@ import wave
 import pytest
 
 from ivr import g711
-from ivr.softphone.audio import load_audio, similarity, synthesize, voiced_seconds, write_wav
+from ivr.softphone.audio import load_audio, similarity, synthesize, voiced_seconds
+from pcm import write_wav
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from ivr.softphone.__main__ import dtmf_steps
-from ivr.softphone.audio import write_wav
+from pcm import write_wav
 from ivr.softphone.scenario import ScenarioError, parse_scenario
 
 

@@ -8,7 +8,8 @@ import pytest
 from three_way_fakes import FakeCallEnded, FakeSession, ManualClock, MemoryRecordings, constant, first_sample
 
 from three_way.conference import JOIN_TONE, LEAVE_TONE, Conference, ConferenceState, LegState
-from three_way.mixer import FRAME_BYTES, SILENCE, Mixer
+from pcm import FRAME_BYTES, SILENCE_FRAME
+from three_way.mixer import Mixer
 
 HOLD = constant(77) * 3
 
@@ -98,7 +99,7 @@ def test_join_and_leave_tones_are_heard_by_the_others():
     conference.join(seat, role="seat", number="2")
     clock.tick(len(JOIN_TONE) // FRAME_BYTES)
     assert b"".join(citizen.heard[-len(JOIN_TONE) // FRAME_BYTES:]) == JOIN_TONE
-    assert all(frame == SILENCE for frame in seat.heard)  # the newcomer does not hear its own entrance
+    assert all(frame == SILENCE_FRAME for frame in seat.heard)  # the newcomer does not hear its own entrance
     operator = FakeSession("o")
     conference.join(operator, role="operator", number="3")
     clock.tick(len(JOIN_TONE) // FRAME_BYTES)

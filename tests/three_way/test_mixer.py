@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from three_way.mixer import FRAME_BYTES, FRAME_SAMPLES, SILENCE, Mixer
+from pcm import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
+from three_way.mixer import Mixer
 
 RATE = 8000
 
@@ -57,7 +58,7 @@ def test_each_leg_hears_the_exact_sum_of_the_others_and_never_itself():
 def test_a_leg_alone_hears_silence():
     mixer = primed_mixer("a")
     mixer.push("a", constant(5000))
-    assert mixer.mix().outputs == {"a": SILENCE}
+    assert mixer.mix().outputs == {"a": SILENCE_FRAME}
 
 
 def test_three_tones_each_leg_hears_the_other_two_and_not_its_own():

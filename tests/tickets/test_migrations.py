@@ -15,7 +15,8 @@ from tickets.models import Base
 ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"tickets", "ticket_events", "ticket_deadlines", "member_units", "knowledge_entries", "holiday_overrides",
-          "api_tokens", "ticket_number_counters", "transcript_corrections"}
+          "api_tokens", "ticket_number_counters", "transcript_corrections", "replies", "reply_attachments",
+          "notifications"}
 
 
 def table_names(url: str) -> set[str]:

@@ -5,7 +5,8 @@ from datetime import date, timedelta
 import pytest
 
 from tickets.deadlines import DeadlineSettings, Rule
-from tickets.settings import SettingsError, TicketSettings, load_ticket_settings
+from inifile import ConfigError
+from tickets.settings import TicketSettings, load_ticket_settings
 
 
 def write(tmp_path, text: str):
@@ -50,14 +51,14 @@ def test_every_kind_of_setting(tmp_path):
 ])
 def test_mistakes_name_the_key(tmp_path, line, message):
     path = write(tmp_path, f"[tickets]\n{line}\n")
-    with pytest.raises(SettingsError) as error:
+    with pytest.raises(ConfigError) as error:
         load_ticket_settings(path)
     assert str(error.value).startswith(f"{path}: [tickets] ")
     assert message in str(error.value)
 
 
 def test_unreadable_file(tmp_path):
-    with pytest.raises(SettingsError, match="configuration file not found"):
+    with pytest.raises(ConfigError, match="configuration file not found"):
         load_ticket_settings(tmp_path / "missing.conf")
-    with pytest.raises(SettingsError, match=r"\[line  3\]: option .level_1. in section .tickets. already exists"):
+    with pytest.raises(ConfigError, match=r"\[line  3\]: option .level_1. in section .tickets. already exists"):
         load_ticket_settings(write(tmp_path, "[tickets]\nlevel_1 = 1h\nlevel_1 = 2h\n"))

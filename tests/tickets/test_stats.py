@@ -99,3 +99,15 @@ def test_overdue_list_is_what_still_waits_past_its_deadline(session_factory, mon
         assert stats.overdue_tickets(session, day(5, 11)) == []
         flagged, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=day(20), sort="number"))
         assert [t.content for t in flagged] == ["燃气泄漏", "路灯坏了"]  # the late reply stays flagged
+
+
+def test_calls_per_hour_counts_call_times_in_shanghai_hours_drafts_included(session_factory, rules):
+    with session_factory.begin() as session:
+        for at in (day(2, 9), day(2, 9), day(3, 23), datetime(2026, 3, 4, 0, 30, tzinfo=SHANGHAI)):
+            make(session, rules, at, "路灯坏了", call_time=at)
+        service.save_draft(session, "call-1", {"content": "", "call_time": day(5, 9)}, rules=rules)
+        make(session, rules, day(5, 9), "outside", call_time=datetime(2026, 4, 1, 9, tzinfo=SHANGHAI))
+    with session_factory() as session:
+        hours = stats.calls_per_hour(session, *MARCH)
+    assert hours[9] == 3 and hours[23] == 1 and hours[0] == 1
+    assert sum(hours) == 5 and len(hours) == 24

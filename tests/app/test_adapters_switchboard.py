@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from callflows.adapters.switchboard_adapter import IvrSwitchboard
+from app.adapters.switchboard_adapter import IvrSwitchboard
 
 pytestmark = pytest.mark.sip
 RATE = 8000

@@ -6,7 +6,7 @@ import wave
 from datetime import datetime, timezone
 from pathlib import Path
 
-from callflows.adapters.recordings_adapter import WavRecordings
+from app.adapters.recordings_adapter import WavRecordings
 
 WHEN = datetime(2026, 11, 29, 1, 30, tzinfo=timezone.utc)
 

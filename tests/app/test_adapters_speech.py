@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import asr
-from asr.audio import frames, read_wav
-from callflows.adapters.speech_adapter import VoskSpeech
+from app.adapters.speech_adapter import VoskSpeech
+from pcm import frames, read_wav
 
 pytestmark = pytest.mark.vosk
 YES_NO = ["네", "아니요"]

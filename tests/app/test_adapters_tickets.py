@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from callflow_fakes import Harness, HangUp, Quiet, Say, ScriptedCall, write_flow
-from callflows.adapters.tickets_adapter import DatabaseTickets
+from app.adapters.tickets_adapter import DatabaseTickets
 from callflows.ports import TicketNotFound
+from tests.callflows.callflow_fakes import Harness, HangUp, Quiet, Say, ScriptedCall, write_flow
 from tickets import db, service
 from tickets.models import Ticket
 

@@ -1,4 +1,4 @@
-"""Prompt synthesis with the real espeak-ng and sox: pinyin for Mandarin, 8 kHz 16-bit mono, disk cache."""
+"""Prompt synthesis by language with the real espeak-ng: pinyin for Mandarin, 8 kHz 16-bit mono, disk cache."""
 from __future__ import annotations
 
 import audioop
@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import callflows
-from callflows.bundle import load_bundle
-from callflows.prompts import PromptLibrary
-from callflows.tts import PromptSynthesizer, to_pinyin
-
-HOTLINE = Path(callflows.__file__).parent / "flows" / "hotline12345.yaml"
+from tts import VOICES, PromptSynthesizer, to_pinyin
 
 
 def test_the_voices_exist_in_this_espeak_ng():
@@ -24,7 +19,8 @@ def test_the_voices_exist_in_this_espeak_ng():
 
 def test_chinese_text_becomes_tone_numbered_pinyin():
     assert to_pinyin("您好，请说出您的诉求。") == "nin2 hao3, qing3 shuo1 chu1 nin2 de5 su4 qiu2."
-    assert to_pinyin("12345热线，转接110请按9") == "yao1 er4 san1 si4 wu3 re4 xian4, zhuan3 jie1 yao1 yao1 ling2 qing3 an4 jiu3"
+    assert to_pinyin("幺二三四五热线，转接幺幺零请按九") == ("yao1 er4 san1 si4 wu3 re4 xian4, zhuan3 jie1 yao1 yao1 "
+                                                       "ling2 qing3 an4 jiu3")
     assert to_pinyin("十二月三日") == "shi2 er4 yue4 san1 ri4"
 
 
@@ -69,32 +65,7 @@ def test_unknown_language_is_a_clear_error(tmp_path):
         PromptSynthesizer(tmp_path).synthesize("hello", "en")
 
 
-def test_recorded_wav_overrides_the_text(tmp_path):
-    library = PromptLibrary(PromptSynthesizer(tmp_path / "cache"))
-    recorded = tmp_path / "greeting.wav"
-    assert library.recorded(recorded) == recorded
-    assert not (tmp_path / "cache").exists()
+def test_every_language_a_flow_may_speak_has_a_voice():
+    from callflows.templates import LANGUAGES
 
-
-def test_prewarm_synthesises_every_fixed_prompt_of_the_shipped_flow(tmp_path):
-    library = PromptLibrary(PromptSynthesizer(tmp_path))
-    bundle = load_bundle(HOTLINE)
-    count = library.prewarm(bundle.main)
-    files = list(tmp_path.glob("*.wav"))
-    assert count >= 30
-    assert len(files) == len({library.synthesizer.cache_path(t, l) for t, l in _fixed_texts(bundle.main)})
-    for path in files:
-        params, _ = read_wav(path)
-        assert (params.framerate, params.sampwidth, params.nchannels) == (8000, 2, 1)
-
-
-def _fixed_texts(flow):
-    from callflows.model import Prompt
-    from callflows.templates import placeholders
-
-    for node in flow.nodes.values():
-        for value in vars(node).values():
-            if isinstance(value, Prompt):
-                for language, text in value.texts.items():
-                    if not placeholders(text):
-                        yield text, language
+    assert set(LANGUAGES) <= set(VOICES)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from callflows.adapters.calendar_adapter import DatabaseCalendar
+from app.adapters.calendar_adapter import DatabaseCalendar
 from test_adapters_tickets import session_factory  # noqa: F401 - the real-database fixture
 from tickets import service
 

@@ -1,13 +1,16 @@
-"""Reading WAV files into 8 kHz 16-bit mono, and the clear errors for files that cannot be."""
+"""pcm, the audio contract: reading WAV files into 8 kHz 16-bit mono (and the clear errors for files that
+cannot be), writing them, turning any playable audio into the format, and the frame arithmetic."""
 
 import array
 import math
 import wave
 
 import pytest
+from pydub import AudioSegment
+from pydub.generators import Sine
 
-from asr.audio import frames, read_wav
-from asr.errors import AudioFileError
+import pcm
+from pcm import AudioFileError, frames, read_wav, to_pcm
 
 
 def write_wav(path, *, rate, width=2, channels=1, seconds=0.5, freq=440.0):
@@ -68,3 +71,31 @@ def test_missing_file(tmp_path):
 def test_frames_are_20ms():
     chunks = frames(b"\1\0" * 400)
     assert [len(c) for c in chunks] == [320, 320, 160]
+
+
+def test_to_pcm_converts_any_format_to_8khz_16bit_mono(tmp_path):
+    tone = Sine(440).to_audio_segment(duration=500).set_frame_rate(44100).set_channels(2)
+    path = tmp_path / "prompt.mp3"
+    tone.export(path, format="mp3")
+    pcm = to_pcm(path)
+    assert abs(len(pcm) - 8000) <= 2 * 1200  # ~0.5 s at 8 kHz 16-bit, allowing mp3 padding
+    assert to_pcm(AudioSegment.silent(duration=100, frame_rate=16000)) == bytes(1600)
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        to_pcm(tmp_path / "missing.wav")
+    with pytest.raises(ValueError, match="even number"):
+        to_pcm(b"\x00\x01\x02")
+
+
+def test_the_frame_constants_agree_with_each_other():
+    assert (pcm.SAMPLE_RATE, pcm.SAMPLE_WIDTH, pcm.FRAME_SAMPLES, pcm.FRAME_BYTES) == (8000, 2, 160, 320)
+    assert pcm.FRAME_SAMPLES == round(pcm.SAMPLE_RATE * pcm.FRAME_SECONDS)
+    assert pcm.SILENCE_FRAME == bytes(320)
+
+
+def test_written_wav_reads_back_the_same_samples(tmp_path):
+    samples = array.array("h", [0, 1, -1, 32767, -32768] * 64).tobytes()
+    path = pcm.write_wav(tmp_path / "deep" / "folder" / "a.wav", samples)
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+    assert read_wav(path, require_rate=True) == samples
+    assert pcm.seconds(samples) == len(samples) / 16000

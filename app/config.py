@@ -1,0 +1,82 @@
+"""The node's configuration: every package's settings from the one INI file, and the checks across them.
+
+[sip] and [test_extensions] are ivr's (ivr.config), [tickets] the ticket rules' (tickets.settings); the
+sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
+admin token, the console's secret), [callflows] (which call application answers, and the numbers it
+transfers to) and [retention] (app.retention).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.retention import retention_policy
+from inifile import IniFile, SettingError
+from ivr.config import IvrSettings, ivr_settings
+from recordings.retention import RetentionPolicy
+from tickets import db
+from tickets.settings import TicketSettings, ticket_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_FLOW = "demo"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The [server] section: everything beside telephony and the call application."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    start_local_sip_server: bool = True
+    database_url: str = db.DEFAULT_URL
+    redis_url: str = ""  # empty: one node, in-process job locks
+    recordings_dir: str = "var/recordings"
+    prompt_cache_dir: str = "var/prompts"
+    admin_token: str = ""  # stored hashed at start so a fresh install can log in to the API
+    scheduler_interval_seconds: float = 30.0
+    console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
+
+
+@dataclass(frozen=True)
+class CallflowSettings:
+    """The [callflows] section: which call application answers, and the numbers and files it needs."""
+
+    flow: str = "hotline12345"  # a flow file <flows_dir>/<flow>.yaml, or "demo" for ivr's demo menu
+    operator_seat: str = "1003"  # SIP number of the human operator seat (0, or a second failure)
+    police_number: str = "110"  # SIP number of the 110 desk (9 during the emergency guidance)
+    flows_dir: str = "callflows/flows"
+    models_dir: str = "var/models"  # Vosk models, one folder per language (Korean is also packaged)
+    # Free-speech answers the recognisers decode in real time at once (0: asr's default per core); callers
+    # beyond it are served on keys. Measure with benchmarks/bench_asr.py.
+    speech_capacity: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("operator_seat", "police_number"):
+            value = getattr(self, key)
+            if not value.isdigit():
+                raise SettingError(key, f"must be a SIP number (digits), got {value!r}")
+        if self.flow != DEMO_FLOW:
+            flow_file = ROOT / self.flows_dir / f"{self.flow}.yaml"
+            if not flow_file.is_file():
+                raise SettingError("flow", f"{self.flow!r}: no flow file {flow_file} "
+                                           f"(expected {DEMO_FLOW!r} or the name of a .yaml file in flows_dir)")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything one node is configured with, and the file it came from."""
+
+    path: Path
+    sip: IvrSettings
+    server: ServerSettings
+    callflows: CallflowSettings
+    tickets: TicketSettings
+    retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read and check the whole file; inifile.ConfigError names the file, the section and the key."""
+    config = IniFile(path)
+    return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
+                      callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
+                      retention=config.parse("retention", retention_policy))

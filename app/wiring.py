@@ -1,0 +1,156 @@
+"""The call applications on an IVR node, wired to the real parts: the 12345 flow (callflows over the
+adapters) or ivr's demo menu; the database prepared from the configuration; the scheduler's job lock.
+
+Each application function returns the node and what to call at shutdown; server.py starts and stops them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+import asr
+from app.adapters.calendar_adapter import DatabaseCalendar
+from app.adapters.recordings_adapter import WavRecordings
+from app.adapters.speech_adapter import VoskSpeech
+from app.adapters.switchboard_adapter import IvrSwitchboard
+from app.adapters.tickets_adapter import DatabaseTickets
+from app.config import ROOT, NodeConfig
+from app.live_calls import LiveCallStore, PickUpSwitchboard
+from app.transcripts import TranscriptLinker
+from callflows.handler import FlowCallHandler
+from callflows.interpreter import CallServices
+from callflows.prompts import PromptLibrary
+from callflows.registry import FlowRegistry
+from ivr.config import IvrSettings
+from ivr.demo_flow import DemoFlow
+from ivr.node import IvrNode
+from ivr.session import CallEnded, CallSession
+from recordings.wav_writer import record_caller
+from tickets.auth import issue_token
+from tickets.locks import JobLock, LocalJobLock, RedisJobLock
+from tickets.service import TicketRules, set_holiday_override
+from tts import PromptSynthesizer
+
+log = logging.getLogger(__name__)
+
+Application = tuple[IvrNode, Callable[[], None]]
+
+
+def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
+    """The bootstrap admin token ([server] admin_token, stored hashed) and the calendar overrides of
+    [tickets] holidays/workdays, written at every start."""
+    with session_factory.begin() as session:
+        if config.server.admin_token:
+            issue_token(session, "bootstrap admin", "admin", token=config.server.admin_token)
+        for day, is_working_day in config.tickets.calendar_overrides.items():
+            set_holiday_override(session, day, is_working_day, "from the configuration file")
+
+
+def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -> Callable[[CallSession], None]:
+    """Wrap a call application so the caller's audio is recorded for the whole call."""
+
+    def on_call(session: CallSession) -> None:
+        record_caller(session, recordings_dir)
+        application(session)
+
+    return on_call
+
+
+def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules,
+                        live: LiveCallStore, health: dict[str, Callable[[], dict[str, Any]]] | None = None
+                        ) -> Application:
+    """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
+    database, WAV recordings, transfers through the node itself, the holiday calendar; every call shown in
+    `live` (the console's live view, from which an operator picks a call up). The recognisers' load is added
+    to `health` as "speech" (served in /api/health). Raises FlowError for a broken flow file,
+    asr.ModelIntegrityError for a changed model."""
+    settings, callflow_settings = config.server, config.callflows
+    recordings_dir = ROOT / settings.recordings_dir
+    asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
+    if callflow_settings.speech_capacity > 0:
+        asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity)
+    asr_registry = asr.configure(asr_settings)
+    pool = asr.RecognitionPool(asr_registry)
+    if health is not None:
+        health["speech"] = lambda: pool.metrics().to_dict()
+    languages = asr_registry.available_languages()
+    pool.preload(languages)
+    log.info("speech models loaded: %s", ", ".join(languages) or "none (keypad and recorded messages only)")
+
+    flows = FlowRegistry(ROOT / callflow_settings.flows_dir)
+    bundle = flows.get(callflow_settings.flow)
+    prompts = PromptLibrary(PromptSynthesizer(ROOT / settings.prompt_cache_dir))
+    warmed = sum(prompts.prewarm(flow) for flow in bundle.flows.values())
+    log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
+
+    tickets_port = DatabaseTickets(session_factory, rules)
+    transcripts = TranscriptLinker(session_factory, asr.TranscriptJobs(asr_registry))
+    handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
+
+    def answer(session: CallSession) -> None:
+        assert handler is not None, "calls are answered only after node.start()"
+        live.watch(session)
+        handler(session)
+
+    node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
+                                 on_record=transcripts.on_record)
+    services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
+                                                          live),
+                            recordings=WavRecordings(recordings_dir), prompts=prompts,
+                            calendar=DatabaseCalendar(session_factory), observer=live)
+    handler = FlowCallHandler(flows, callflow_settings.flow, services,
+                              initial_vars={"operator_number": callflow_settings.operator_seat,
+                                            "police_number": callflow_settings.police_number},
+                              call_ended=(CallEnded,))
+
+    def shutdown() -> None:
+        transcripts.jobs.shutdown()
+        pool.shutdown()
+
+    return node, shutdown
+
+
+def demo_application(config: NodeConfig) -> Application:
+    """ivr's demo menu (press 1 or 2), recorded; needs no speech models."""
+    flow = DemoFlow(ROOT / config.server.prompt_cache_dir)
+    flow.prepare()
+    node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
+                                 on_record=lambda record: log.info("call ended: %s", record.to_dict()))
+    return node, lambda: None
+
+
+def console_secret(config: NodeConfig) -> bytes:
+    """The key that signs console sessions: [server] console_secret, else one made at the first start and
+    kept in var/console-secret (readable by its owner only). Nodes behind one address need the same one."""
+    if config.server.console_secret:
+        return config.server.console_secret.encode()
+    path = ROOT / "var" / "console-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="ascii", opener=lambda name, flags: os.open(name, flags, 0o600)) as file:
+                file.write(secrets.token_hex(32))
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text(encoding="ascii").strip().encode()
+
+
+def job_lock(redis_url: str) -> JobLock:
+    """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
+    if not redis_url:
+        return LocalJobLock()
+    return RedisJobLock(redis.Redis.from_url(redis_url))
+
+
+def local_extensions(sip: IvrSettings) -> dict[str, str]:
+    """Who the project's own Kamailio lets register: the IVR and the test extensions."""
+    return {sip.extension: sip.password, **sip.test_extensions}

@@ -1,0 +1,93 @@
+"""Live calls: the calls in progress with their flow node, elapsed time and what the recogniser heard,
+updated through server-sent events; an operator picks a call up to their own seat.
+
+The console reads a `LiveCalls` store the application keeps (app.live_calls.LiveCallStore on one node;
+multinode will share it through Redis): a snapshot and a version number that changes with every update.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from starlette.responses import Response, StreamingResponse
+
+from console.auth import PageUser
+from console.i18n import language_of
+from console.web import render
+
+router = APIRouter(include_in_schema=False)
+POLL_SECONDS = 0.25       # how often the event stream looks for a new version
+HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
+
+
+class LiveCalls(Protocol):
+    @property
+    def version(self) -> int:
+        """Changes whenever a call starts, moves, is heard or ends."""
+        ...
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The calls in progress: call_id, caller, started_at (ISO), flow, node, partial, heard (finals)."""
+        ...
+
+    def pick_up(self, call_id: str, seat: str, by: str) -> bool:
+        """Transfer the call to `seat` for operator `by`; False when the call is no longer in progress."""
+        ...
+
+
+def _store(request: Request) -> LiveCalls | None:
+    return request.app.state.console.live
+
+
+def _operator(user: Any) -> None:
+    if not user.may_edit:
+        raise HTTPException(403, detail="only operators watch and pick up live calls")
+
+
+@router.get("/live")
+def live_page(request: Request, user: PageUser) -> Response:
+    _operator(user)
+    store = _store(request)
+    calls = store.snapshot() if store is not None else []
+    return render(request, "live.html", user, language_of(request), calls=calls, available=store is not None,
+                  default_seat=request.app.state.console.settings.operator_seat)
+
+
+async def _events(request: Request, store: LiveCalls) -> AsyncIterator[str]:
+    seen = -1
+    quiet = 0.0
+    while not await request.is_disconnected():
+        version = store.version
+        if version != seen:
+            seen = version
+            quiet = 0.0
+            yield f"event: calls\ndata: {json.dumps(store.snapshot(), ensure_ascii=False)}\n\n"
+        elif quiet >= HEARTBEAT_SECONDS:
+            quiet = 0.0
+            yield ": still here\n\n"
+        await asyncio.sleep(POLL_SECONDS)
+        quiet += POLL_SECONDS
+
+
+@router.get("/live/events")
+def live_events(request: Request, user: PageUser) -> Response:
+    """text/event-stream: an `calls` event with the whole list whenever it changed (calls are few per node)."""
+    _operator(user)
+    store = _store(request)
+    if store is None:
+        raise HTTPException(404, detail="this node runs no call flow")
+    return StreamingResponse(_events(request, store), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.post("/live/{call_id}/pick-up")
+def pick_up(call_id: str, request: Request, user: PageUser,
+            seat: Annotated[str, Form(min_length=1, max_length=20, pattern=r"^[0-9]+$")]) -> dict[str, Any]:
+    _operator(user)
+    store = _store(request)
+    if store is None or not store.pick_up(call_id, seat, user.principal.name):
+        raise HTTPException(404, detail="this call is no longer in progress")
+    return {"call_id": call_id, "seat": seat}

@@ -1,0 +1,41 @@
+"""app.config: the whole node configuration from the shipped example, and mistakes across sections."""
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+
+from app.config import CallflowSettings, ServerSettings, load_config
+from inifile import ConfigError
+from tickets.settings import TicketSettings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "sip.conf.example"
+
+
+def test_the_shipped_example_loads_into_every_section():
+    config = load_config(EXAMPLE)
+    assert config.path == EXAMPLE
+    assert config.server == ServerSettings()
+    assert config.callflows == CallflowSettings()
+    assert config.tickets == TicketSettings()
+    assert (config.sip.extension, config.sip.test_extensions["1001"]) == ("12345", "test1001")
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("server", "http_port", "web", "[server] http_port must be a whole number, got 'web'"),
+    ("callflows", "operator_seat", "front desk", "[callflows] operator_seat must be a SIP number (digits), got 'front desk'"),
+    ("callflows", "flow", "hotline", "[callflows] flow 'hotline': no flow file"),
+    ("tickets", "level_1", "soon", "[tickets] level_1 must be a positive amount with a unit (h, d)"),
+    ("sip", "max_calls", "0", "[sip] max_calls must be at least 1"),
+])
+def test_a_mistake_in_any_section_names_file_section_and_key(tmp_path, section, key, value, message):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(EXAMPLE, encoding="utf-8")
+    parser[section][key] = value
+    path = tmp_path / "sip.conf"
+    with path.open("w", encoding="utf-8") as file:
+        parser.write(file)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: {message}")

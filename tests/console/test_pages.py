@@ -1,0 +1,186 @@
+"""The console's pages through HTTP (no browser): sign-in and sessions, CSRF, roles and units, the queue's
+filters, and the ticket page's forms going through the ticket service's rules."""
+from __future__ import annotations
+
+import re
+
+from tickets import service
+from tickets.models import ApiToken
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def history_actions(site, ticket_id: int) -> list[tuple[str, str, str | None]]:
+    with site.session_factory() as session:
+        return [(e.actor, e.action, e.note) for e in service.get_ticket(session, ticket_id).events]
+
+
+def test_pages_need_a_session_and_sign_in_redirects_back(site):
+    response = site.client.get("/queue?status=received", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/sign-in?next=/queue%3Fstatus%3Dreceived"
+    wrong = site.client.post("/sign-in", data={"token": "nope", "next": "/queue"})
+    assert wrong.status_code == 401 and "令牌无效" in wrong.text
+    signed = site.client.post("/sign-in", data={"token": site.tokens["operator"], "next": "/queue?level=2"},
+                              follow_redirects=False)
+    assert signed.headers["location"] == "/queue?level=2"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and site.tokens["operator"] not in cookie
+    page = site.client.get("/queue")
+    assert page.status_code == 200 and "话务员小王" in page.text
+
+
+def test_sign_in_never_redirects_off_site(site):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        response = site.client.post("/sign-in", data={"token": site.tokens["operator"], "next": target},
+                                    follow_redirects=False)
+        assert response.headers["location"] == "/", target
+
+
+def test_a_tampered_cookie_or_a_deleted_token_ends_the_session(site):
+    site.sign_in("operator")
+    value = site.client.cookies["hotline_console"]
+    site.client.cookies.set("hotline_console", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    assert site.client.get("/queue", follow_redirects=False).status_code == 303
+    site.sign_in("operator")
+    with site.session_factory.begin() as session:
+        session.query(ApiToken).filter(ApiToken.name == "话务员小王").delete()
+    assert site.client.get("/queue", follow_redirects=False).status_code == 303
+
+
+def test_state_changing_forms_need_the_sessions_csrf_token_and_our_origin(site):
+    site.sign_in("operator")
+    url = f"/tickets/{site.ticket_id}/reviewed"
+    assert site.client.post(url, data={}).status_code == 403
+    assert site.client.post(url, data={"csrf_token": "0" * 40}).status_code == 403
+    token = csrf_of(site.client.get("/queue").text)
+    foreign = site.client.post(url, data={"csrf_token": token}, headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    assert ("话务员小王", "review") not in [a[:2] for a in history_actions(site, site.ticket_id)]
+    done = site.client.post(url, data={"csrf_token": token}, follow_redirects=False)
+    assert done.status_code == 303
+    assert ("话务员小王", "review") in [a[:2] for a in history_actions(site, site.ticket_id)]
+
+
+def test_the_queue_filters_searches_and_pages(site):
+    site.sign_in("operator")
+
+    def numbers(query: str) -> set[str]:
+        page = site.client.get("/queue" + query)
+        assert page.status_code == 200, page.text
+        return set(re.findall(r'<a href="/tickets/\d+">(\d{10})</a>', page.text))
+
+    with site.session_factory() as session:
+        water = service.get_ticket(session, site.ticket_id).number
+        roads = service.get_ticket(session, site.other_unit_ticket_id).number
+    assert numbers("") == {water, roads}
+    assert numbers("?level=2") == {water}
+    assert numbers(f"?unit_id={site.units['roads']}") == {roads}
+    assert numbers("?request_type=投诉") == {water}
+    assert numbers("?overdue=yes") == {roads}
+    assert numbers("?overdue=no&status=received") == {water}
+    assert numbers("?q=路灯") == {roads}
+    assert numbers("?status=archived") == set()
+    overdue_row = re.search(r'<tr class="row-(\w+)" data-ticket="%d"' % site.other_unit_ticket_id,
+                            site.client.get("/queue").text)
+    assert overdue_row.group(1) == "overdue"
+    bad = site.client.get("/queue?level=9")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "level"]
+    assert site.client.get("/queue?status=nonsense").json()["detail"][0]["loc"] == ["query", "status"]
+
+
+def test_unit_staff_see_only_their_units_tickets_and_another_units_is_404(site):
+    site.sign_in("roads")
+    page = site.client.get(f"/queue?unit_id={site.units['water']}")  # the filter cannot widen what they see
+    assert re.findall(r'data-ticket="(\d+)"', page.text) == [str(site.other_unit_ticket_id)]
+    assert site.client.get(f"/tickets/{site.ticket_id}").status_code == 404
+    assert site.client.get(f"/api/tickets/{site.ticket_id}/transcript").status_code == 404
+    assert site.client.get(f"/api/tickets/{site.ticket_id}/recordings").status_code == 404
+    assert site.client.get(f"/api/tickets/{site.ticket_id}/recordings/call").status_code == 404
+    assert site.client.get(f"/tickets/{site.other_unit_ticket_id}").status_code == 200
+    assert site.client.get("/statistics").status_code == 403 and site.client.get("/live").status_code == 403
+
+
+def test_confidential_tickets_hide_the_citizen_from_unit_staff(site):
+    with site.session_factory.begin() as session:
+        service.update_fields(session, service.get_ticket(session, site.ticket_id), {"confidential": True},
+                              actor="op")
+    site.sign_in("water")
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    assert "김철수" not in page and "연길시" not in page and "（保密，已隐藏）" in page
+    listing = site.client.get(f"/api/tickets/{site.ticket_id}/recordings").json()
+    assert [r["name"] for r in listing] == ["request"]  # the whole call (name and address spoken) is not
+    assert site.client.get(f"/api/tickets/{site.ticket_id}/transcript").status_code == 404
+    site.sign_in("operator")
+    assert "김철수" in site.client.get(f"/tickets/{site.ticket_id}").text
+
+
+def test_transitions_follow_the_lifecycle_and_the_roles(site):
+    site.sign_in("operator")
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    token = csrf_of(page)
+    assert set(re.findall(r'data-action="(\w+)"', page.split('id="actions"')[1].split("</div>")[0])) == {
+        "answer_directly", "reject", "dispatch", "escalate"}
+    url = f"/tickets/{site.ticket_id}/transition"
+    refused = site.client.post(url, data={"csrf_token": token, "action": "archive"})
+    assert refused.status_code == 409 and "allowed: answer_directly, reject, dispatch, escalate" in refused.text
+    no_reason = site.client.post(url, data={"csrf_token": token, "action": "reject"})
+    assert no_reason.status_code == 422 and "note" in no_reason.text
+    done = site.client.post(url, data={"csrf_token": token, "action": "dispatch", "unit_id": site.units["water"],
+                                       "note": "供水问题"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert history_actions(site, site.ticket_id)[-1] == ("话务员小王", "dispatch", "供水问题")
+    stale = site.client.post(url, data={"csrf_token": token, "action": "escalate", "expected_version": "1"})
+    assert stale.status_code == 409  # the page was older than the ticket
+    site.sign_in("water")
+    token = csrf_of(site.client.get(f"/tickets/{site.ticket_id}").text)
+    assert site.client.post(url, data={"csrf_token": token, "action": "escalate"}).status_code == 403
+    assert site.client.post(url, data={"csrf_token": token, "action": "sign"}, follow_redirects=False).status_code == 303
+    assert history_actions(site, site.ticket_id)[-1][:2] == ("供水公司值班", "sign")
+
+
+def test_copying_text_and_classifying_go_into_the_ticket_and_its_history(site):
+    site.sign_in("operator")
+    token = csrf_of(site.client.get(f"/tickets/{site.ticket_id}").text)
+    copied = site.client.post(f"/tickets/{site.ticket_id}/copy",
+                              data={"csrf_token": token, "field": "address", "text": " 연길시  건설가 5번지 "},
+                              follow_redirects=False)
+    assert copied.status_code == 303
+    assert site.client.post(f"/tickets/{site.ticket_id}/copy",
+                            data={"csrf_token": token, "field": "level", "text": "1"}).status_code == 422
+    classified = site.client.post(f"/tickets/{site.ticket_id}/classify", data={
+        "csrf_token": token, "request_type": "求助", "topic": "供水", "level": "1"}, follow_redirects=False)
+    assert classified.status_code == 303
+    with site.session_factory() as session:
+        ticket = service.get_ticket(session, site.ticket_id)
+        assert (ticket.address, ticket.request_type, ticket.topic, ticket.level) == ("연길시 건설가 5번지", "求助", "供水", 1)
+    actions = history_actions(site, site.ticket_id)
+    assert ("话务员小王", "edit", "changed: address") in actions
+    assert ("话务员小王", "edit", "changed: request_type, topic") in actions
+    assert ("话务员小王", "override_level", "level 2 -> 1: call review") in actions
+    site.sign_in("water")
+    token = csrf_of(site.client.get(f"/tickets/{site.ticket_id}").text)
+    assert site.client.post(f"/tickets/{site.ticket_id}/copy", data={
+        "csrf_token": token, "field": "content", "text": "x"}).status_code == 403
+
+
+def test_review_queue_lists_calls_by_need(site):
+    with site.session_factory.begin() as session:
+        draft = service.save_draft(session, "d" * 32, {"content": "停水"}, rules=service.TicketRules.default(),
+                                   caller="1002")
+        service.mark_incomplete(session, "d" * 32, "caller hung up at main:ask_name")
+        draft_id = draft.id
+    site.sign_in("operator")
+    page = site.client.get("/review").text
+    assert re.findall(r'data-ticket="(\d+)" data-reason="(\w+)"', page) == [
+        (str(draft_id), "incomplete_draft")]  # the other call's transcript is confident (71 %)
+    api = site.client.get("/api/review-queue").json()
+    assert api["total"] == 1 and api["items"][0]["reason"] == "incomplete_draft"
+
+
+def test_english_switch(site):
+    site.sign_in("operator")
+    response = site.client.get("/language/en?back=/queue")
+    assert response.status_code == 200 and "Ticket queue" in response.text and '<html lang="en">' in response.text
+    assert "工单队列" in site.client.get("/language/zh?back=/queue").text
