@@ -9,11 +9,10 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -22,6 +21,7 @@ from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
 from app.adapters.tickets_adapter import DatabaseTickets
+from app.conferences import CaseAnnouncements, build_desk
 from app.config import ROOT, NodeConfig
 from app.live_calls import LiveCallStore, PickUpSwitchboard
 from app.transcripts import TranscriptLinker
@@ -34,6 +34,7 @@ from ivr.demo_flow import DemoFlow
 from ivr.node import IvrNode
 from ivr.session import CallEnded, CallSession
 from recordings.wav_writer import record_caller
+from three_way.desk import ThreeWayDesk
 from tickets.auth import issue_token
 from tickets.locks import JobLock, LocalJobLock, RedisJobLock
 from tickets.service import TicketRules, set_holiday_override
@@ -41,7 +42,16 @@ from tts import PromptSynthesizer
 
 log = logging.getLogger(__name__)
 
-Application = tuple[IvrNode, Callable[[], None]]
+@dataclass(frozen=True)
+class Application:
+    """A call application on its node: the node, what to call at shutdown, and the three-way desk of the
+    hotline flow (None for the demo) with the words of operator-started calls."""
+
+    node: IvrNode
+    stop: Callable[[], None]
+    three_way: ThreeWayDesk | None = None
+    announcements: CaseAnnouncements | None = None
+    speech_load: Callable[[], dict[str, Any]] | None = None  # the recognisers' load, for /api/health
 
 
 def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
@@ -65,13 +75,11 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
 
 
 def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules,
-                        live: LiveCallStore, health: dict[str, Callable[[], dict[str, Any]]] | None = None
-                        ) -> Application:
+                        live: LiveCallStore) -> Application:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
     database, WAV recordings, transfers through the node itself, the holiday calendar; every call shown in
-    `live` (the console's live view, from which an operator picks a call up). The recognisers' load is added
-    to `health` as "speech" (served in /api/health). Raises FlowError for a broken flow file,
-    asr.ModelIntegrityError for a changed model."""
+    `live` (the console's live view, from which an operator picks a call up); the recognisers' load for
+    /api/health. Raises FlowError for a broken flow file, asr.ModelIntegrityError for a changed model."""
     settings, callflow_settings = config.server, config.callflows
     recordings_dir = ROOT / settings.recordings_dir
     asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
@@ -79,8 +87,6 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
         asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity)
     asr_registry = asr.configure(asr_settings)
     pool = asr.RecognitionPool(asr_registry)
-    if health is not None:
-        health["speech"] = lambda: pool.metrics().to_dict()
     languages = asr_registry.available_languages()
     pool.preload(languages)
     log.info("speech models loaded: %s", ", ".join(languages) or "none (keypad and recorded messages only)")
@@ -92,7 +98,8 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
 
     tickets_port = DatabaseTickets(session_factory, rules)
-    transcripts = TranscriptLinker(session_factory, asr.TranscriptJobs(asr_registry))
+    transcript_jobs = asr.TranscriptJobs(asr_registry)
+    transcripts = TranscriptLinker(session_factory, transcript_jobs)
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
 
     def answer(session: CallSession) -> None:
@@ -102,9 +109,10 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
                                  on_record=transcripts.on_record)
+    desk = build_desk(node, session_factory, recordings_dir, transcript_jobs,
+                      default_language=bundle.main.first_language)
     services = CallServices(speech=VoskSpeech(pool), tickets=tickets_port,
-                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, seats_for=tickets_port.seat_numbers),
-                                                          live),
+                            switchboard=PickUpSwitchboard(IvrSwitchboard(node, desk), live),
                             recordings=WavRecordings(recordings_dir), prompts=prompts,
                             calendar=DatabaseCalendar(session_factory), observer=live)
     handler = FlowCallHandler(flows, callflow_settings.flow, services,
@@ -113,10 +121,12 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                               call_ended=(CallEnded,))
 
     def shutdown() -> None:
+        desk.stop()
         transcripts.jobs.shutdown()
         pool.shutdown()
 
-    return node, shutdown
+    announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)
+    return Application(node, shutdown, desk, announcements, speech_load=lambda: pool.metrics().to_dict())
 
 
 def demo_application(config: NodeConfig) -> Application:
@@ -125,7 +135,7 @@ def demo_application(config: NodeConfig) -> Application:
     flow.prepare()
     node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
-    return node, lambda: None
+    return Application(node, lambda: None)
 
 
 def console_secret(config: NodeConfig) -> bytes:
@@ -148,7 +158,7 @@ def job_lock(redis_url: str) -> JobLock:
     """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock(redis.Redis.from_url(redis_url))
+    return RedisJobLock.from_url(redis_url)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

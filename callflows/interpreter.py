@@ -127,6 +127,7 @@ class FlowRunner:
             pass
         except self.call_ended:
             self.outcome, self.detail = "caller_hung_up", f"caller hung up at {self._where()}"
+            self._after_hangup()
         if self.draft_open and not self.submitted:
             self._safely(self.services.tickets.mark_incomplete, self.call.call_id, self.detail)
         return CallResult(self.outcome, dict(self.vars), list(self.visited), self.detail)
@@ -145,6 +146,20 @@ class FlowRunner:
             if name == _RETURN:
                 return True
         return False
+
+    def _after_hangup(self) -> None:
+        """The flow's on_hangup: what must still happen once the caller left (e.g. transfer the ticket to the
+        unit). Nodes that touch the call end it; a failing port is logged."""
+        if not self.main.on_hangup:
+            return
+        outcome, detail, self.steps = self.outcome, self.detail, 0
+        try:
+            self._execute(self.main, self.main.on_hangup)
+        except (_Finished, _Jump, *self.call_ended):
+            pass
+        except Exception:
+            log.exception("call %s: on_hangup failed at %s", self.call.call_id, self._where())
+        self.outcome, self.detail = outcome, detail  # the call's outcome is still the hang-up
 
     def _end(self, outcome: str, detail: str) -> None:
         self.outcome, self.detail = outcome, detail
@@ -371,6 +386,9 @@ class FlowRunner:
             return self.language == c.language
         if c.speech_available is not None:
             return self.listener.speech_available(self.language) == c.speech_available
+        if c.seats_on_duty is not None:
+            unit = self._render(flow, c.seats_on_duty)
+            return bool(unit) and self.services.switchboard.seats_on_duty(unit)
         if c.open_tickets is not None:
             count = len(self.services.tickets.open_tickets(self.call.caller))
             self.vars["open_ticket_count"] = count
@@ -402,24 +420,45 @@ class FlowRunner:
                 self._store("request_type", proposal.request_type)  # None: no rule matched
                 self._store("topic", proposal.topic)
                 self._store("level", proposal.level)
+                self._store("unit", self._responsible_unit(proposal.topic))
                 return node.next
             if node.action == "create":
                 info = tickets.submit(self.call.call_id, self.call.caller, {**self._draft_values(), **fields})
                 self.submitted = True
             elif node.action == "update":
                 info = tickets.update(self._render(flow, node.number), fields)
+            elif node.action == "answer":
+                info = tickets.answer_by_unit(self._render(flow, node.number), self._render(flow, node.unit),
+                                              self._render(flow, node.note))
+            elif node.action == "transfer":
+                info = tickets.transfer_to_unit(self._render(flow, node.number), self._render(flow, node.unit),
+                                                self._render(flow, node.note))
             else:
                 info = tickets.find(self._render(flow, node.number))
                 if info is None:
                     return node.on_not_found
         except TicketNotFound:
-            return node.on_not_found
+            if node.on_not_found:
+                return node.on_not_found
+            log.warning("call %s: ticket %s: no ticket %s", self.call.call_id, node.action, node.number)
+            return node.on_error or self._give_up(flow, node)
         except Exception:
             log.exception("call %s: ticket %s failed", self.call.call_id, node.action)
             return node.on_error or self._give_up(flow, node)
         self.vars.update(ticket_number=info.number, ticket_status=info.status, deadline=info.deadline,
                          request_type=info.request_type or self.vars.get("request_type"))
         return node.next
+
+    def _responsible_unit(self, topic: str | None) -> str | None:
+        """The topic's member unit; None when there is none, or the directory cannot be read now (the
+        proposal itself still counts: the ticket goes on without a unit, an operator routes it)."""
+        if not topic:
+            return None
+        try:
+            return self.services.tickets.unit_for(topic)
+        except Exception:
+            log.exception("call %s: looking up the unit for topic %s failed", self.call.call_id, topic)
+            return None
 
     def _do_kb_answer(self, flow: Flow, node: model.KbAnswerNode) -> str:
         answer = self.services.tickets.kb_search(self._render(flow, node.query), self.language)
@@ -441,11 +480,19 @@ class FlowRunner:
 
     def _do_three_way(self, flow: Flow, node: model.ThreeWayNode) -> str | None:
         unit = self._render(flow, node.unit)
-        self._say(flow, node.prompt, barge_in=False)
-        announcement = self._audio(flow, node.announcement, language=self.main.first_language)
-        if self.services.switchboard.three_way(self.call, unit, announcement):
-            return node.next
-        return node.on_failure or node.next
+        self._say(flow, node.prompt)  # the operator digit over it reaches the operator
+        escape = self.main.operator.digit if self.main.operator else None
+        result = self.services.switchboard.three_way(
+            self.call, unit, lambda language: self._audio(
+                flow, node.announcement,
+                language=language if node.announcement.covers(language) else self.main.first_language),
+            hold=self._audio(flow, node.hold) if node.hold else None, escape_digit=escape,
+            ticket=self.vars.get("ticket_number") or None)
+        self.vars.update(three_way_outcome=result.outcome, three_way_seat=result.seat,
+                         three_way_id=result.conference_id)
+        if result.outcome == "escaped" and self.main.operator:
+            raise _Jump(self.main.operator.node)
+        return node.next if result.joined else (node.on_failure or node.next)
 
     def _do_subflow(self, flow: Flow, node: model.SubflowNode) -> str | None:
         subflow = self.bundle.flows[node.flow]

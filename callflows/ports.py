@@ -149,6 +149,35 @@ class Tickets(Protocol):
         """The knowledge-base answer to speak, in `language`, or None."""
         ...
 
+    def unit_for(self, topic: str) -> str | None:
+        """The member unit responsible for `topic` (None when no unit lists it)."""
+        ...
+
+    def answer_by_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        """The ticket was answered on the spot by `unit` (答复, closed). Raises TicketNotFound."""
+        ...
+
+    def transfer_to_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        """转办 to `unit`; the info's deadline is the unit's reply deadline. Raises TicketNotFound."""
+        ...
+
+
+@dataclass(frozen=True)
+class ThreeWayResult:
+    """How a three-way call went for the caller. outcome: joined (a seat took part and has left), no_seats,
+    off_duty, nobody_accepted, escaped (the caller pressed the escape digit while waiting)."""
+
+    outcome: str
+    seat: str | None = None  # the number of the seat that took part
+    conference_id: str | None = None
+
+    @property
+    def joined(self) -> bool:
+        return self.outcome == "joined"
+
+
+Audio = str | Path | bytes
+
 
 class Switchboard(Protocol):
     """Leaving the IVR: a blind transfer, or a three-way call with a member unit's remote seat."""
@@ -157,9 +186,16 @@ class Switchboard(Protocol):
         """True when the call was handed over (the IVR's part of the call is then over)."""
         ...
 
-    def three_way(self, call: Call, unit: str, announcement: str | Path | bytes) -> bool:
-        """Dial the unit's remote seat, play `announcement` to it and bridge; returns when the bridge
-        ends, True when the seat took part, False when it could not be reached."""
+    def seats_on_duty(self, unit: str) -> bool:
+        """`unit` has remote seats that may be rung now (its working hours, on a working day)."""
+        ...
+
+    def three_way(self, call: Call, unit: str, announcement: Callable[[str], Audio], *, hold: Audio | None = None,
+                  escape_digit: str | None = None, ticket: str | None = None) -> ThreeWayResult:
+        """Ring `unit`'s seats in order, each hearing `announcement(its language)`, while the caller hears
+        `hold`; bridge the seat that accepts with the caller (the IVR listens and records). Returns when it
+        is over for the caller, whose call continues. Raises the call-ended exception when the caller hung
+        up before a seat joined. `ticket` is the case's ticket number (recordings are linked to it)."""
         ...
 
 

@@ -9,6 +9,7 @@ buffer, are decoded to 16-bit PCM and cut into 20 ms frames; RFC 4733 digits are
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import logging
 import os
 import random
@@ -26,6 +27,7 @@ from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FRAME
 from . import g711
 from .dtmf import TelephoneEvent
 from .rtp import RtpPacket
+from .rtp_source import RtpSourceLock
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class StreamStats:
     packets_lost: int = 0  # sequence numbers never seen when the buffer moved past them
     packets_late: int = 0  # arrived after their place had been played out, or duplicates
     malformed: int = 0
+    foreign: int = 0  # datagrams from anyone but the far end (see ivr.rtp_source), dropped unread
     frames_sent: int = 0
     frames_skipped: int = 0  # 20 ms ticks never sent because the engine stalled past MAX_CATCH_UP_FRAMES
 
@@ -128,7 +131,9 @@ class MediaStream:
     `on_frame(pcm)` gets every 20 ms caller frame and `on_digit(digit)` every key press, both on the media
     thread (keep them short); `on_closed()` once when the stream is stopped. `on_output_low()` (media thread)
     when the send queue falls to OUTPUT_LOW_FRAMES and again when it runs empty, so whoever queues audio
-    ahead (a prompt) is woken twice a second to top it up instead of polling every frame.
+    ahead (a prompt) is woken twice a second to top it up instead of polling every frame. Only the far end
+    is heard: datagrams from any other source are dropped (ivr.rtp_source); `remote` must be an IP address,
+    never a host name (sendto would resolve it for every packet).
     """
 
     sock: socket.socket
@@ -156,6 +161,15 @@ class MediaStream:
         self._timestamp = random.getrandbits(32)
         self._marker = True
         self.closed = False
+        ipaddress.ip_address(self.remote[0])  # ValueError for a host name
+        self.source = RtpSourceLock(self.remote[0])
+        self.last_received = time.monotonic()  # the far end's last accepted datagram (or the stream's start)
+
+    def retarget(self, remote: tuple[str, int]) -> None:
+        """The far end moved its stream (re-INVITE): send there, and hear only that address from now on."""
+        ipaddress.ip_address(remote[0])
+        self.remote = remote
+        self.source.expect(remote[0])
 
     # ---- called by the session (any thread)
 
@@ -207,7 +221,7 @@ class MediaStream:
         """Drain the socket (non-blocking)."""
         for _ in range(MAX_DATAGRAMS_PER_TICK):
             try:
-                datagram = self.sock.recv(2048)
+                datagram, source = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionRefusedError:
@@ -217,6 +231,10 @@ class MediaStream:
                 continue
             except OSError:
                 return
+            if not self.source.accept(source):
+                self.stats.foreign += 1
+                continue
+            self.last_received = now
             try:
                 packet = RtpPacket.parse(datagram)
             except ValueError:
@@ -272,6 +290,7 @@ class MediaStream:
         if self.closed:
             return
         self.closed = True
+        self.sock.setblocking(False)  # a stream stopped before it was ever started still has a blocking socket
         self.receive(time.monotonic())  # packets that arrived since the last tick still count
         self._deliver(self._jitter.flush())
         self.sock.close()

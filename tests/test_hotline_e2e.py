@@ -22,6 +22,8 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -82,9 +84,9 @@ def wav_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-@pytest.fixture(scope="module")
-def hotline(tmp_path_factory) -> Iterator[Hotline]:
-    tmp_path = tmp_path_factory.mktemp("hotline")
+@contextmanager
+def running_hotline(tmp_path: Path) -> Iterator[Hotline]:
+    """server.py with the 12345 flow on free ports, everything under tmp_path; stopped (exit 0) after."""
     sip_port, http_port = free_udp_port(), free_tcp_port()
     config_path = write_config(tmp_path, sip_port, http_port)
     config = configparser.ConfigParser(interpolation=None)
@@ -110,6 +112,12 @@ def hotline(tmp_path_factory) -> Iterator[Hotline]:
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=60) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory) -> Iterator[Hotline]:
+    with running_hotline(tmp_path_factory.mktemp("hotline")) as running:
+        yield running
 
 
 class Listener:
@@ -196,32 +204,47 @@ def choose_korean_and_state_request(hotline: Hotline, call: ActiveCall) -> float
     return ready
 
 
+@dataclass
+class ComplaintCall:
+    call: ActiveCall
+    menu_path: bool      # the type menu came (the proposal was not understood) and 1 chose 불편 신고 (complaint) there
+    read_back_from: float  # the second of call audio after which the ticket number is read back
+
+
+def korean_complaint_call(hotline: Hotline, phone: Softphone) -> ComplaintCall:
+    """A whole Korean complaint through the 12345 flow, spoken and keyed as a caller would, until the IVR
+    says goodbye: request, type (confirmed or chosen by key 1), name, address, call back on this number."""
+    call, _ = dial(hotline, phone)
+    ready = choose_korean_and_state_request(hotline, call)
+    print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
+
+    # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
+    # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
+    # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
+    after_request = heard_seconds(call)
+    menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
+    call.send_dtmf("1")
+
+    # Name and address are spoken as soon as their question starts (see the module's note).
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("김철수", voice="ko")
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("연길시 건설가 오번지", voice="ko")
+    mark = heard_seconds(call)
+    callback_prompt = hotline.prompt_audio("callback_choice", {"caller": phone.extension})
+    wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
+    call.send_dtmf("1")                                   # call back on this number (barge-in)
+    assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
+    assert call.ended_by == "remote"
+    return ComplaintCall(call, menu_path, mark)
+
+
 def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotline: Hotline):
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
-        call, _ = dial(hotline, phone)
-        ready = choose_korean_and_state_request(hotline, call)
-        print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
-
-        # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
-        # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
-        # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
-        after_request = heard_seconds(call)
-        menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
-        call.send_dtmf("1")
-
-        # Name and address are spoken as soon as their question starts (see the module's note).
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("김철수", voice="ko")
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("연길시 건설가 오번지", voice="ko")
-        mark = heard_seconds(call)
-        callback_prompt = hotline.prompt_audio("callback_choice", {"caller": "1001"})
-        wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
-        call.send_dtmf("1")                                   # call back on this number (barge-in)
-        assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
-        assert call.ended_by == "remote"
+        done = korean_complaint_call(hotline, phone)
+    call, menu_path, mark = done.call, done.menu_path, done.read_back_from
 
     ticket = hotline.ticket_of_call(call.call_id)
     assert ticket is not None, hotline.log.read_text()[-5000:]

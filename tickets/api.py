@@ -2,10 +2,17 @@
 its database and rules; `create_app` builds a stand-alone application (tests, or running the API alone).
 
 Service errors become HTTP answers in one place (`open_session`): unknown ticket → 404, invalid or
-concurrent transition → 409, bad value → 422 naming the field. Every write commits before the response.
+concurrent transition or a conflict with stored data → 409, bad value → 422 naming the field. Every write
+commits before the response.
+
+Unit staff see their own unit's tickets only: another unit's ticket answers 404 exactly as a missing one
+(its existence is not confirmed), and SIP details, call ids and recording or transcript references are
+never shown to them; on a ticket kept confidential at the citizen's request (GB/T 33358) the name,
+address and phone are hidden too and a text search does not match them.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,21 +20,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
+from fastapi import Path as UrlPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tickets import db, service, stats
-from tickets.auth import Principal, authenticate, issue_token
+from tickets import auth, db, service, stats
+from tickets.auth import Principal, issue_token
 from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
-from tickets.models import Ticket
-from tickets.schemas import (HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut, KnowledgePatch, LevelOverride,
-                             RequestType, TicketCreate, TicketDetail, TicketFields, TicketOut, TicketPage,
-                             TokenIn, TokenIssued, TransitionRefused, TransitionRequest, UnitIn, UnitOut, UnitPatch)
+from tickets.models import Ticket, utcnow
+from tickets.schemas import (MAX_ID, ONE_LINE, HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut, KnowledgePatch,
+                             Label, Language, LevelOverride, RequestType, Timestamp, TicketCreate, TicketDetail,
+                             TicketFields, TicketOut, TicketPage, TokenIn, TokenIssued, TokenOut, TransitionRefused,
+                             TransitionRequest, UnitIn, UnitOut, UnitPatch)
 from tickets.service import TicketRules
 
+log = logging.getLogger(__name__)
+
 # What a member unit's staff may do to their own tickets: sign for, work, reply, or send back as misrouted.
-UNIT_STAFF_ACTIONS = frozenset({Action.SIGN, Action.START, Action.REPLY, Action.RETURN_MISROUTED})
+# (Their reply goes with its content: POST /api/tickets/{id}/replies.)
+UNIT_STAFF_ACTIONS = frozenset({Action.SIGN, Action.START, Action.RETURN_MISROUTED})
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,11 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
+    from tickets.procedures_api import router as procedures_router  # it builds on this module's dependencies
+
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
+    app.include_router(procedures_router, prefix=prefix)
 
 
 def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:
@@ -74,9 +90,19 @@ def open_session(request: Request) -> Iterator[Session]:
             raise HTTPException(status.HTTP_409_CONFLICT, detail={
                 "message": str(error), "status": str(error.status),
                 "allowed_actions": [str(action) for action in error.allowed]}) from error
-        except (service.ConcurrentUpdate, service.Conflict) as error:
+        except (service.ConcurrentUpdate, service.Conflict, auth.LastAdminToken) as error:
             session.rollback()
             raise HTTPException(status.HTTP_409_CONFLICT, detail={"message": str(error)}) from error
+        except IntegrityError as error:  # a constraint the service did not check first: still the client's
+            session.rollback()
+            log.warning("request refused by a database constraint: %s", error.orig)
+            raise HTTPException(status.HTTP_409_CONFLICT, detail={
+                "message": "the request conflicts with stored data"}) from error
+        except service.KeyReused as error:
+            session.rollback()
+            raise HTTPException(422, detail=[{"loc": ["header", "Idempotency-Key"], "type": "value_error",
+                                              "msg": f"already used for ticket {error.ticket.number} with other "
+                                                     "fields; use a new key for a new request"}]) from error
         except service.NotFound as error:
             session.rollback()
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
@@ -91,12 +117,18 @@ SessionDep = Annotated[Session, Depends(open_session)]
 _bearer = HTTPBearer(auto_error=False, description="an API token issued by an administrator")
 
 
-def current_principal(session: SessionDep,
+def current_principal(request: Request, session: SessionDep,
                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    principal = authenticate(session, credentials.credentials) if credentials else None
-    if principal is None:
+    """The token's principal, looked up on every request so that a revoked token is refused at once."""
+    found = auth.identify(session, credentials.credentials) if credentials else None
+    if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
+    principal, last_used_at = found
+    now = utcnow()
+    if auth.needs_touch(last_used_at, now):  # its own short transaction: reads stay reads
+        with request.app.state.tickets.session_factory.begin() as touching:
+            auth.touch(touching, principal.token_id, now)
     return principal
 
 
@@ -108,7 +140,7 @@ def require(*roles: str) -> Any:
     return Depends(check)
 
 
-AnyRole = Annotated[Principal, require("operator", "unit_staff", "admin")]
+AnyRole = Annotated[Principal, require("operator", "unit_staff", "admin", "reviewer", "supervisor")]
 Operator = Annotated[Principal, require("operator", "admin")]
 Admin = Annotated[Principal, require("admin")]
 
@@ -120,24 +152,36 @@ def rules_of(request: Request) -> TicketRules:
 RulesDep = Annotated[TicketRules, Depends(rules_of)]
 
 router = APIRouter()
-NOT_FOUND = {404: {"description": "no such ticket"}}
+NOT_FOUND = {404: {"description": "no such ticket (or one of another unit, for unit staff)"}}
+RowId = Annotated[int, UrlPath(ge=1, le=MAX_ID)]
 
 
-def _visible(ticket: Ticket, principal: Principal) -> Ticket:
+def visible_ticket(session: Session, ticket_id: int, principal: Principal) -> Ticket:
+    """The ticket, if this principal may see it; another unit's ticket is as unknown as a missing one."""
+    return _visible(service.get_ticket(session, ticket_id), principal, f"no ticket with id {ticket_id}")
+
+
+def _visible(ticket: Ticket, principal: Principal, missing: str) -> Ticket:
     if not principal.may_see(ticket):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this ticket belongs to another unit")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=missing)
     return ticket
 
 
-# What identifies the citizen; hidden from the unit on a ticket kept confidential at their request (GB/T 33358).
+# Where the audio and transcripts lie on the server, and the call's identities: never in unit staff's JSON
+# (the console serves the audio they may hear by name, see console/catalog.py).
+CALL_DETAIL_FIELDS = ("call_id", "transcript_ref", "recording_ref", "name_recording_ref", "address_recording_ref",
+                      "call_recording_ref")
+# What identifies the citizen, hidden from the unit on a ticket kept confidential at their request (GB/T 33358):
+# the fields, and the recordings and transcript in which the citizen says them.
 IDENTITY_FIELDS = ("caller_name", "phone", "address", "name_recording_ref", "address_recording_ref",
                    "call_recording_ref", "transcript_ref")
 
 
 def _summary(ticket: Ticket, principal: Principal) -> TicketOut:
     summary = TicketOut.model_validate(ticket)
-    if ticket.confidential and principal.role == "unit_staff":
-        summary = summary.model_copy(update=dict.fromkeys(IDENTITY_FIELDS))
+    if principal.role == "unit_staff":
+        hidden = CALL_DETAIL_FIELDS + (IDENTITY_FIELDS if ticket.confidential else ())
+        summary = summary.model_copy(update=dict.fromkeys(hidden))
     return summary
 
 
@@ -177,47 +221,53 @@ def create_ticket(body: TicketCreate, session: SessionDep, principal: Operator, 
 def list_tickets(session: SessionDep, principal: AnyRole,
                  status_: Annotated[list[Status] | None, Query(alias="status")] = None,
                  level: Annotated[int | None, Query(ge=1, le=4)] = None,
-                 unit_id: int | None = None,
+                 unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                  request_type: RequestType | None = None,
-                 topic: str | None = None,
+                 topic: Label | None = None,
                  overdue: bool | None = None,
-                 created_from: datetime | None = None,
-                 created_to: datetime | None = None,
-                 q: Annotated[str | None, Query(max_length=200, description="text in content, name, "
-                                                "address, topic, number or phone")] = None,
+                 created_from: Timestamp | None = None,
+                 created_to: Timestamp | None = None,
+                 q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=ONE_LINE,
+                                                description="text in content, topic, name or address; or "
+                                                            "digits of a number or phone")] = None,
                  sort: Annotated[str, Query(pattern=rf"^-?({'|'.join(service.SORTABLE_FIELDS)})$")] = "-created_at",
-                 page: Annotated[int, Query(ge=1)] = 1,
+                 page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  page_size: Annotated[int, Query(ge=1, le=200)] = 50) -> TicketPage:
     """Search tickets. Unit staff only ever see their own unit's tickets."""
-    if principal.role == "unit_staff":
+    if principal.unit_scoped:
         if unit_id not in (None, principal.unit_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="unit staff see only their unit's tickets")
         unit_id = principal.unit_id
     query = service.TicketQuery(
         statuses=status_ or (), level=level, unit_id=unit_id, request_type=request_type, topic=topic,
         overdue=overdue, created_from=created_from and service.as_utc(created_from),
-        created_to=created_to and service.as_utc(created_to), text=q, sort=sort, page=page, page_size=page_size)
+        created_to=created_to and service.as_utc(created_to), text=q, sort=sort, page=page, page_size=page_size,
+        confidential_identity_hidden=principal.role == "unit_staff")
     items, total = service.list_tickets(session, query)
     return TicketPage(items=[_summary(t, principal) for t in items], total=total, page=page,
                       page_size=page_size)
 
 
 @router.get("/tickets/by-number/{number}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
-def get_ticket_by_number(number: str, session: SessionDep, principal: AnyRole) -> TicketDetail:
+def get_ticket_by_number(number: Annotated[str, UrlPath(pattern=r"^[0-9]{10}$")], session: SessionDep,
+                         principal: AnyRole) -> TicketDetail:
     """Look a ticket up by the number the caller was given."""
-    return _detail(_visible(service.get_by_number(session, number), principal), principal)
+    ticket = _visible(service.get_by_number(session, number), principal, f"no ticket with number {number}")
+    return _detail(ticket, principal)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
-def get_ticket(ticket_id: int, session: SessionDep, principal: AnyRole) -> TicketDetail:
+def get_ticket(ticket_id: RowId, session: SessionDep, principal: AnyRole) -> TicketDetail:
     """A ticket with its full history and the actions allowed now."""
-    return _detail(_visible(service.get_ticket(session, ticket_id), principal), principal)
+    return _detail(visible_ticket(session, ticket_id, principal), principal)
 
 
-@router.patch("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
-def edit_ticket(ticket_id: int, body: TicketFields, session: SessionDep, principal: Operator,
+@router.patch("/tickets/{ticket_id}", response_model=TicketDetail, tags=["tickets"],
+              responses={**NOT_FOUND, 409: {"description": "the unit of a dispatched ticket changes by dispatch"}})
+def edit_ticket(ticket_id: RowId, body: TicketFields, session: SessionDep, principal: Operator,
                 rules: RulesDep) -> TicketDetail:
-    """Correct or complete a ticket's fields (e.g. a draft left by a caller who hung up)."""
+    """Correct or complete a ticket's fields (e.g. a draft left by a caller who hung up). The unit can be
+    set here only until the ticket is dispatched; then it moves through return_misrouted and dispatch."""
     ticket = service.update_fields(session, service.get_ticket(session, ticket_id), _fields(body),
                                    actor=principal.name, rules=rules)
     session.commit()
@@ -227,15 +277,18 @@ def edit_ticket(ticket_id: int, body: TicketFields, session: SessionDep, princip
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketDetail, tags=["tickets"],
              responses={**NOT_FOUND, 409: {"model": TransitionRefused,
                                            "description": "not allowed now, or changed concurrently"}})
-def apply_transition(ticket_id: int, body: TransitionRequest, session: SessionDep, principal: AnyRole,
+def apply_transition(ticket_id: RowId, body: TransitionRequest, session: SessionDep, principal: AnyRole,
                      rules: RulesDep) -> TicketDetail:
     """Move a ticket through its lifecycle. An action not allowed in the current status is refused with 409
     and the list of allowed actions; when two writers race, one wins and the other gets 409."""
-    _visible(service.get_ticket(session, ticket_id), principal)
+    visible_ticket(session, ticket_id, principal)
+    if principal.role in ("reviewer", "supervisor"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"the {principal.role} role may not {body.action}")
     if principal.role == "unit_staff" and body.action not in UNIT_STAFF_ACTIONS:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"unit staff may not {body.action}")
     ticket = service.transition(session, ticket_id, body.action, actor=principal.name, rules=rules,
                                 note=body.note, unit_id=body.unit_id, callback_result=body.callback_result,
+                                rejection_reason=body.rejection_reason,
                                 expected_version=body.expected_version)
     session.commit()
     return _detail(ticket, principal)
@@ -243,18 +296,18 @@ def apply_transition(ticket_id: int, body: TransitionRequest, session: SessionDe
 
 @router.post("/tickets/{ticket_id}/investigation", response_model=TicketDetail, tags=["tickets"],
              responses={**NOT_FOUND, 409: {"description": "no open appeal_investigation deadline"}})
-def record_investigation(ticket_id: int, body: InvestigationIn, session: SessionDep, principal: AnyRole,
+def record_investigation(ticket_id: RowId, body: InvestigationIn, session: SessionDep, principal: AnyRole,
                          rules: RulesDep) -> TicketDetail:
     """申诉: record that the investigation (调查核实) is done and what it found; meets the appeal's
     `appeal_investigation` deadline (3 working days) before the reply."""
-    _visible(service.get_ticket(session, ticket_id), principal)
+    visible_ticket(session, ticket_id, principal)
     ticket = service.record_investigation(session, ticket_id, actor=principal.name, note=body.note, rules=rules)
     session.commit()
     return _detail(ticket, principal)
 
 
 @router.patch("/tickets/{ticket_id}/level", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)
-def override_level(ticket_id: int, body: LevelOverride, session: SessionDep, principal: Operator,
+def override_level(ticket_id: RowId, body: LevelOverride, session: SessionDep, principal: Operator,
                    rules: RulesDep) -> TicketDetail:
     """Override the proposed response level; the deadline follows and the history keeps the change."""
     ticket = service.override_level(session, ticket_id, body.level, actor=principal.name, rules=rules,
@@ -278,19 +331,19 @@ def create_unit(body: UnitIn, session: SessionDep, principal: Admin) -> Any:
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut, tags=["units"])
-def get_unit(unit_id: int, session: SessionDep, principal: AnyRole) -> Any:
+def get_unit(unit_id: RowId, session: SessionDep, principal: AnyRole) -> Any:
     return service.get_unit(session, unit_id)
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut, tags=["units"])
-def update_unit(unit_id: int, body: UnitPatch, session: SessionDep, principal: Admin) -> Any:
+def update_unit(unit_id: RowId, body: UnitPatch, session: SessionDep, principal: Admin) -> Any:
     unit = service.update_unit(session, unit_id, body.model_dump(exclude_unset=True))
     session.commit()
     return unit
 
 
 @router.delete("/units/{unit_id}", status_code=204, tags=["units"])
-def delete_unit(unit_id: int, session: SessionDep, principal: Admin) -> None:
+def delete_unit(unit_id: RowId, session: SessionDep, principal: Admin) -> None:
     service.delete_unit(session, unit_id)
     session.commit()
 
@@ -299,9 +352,9 @@ def delete_unit(unit_id: int, session: SessionDep, principal: Admin) -> None:
 
 @router.get("/knowledge", response_model=list[KnowledgeOut], tags=["knowledge"])
 def list_knowledge(session: SessionDep, principal: AnyRole,
-                   q: Annotated[str | None, Query(max_length=500, description="a question or sentence; "
+                   q: Annotated[str | None, Query(max_length=500, pattern=ONE_LINE, description="a question or sentence; "
                                                   "entries whose keywords occur in it, best first")] = None,
-                   language: str | None = None,
+                   language: Language | None = None,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
     if q:
         return service.search_knowledge(session, q, language=language, limit=limit)
@@ -316,19 +369,19 @@ def create_knowledge(body: KnowledgeIn, session: SessionDep, principal: Operator
 
 
 @router.get("/knowledge/{entry_id}", response_model=KnowledgeOut, tags=["knowledge"])
-def get_knowledge(entry_id: int, session: SessionDep, principal: AnyRole) -> Any:
+def get_knowledge(entry_id: RowId, session: SessionDep, principal: AnyRole) -> Any:
     return service.get_knowledge(session, entry_id)
 
 
 @router.patch("/knowledge/{entry_id}", response_model=KnowledgeOut, tags=["knowledge"])
-def update_knowledge(entry_id: int, body: KnowledgePatch, session: SessionDep, principal: Operator) -> Any:
+def update_knowledge(entry_id: RowId, body: KnowledgePatch, session: SessionDep, principal: Operator) -> Any:
     entry = service.update_knowledge(session, entry_id, body.model_dump(exclude_unset=True))
     session.commit()
     return entry
 
 
 @router.delete("/knowledge/{entry_id}", status_code=204, tags=["knowledge"])
-def delete_knowledge(entry_id: int, session: SessionDep, principal: Operator) -> None:
+def delete_knowledge(entry_id: RowId, session: SessionDep, principal: Operator) -> None:
     service.delete_knowledge(session, entry_id)
     session.commit()
 
@@ -369,13 +422,14 @@ def _rates(rates: stats.ThreeRates) -> dict[str, Any]:
             "satisfaction_rate": rates.satisfaction_rate}
 
 
-Start = Annotated[datetime | None, Query(description="period start (default: 30 days before end)")]
-End = Annotated[datetime | None, Query(description="period end, exclusive (default: now)")]
+Start = Annotated[Timestamp | None, Query(description="period start (default: 30 days before end)")]
+End = Annotated[Timestamp | None, Query(description="period end, exclusive (default: now)")]
+UnitFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 @router.get("/stats/rates", tags=["statistics"])
 def three_rates(session: SessionDep, principal: Operator, start: Start = None, end: End = None,
-                unit_id: int | None = None) -> dict[str, Any]:
+                unit_id: UnitFilter = None) -> dict[str, Any]:
     """Response, resolution and satisfaction rates of tickets received in the period (definitions in
     tickets/stats.py), for the centre or one unit."""
     return _rates(stats.three_rates(session, *_period(start, end), unit_id=unit_id))
@@ -402,7 +456,7 @@ def hot_topics(session: SessionDep, principal: Operator, start: Start = None, en
 
 
 @router.get("/stats/overdue", response_model=list[TicketOut], tags=["statistics"])
-def overdue(session: SessionDep, principal: Operator, unit_id: int | None = None,
+def overdue(session: SessionDep, principal: Operator, unit_id: UnitFilter = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     return stats.overdue_tickets(session, service.utcnow(), unit_id=unit_id, limit=limit)
 
@@ -415,3 +469,22 @@ def create_token(body: TokenIn, session: SessionDep, principal: Admin) -> TokenI
     record, token = issue_token(session, body.name, body.role, body.unit_id)
     session.commit()
     return TokenIssued(id=record.id, name=record.name, role=record.role, unit_id=record.unit_id, token=token)
+
+
+@router.get("/tokens", response_model=list[TokenOut], tags=["auth"])
+def list_tokens(session: SessionDep, principal: Admin) -> Any:
+    """Every token ever issued, revoked ones included, without the tokens themselves."""
+    return auth.list_tokens(session)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["auth"],
+               responses={404: {"description": "no such token"},
+                          409: {"description": "the last administrator token"}})
+def revoke_token(token_id: RowId, session: SessionDep, principal: Admin) -> Any:
+    """Revoke a token: from the next request on it answers 401, on every node. Revoking again changes
+    nothing; the last administrator token cannot be revoked (issue another first)."""
+    record = auth.revoke_token(session, token_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no token with id {token_id}")
+    session.commit()
+    return record

@@ -23,6 +23,10 @@ REPLY_STATES = ("pending_review", "approved", "returned")
 ATTACHMENT_KINDS = ("text", "audio", "image", "video")
 NOTIFICATION_KINDS = ("remind", "supervise", "evasion")
 WEBHOOK_STATES = ("none", "pending", "sent", "failed")
+# Longest request content and history note (characters): a spoken request fits many times over, a pasted
+# document does not belong in a ticket.
+CONTENT_MAX_LENGTH = 10_000
+NOTE_MAX_LENGTH = 2_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -60,6 +64,8 @@ class MemberUnit(Base):
     areas: Mapped[list[str]] = mapped_column(default=list)
     categories: Mapped[list[str]] = mapped_column(default=list)
     seat_numbers: Mapped[list[str]] = mapped_column(default=list)
+    # The language a seat's announcement is spoken in, by seat number (e.g. {"1003": "ko"}); others: Mandarin.
+    seat_languages: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
     webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
 
@@ -77,6 +83,8 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(10), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 of the creating request's fields: the same key with another body is refused, not replayed.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     caller_name: Mapped[str | None] = mapped_column(String(100))
@@ -211,6 +219,28 @@ def _refuse_history_rewrite(session: Session, flush_context: Any, instances: Any
             raise ValueError(f"{obj.__tablename__} is append-only (row {obj.id})")
 
 
+class ThreeWayCall(Base):
+    """A three-way call (三方通话) of the hotline, a citizen and a member unit's remote seat, as it ended: who
+    was called and how each leg went, the outcome, the recordings (mixed and per leg) and the
+    speaker-labelled transcript once the background transcription made it. `id` is the conference's id."""
+
+    __tablename__ = "three_way_calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+    unit_name: Mapped[str] = mapped_column(String(100))
+    started_by: Mapped[str] = mapped_column(String(100))  # "flow", or the operator who asked for it
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(30))  # three_way.desk.Reason values
+    seat_number: Mapped[str | None] = mapped_column(String(40))  # the seat that took part
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recordings: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # 'mixed' or leg id -> path
+    transcript_ref: Mapped[str | None] = mapped_column(String(500))
+
+
 class TicketNumberCounter(Base):
     """Per-day sequence behind the human-readable ticket numbers."""
 
@@ -254,7 +284,8 @@ class HolidayOverride(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the HTTP API, stored as its SHA-256 only."""
+    """A bearer token of the HTTP API, stored as its SHA-256 only. A revoked token is kept (who had access
+    when stays known) and never authenticates again."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -269,6 +300,8 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Reply(Base):

@@ -4,8 +4,11 @@ Every deadline a ticket is under (`ticket_deadlines`: response, unit_reply, the 
 milestones, the callback) is reminded once when `remind_at` has come and supervised once when `due_at` has
 passed, as long as no event met or cancelled it. Each job claims the deadline row with a conditional UPDATE
 (on reminded_at / supervised_at being empty) in the same transaction as the ticket's history line, so a
-restart loses nothing, running twice fires nothing twice, and two nodes racing on one deadline fire it once;
-the job lock additionally keeps all but one node idle per round.
+restart loses nothing, running twice fires nothing twice, and two nodes racing on one deadline fire it once.
+The claim repeats the whole due condition: a deadline met, cancelled or moved between the candidate query and
+the claim (the unit replied meanwhile) is not flagged. The job lock (Redis with several nodes) only keeps all
+but one node idle per round; when Redis is down every node runs the jobs and the claims still fire each
+deadline once.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tickets.locks import JobLock, LocalJobLock
@@ -66,16 +69,15 @@ class Scheduler:
 
     def _remind(self, now: datetime) -> list[Fired]:
         """催办 before a deadline expires: once, when its reminder time has come and it is still open."""
-        due_soon = select(TicketDeadline.id).where(_OPEN, TicketDeadline.reminded_at.is_(None),
-                                                   TicketDeadline.remind_at <= now, TicketDeadline.due_at > now)
+        due_soon = (_OPEN, TicketDeadline.reminded_at.is_(None), TicketDeadline.remind_at <= now,
+                    TicketDeadline.due_at > now)
         return self._fire(due_soon, TicketDeadline.reminded_at, REMIND, now,
                           lambda d: f"催办: {d.kind} due {d.due_at.isoformat()}")
 
     def _supervise(self, now: datetime) -> list[Fired]:
         """督办 once a deadline has passed unmet: the ticket is flagged overdue and put on the supervisor's
         list (Ticket.supervised_at, the first time)."""
-        missed = select(TicketDeadline.id).where(_OPEN, TicketDeadline.supervised_at.is_(None),
-                                                 TicketDeadline.due_at <= now)
+        missed = (_OPEN, TicketDeadline.supervised_at.is_(None), TicketDeadline.due_at <= now)
 
         def mark(deadline: TicketDeadline) -> str:
             ticket = deadline.ticket
@@ -85,18 +87,18 @@ class Scheduler:
 
         return self._fire(missed, TicketDeadline.supervised_at, SUPERVISE, now, mark)
 
-    def _fire(self, candidates: Select[tuple[int]], marker: Any, action: str, now: datetime,
+    def _fire(self, due: tuple[ColumnElement[bool], ...], marker: Any, action: str, now: datetime,
               note: Callable[[TicketDeadline], str]) -> list[Fired]:
-        """One short transaction per deadline: claim it with a conditional UPDATE of `marker`, then append the
-        ticket's history line. A claim that matches no row was someone else's (another node, or an event that
-        met the deadline meanwhile)."""
+        """One short transaction per deadline: claim it with a conditional UPDATE of `marker` that repeats
+        every `due` condition, then append the ticket's history line. A claim that matches no row was someone
+        else's (another node, or an event that met, cancelled or moved the deadline meanwhile)."""
         fired = []
         with self.session_factory() as session:
-            ids = session.scalars(candidates.order_by(TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
+            ids = session.scalars(select(TicketDeadline.id).where(*due).order_by(
+                TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
         for deadline_id in ids:
             with self.session_factory.begin() as session:
-                claim = (update(TicketDeadline).where(TicketDeadline.id == deadline_id, marker.is_(None), _OPEN)
-                         .values({marker.key: now}))
+                claim = update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due).values({marker.key: now})
                 if session.execute(claim).rowcount != 1:
                     continue
                 deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)

@@ -1,22 +1,74 @@
 """Request and response bodies of the ticket API. Requests forbid unknown fields, so a typo is a 422 that
-names the field instead of a silently ignored value."""
+names the field instead of a silently ignored value.
+
+Every free-text field has a length limit and refuses control characters (a NUL byte would otherwise reach
+PostgreSQL and fail there); ids are bounded to the database's integer range and timestamps to years a
+ticket can have. The limits are pydantic constraints, so they appear in the OpenAPI document and break the
+request with a 422 naming the field before anything is stored.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tickets.lifecycle import Action
+from tickets.models import CONTENT_MAX_LENGTH, NOTE_MAX_LENGTH
 
 RequestType = Literal["咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉"]
 HandlingMode = Literal["答复", "转办", "呈报"]
 CallbackResult = Literal["满意", "基本满意", "不满意", "unreachable"]
 Level = Annotated[int, Field(ge=1, le=4, description="response level: 1 emergency 2 h, 2 basic supply 24 h, "
                                                       "3 other 7 days, 4 complex 15 days")]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,38}$", description="digits, spaces, dashes")]
-WorkingHours = Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$",
+Phone = Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9][0-9 -]{2,38}$", description="digits, spaces, dashes")]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="language code, e.g. zh, ko")]
+WorkingHours = Annotated[str, Field(max_length=100, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$",
                                     examples=["08:30-12:00,13:30-17:30"])]
+
+# No control characters on one line; text may also hold tabs and line breaks.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+MAX_ID = 2_147_483_647  # PostgreSQL integer
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Version = Annotated[int, Field(ge=1, le=MAX_ID)]
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
+def line(max_length: int, min_length: int = 0) -> type[str]:
+    """A one-line text field of at most `max_length` characters."""
+    return Annotated[str, Field(min_length=min_length or None, max_length=max_length, pattern=ONE_LINE)]  # type: ignore[return-value]
+
+
+def text(max_length: int, min_length: int = 0) -> type[str]:
+    """A multi-line text field of at most `max_length` characters."""
+    return Annotated[str, Field(min_length=min_length or None, max_length=max_length, pattern=MULTI_LINE)]  # type: ignore[return-value]
+
+
+def _supported_year(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"year {value.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return value
+
+
+# A point in time; without a UTC offset it is read as Asia/Shanghai time (the hotline's clock).
+Timestamp = Annotated[datetime, AfterValidator(_supported_year)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a UTC offset, e.g. 2026-03-02T09:00:00+08:00")
+    return value
+
+
+# A point in time that must carry its UTC offset.
+AwareTimestamp = Annotated[datetime, AfterValidator(_supported_year), AfterValidator(_aware)]
+Name = line(100)
+Label = line(100)
+Ref = line(500)
+Language = line(10)
+Note = text(NOTE_MAX_LENGTH)
+Labels = Annotated[list[Label], Field(max_length=100)]
 
 
 class RequestModel(BaseModel):
@@ -30,50 +82,53 @@ class ResponseModel(BaseModel):
 class TicketFields(RequestModel):
     """The fields an operator edits; all optional so that PATCH can send only what changed."""
 
-    caller_name: str | None = Field(None, max_length=100)
+    caller_name: Name | None = None
     phone: Phone | None = None
-    address: str | None = Field(None, max_length=300)
-    call_time: datetime | None = None
-    content: str | None = None
-    language: str | None = Field(None, max_length=10)
-    transcript_ref: str | None = Field(None, max_length=500)
-    recording_ref: str | None = Field(None, max_length=500)
-    name_recording_ref: str | None = Field(None, max_length=500)
-    address_recording_ref: str | None = Field(None, max_length=500)
-    call_recording_ref: str | None = Field(None, max_length=500)
+    address: line(300) | None = None  # type: ignore[valid-type]
+    call_time: Timestamp | None = None
+    content: text(CONTENT_MAX_LENGTH) | None = None  # type: ignore[valid-type]
+    language: Language | None = None
+    transcript_ref: Ref | None = None
+    recording_ref: Ref | None = None
+    name_recording_ref: Ref | None = None
+    address_recording_ref: Ref | None = None
+    call_recording_ref: Ref | None = None
     confidential: bool | None = None
     request_type: RequestType | None = None
-    topic: str | None = Field(None, max_length=100)
+    topic: Label | None = None
     handling_mode: HandlingMode | None = None
-    unit_id: int | None = None
-    call_id: str | None = Field(None, max_length=200)
-    answer: str | None = Field(None, max_length=4000, description="the 答复 the centre gave (e.g. from the "
-                                                                 "knowledge base)")
-    referred_by: str | None = Field(None, max_length=40, description="the desk that handed the caller over, "
-                                                                     "e.g. 110")
+    unit_id: Id | None = None
+    call_id: line(200) | None = None  # type: ignore[valid-type]
+    answer: text(4000) | None = Field(None, description="the 答复 the centre gave (e.g. from the "  # type: ignore[valid-type]
+                                                        "knowledge base)")
+    referred_by: line(40) | None = Field(None, description="the desk that handed the caller over, e.g. 110")  # type: ignore[valid-type]
 
 
 class TicketCreate(TicketFields):
-    content: str = Field(min_length=1)
+    content: text(CONTENT_MAX_LENGTH, min_length=1)  # type: ignore[valid-type]
     level: Level | None = Field(None, description="omit to let the keyword rules propose it")
     draft: bool = Field(False, description="save as a draft (e.g. the caller hung up halfway)")
 
 
 class LevelOverride(RequestModel):
     level: Level
-    note: str | None = None
+    note: Note | None = None
 
 
 class TransitionRequest(RequestModel):
     action: Action
-    note: str | None = None
-    unit_id: int | None = Field(None, description="the responsible unit, for dispatch")
+    note: Note | None = None
+    unit_id: Id | None = Field(None, description="the responsible unit, for dispatch")
     callback_result: CallbackResult | None = Field(None, description="required for callback")
-    expected_version: int | None = Field(None, description="refuse with 409 unless the ticket is at this version")
+    rejection_reason: line(40) | None = Field(  # type: ignore[valid-type]
+        None, description="required for reject: a code of the configured 不予受理 reasons "
+                          "(GET /api/rejection-reasons); free text in `note` only with 'other'")
+    expected_version: Version | None = Field(None, description="refuse with 409 unless the ticket is at this "
+                                                               "version")
 
 
 class InvestigationIn(RequestModel):
-    note: str = Field(min_length=1, description="what the investigation (调查核实) found")
+    note: text(NOTE_MAX_LENGTH, min_length=1) = Field(description="what the investigation (调查核实) found")  # type: ignore[valid-type]
 
 
 class EventOut(ResponseModel):
@@ -168,18 +223,21 @@ class TransitionRefused(BaseModel):
 
 
 class UnitIn(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    areas: list[str] = []
-    categories: list[str] = []
-    seat_numbers: list[Phone] = Field([], description="remote seats to ring, in order")
+    name: line(100, min_length=1)  # type: ignore[valid-type]
+    areas: Labels = []
+    categories: Labels = []
+    seat_numbers: list[Phone] = Field([], max_length=20, description="remote seats to ring, in order")
+    seat_languages: dict[Phone, LanguageCode] = Field({}, max_length=20, description="a seat's announcement "
+                                                      "language, e.g. {\"1003\": \"ko\"}; others hear Mandarin")
     working_hours: WorkingHours = "08:30-12:00,13:30-17:30"
 
 
 class UnitPatch(RequestModel):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    areas: list[str] | None = None
-    categories: list[str] | None = None
-    seat_numbers: list[Phone] | None = None
+    name: line(100, min_length=1) | None = None  # type: ignore[valid-type]
+    areas: Labels | None = None
+    categories: Labels | None = None
+    seat_numbers: list[Phone] | None = Field(None, max_length=20)
+    seat_languages: dict[Phone, LanguageCode] | None = Field(None, max_length=20)
     working_hours: WorkingHours | None = None
 
 
@@ -189,23 +247,29 @@ class UnitOut(ResponseModel):
     areas: list[str]
     categories: list[str]
     seat_numbers: list[str]
+    seat_languages: dict[str, str]
     working_hours: str
 
 
+Question = line(500, min_length=1)
+Answer = text(CONTENT_MAX_LENGTH, min_length=1)
+Keywords = Annotated[list[line(50, min_length=1)], Field(max_length=50)]  # type: ignore[valid-type]
+
+
 class KnowledgeIn(RequestModel):
-    question: str = Field(min_length=1)
-    answer: str = Field(min_length=1)
-    keywords: list[str] = []
-    language: str = Field("zh", max_length=10)
-    unit_id: int | None = None
+    question: Question  # type: ignore[valid-type]
+    answer: Answer  # type: ignore[valid-type]
+    keywords: Keywords = []
+    language: Language = "zh"
+    unit_id: Id | None = None
 
 
 class KnowledgePatch(RequestModel):
-    question: str | None = Field(None, min_length=1)
-    answer: str | None = Field(None, min_length=1)
-    keywords: list[str] | None = None
-    language: str | None = Field(None, max_length=10)
-    unit_id: int | None = None
+    question: Question | None = None  # type: ignore[valid-type]
+    answer: Answer | None = None  # type: ignore[valid-type]
+    keywords: Keywords | None = None
+    language: Language | None = None
+    unit_id: Id | None = None
 
 
 class KnowledgeOut(ResponseModel):
@@ -219,7 +283,7 @@ class KnowledgeOut(ResponseModel):
 
 class HolidayIn(RequestModel):
     is_working_day: bool
-    note: str = Field("", max_length=200)
+    note: line(200) = ""  # type: ignore[valid-type]
 
 
 class HolidayOut(ResponseModel):
@@ -229,9 +293,9 @@ class HolidayOut(ResponseModel):
 
 
 class TokenIn(RequestModel):
-    name: str = Field(min_length=1, max_length=100)
-    role: Literal["operator", "unit_staff", "admin"]
-    unit_id: int | None = Field(None, description="required for unit_staff")
+    name: line(100, min_length=1)  # type: ignore[valid-type]
+    role: Literal["operator", "unit_staff", "admin", "reviewer", "supervisor"]
+    unit_id: Id | None = Field(None, description="required for unit_staff; a reviewer's unit (none: all units)")
 
 
 class TokenIssued(BaseModel):
@@ -240,3 +304,72 @@ class TokenIssued(BaseModel):
     role: str
     unit_id: int | None
     token: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class TokenOut(ResponseModel):
+    """A token as the administrator sees it later: never the token itself."""
+
+    id: int
+    name: str
+    role: str
+    unit_id: int | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    revoked_at: datetime | None
+
+
+class ReplyIn(RequestModel):
+    """A reply (回复) to the citizen: all four parts are required."""
+
+    handling_unit: line(100, min_length=1) = Field(description="办理单位")  # type: ignore[valid-type]
+    handled_at: Timestamp = Field(description="办理时间 (without a UTC offset: Asia/Shanghai)")
+    situation: text(4000, min_length=1) = Field(description="办理情况: what was done")  # type: ignore[valid-type]
+    result: text(4000, min_length=1) = Field(description="办理结果")  # type: ignore[valid-type]
+
+
+class ReviewIn(RequestModel):
+    decision: Literal["approve", "return"]
+    note: Note | None = Field(None, description="required to return a reply: why")
+
+
+class DeliveryIn(RequestModel):
+    delivered: bool = Field(description="the citizen got the reply; false: an attempt that did not reach them")
+    note: Note | None = None
+
+
+class AttachmentOut(ResponseModel):
+    id: int
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class ReplyOut(ResponseModel):
+    id: int
+    ticket_id: int
+    handling_unit: str
+    handled_at: datetime
+    situation: str
+    result: str
+    author: str
+    submitted_at: datetime
+    status: Literal["pending_review", "approved", "returned"]
+    reviewer: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    channel: str | None
+    delivered_at: datetime | None
+    delivery_note: str | None
+    delivery_attempts: int
+    attachments: list[AttachmentOut]
+
+
+class ReplyForDelivery(ReplyOut):
+    """An approved reply waiting to reach the citizen, with what the deliverer needs."""
+
+    ticket_number: str
+    phone: str | None
+    language: str | None

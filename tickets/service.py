@@ -6,6 +6,8 @@ actions), ConcurrentUpdate (409, reload and retry), ValueError (bad input, 422).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,9 +24,11 @@ from tickets import deadline_tracking
 from tickets.calendar import WorkingCalendar
 from tickets.classify import DEFAULT_RULES, Classifier
 from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
-from tickets.lifecycle import Action, Status, next_status
-from tickets.models import (CALLBACK_RESULTS, HANDLING_MODES, REQUEST_TYPES, HolidayOverride, KnowledgeEntry,
-                            MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions, next_status
+from tickets.models import (CALLBACK_RESULTS, CONTENT_MAX_LENGTH, HANDLING_MODES, REQUEST_TYPES, HolidayOverride,
+                            KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+from tickets.procedure_settings import ProcedureSettings
+from tickets.settings import TicketSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -38,6 +42,11 @@ EDITABLE_FIELDS = ("caller_name", "phone", "address", "call_time", "content", "l
                    "transcript_confidence", "confidential", "request_type", "topic", "level", "handling_mode",
                    "unit_id", "call_id", "answer", "referred_by")
 ANSWERED_FROM_KNOWLEDGE = "答复"
+# Longest value of each text field: the column's length, the content's own limit for the unbounded text.
+FIELD_LENGTHS = {name: getattr(Ticket, name).type.length or CONTENT_MAX_LENGTH for name in EDITABLE_FIELDS
+                 if isinstance(getattr(Ticket, name).type, String)}
+# Before dispatch the unit is a proposal an operator may correct; afterwards only the lifecycle moves it.
+UNIT_PROPOSABLE = (Status.DRAFT, Status.RECEIVED)
 SORTABLE_FIELDS = ("created_at", "received_at", "response_due_at", "level", "number", "status", "updated_at")
 
 
@@ -50,7 +59,22 @@ class TicketNotFound(NotFound):
 
 
 class Conflict(Exception):
-    """The request is well formed but the ticket's state does not allow it (the API's 409)."""
+    """The request is well formed but contradicts what is stored or the ticket's state (the API's 409)."""
+
+
+class DuplicateCallId(Conflict):
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call_id: a ticket for call {call_id!r} already exists")
+        self.call_id = call_id
+
+
+class KeyReused(Exception):
+    """An idempotency key comes back with other fields than the request that created `ticket`: a client bug
+    or two different requests sharing a key, never a retry, so the original is not silently returned."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__("Idempotency-Key: already used for a request with other fields")
+        self.ticket = ticket
 
 
 class ConcurrentUpdate(Exception):
@@ -63,15 +87,22 @@ class ConcurrentUpdate(Exception):
 
 @dataclass(frozen=True)
 class TicketRules:
-    """The domain rules the service applies: level proposals and deadline durations (both configuration)."""
+    """The domain rules the service applies: level proposals, deadline durations and the procedures' choices
+    (rejection reasons, reply channel, attachments) — all configuration."""
 
     classifier: Classifier
     deadline_settings: DeadlineSettings
+    procedures: ProcedureSettings = field(default_factory=ProcedureSettings)
 
     @classmethod
     def default(cls, classification_rules: Path = DEFAULT_RULES) -> TicketRules:
         """The shipped keyword rules (or an administrator's file) and the default durations."""
         return cls(Classifier.from_file(classification_rules), DeadlineSettings())
+
+    @classmethod
+    def from_settings(cls, settings: TicketSettings) -> TicketRules:
+        """The rules a [tickets] section configures (tickets.settings.load_ticket_settings)."""
+        return cls(Classifier.from_file(settings.classification_rules), settings.deadlines, settings.procedures)
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""
@@ -132,23 +163,27 @@ def check_reserved_number(number: str) -> None:
 def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketRules, actor: str,
                   idempotency_key: str | None = None, draft: bool = False,
                   now: datetime | None = None, number: str | None = None) -> tuple[Ticket, bool]:
-    """Create a ticket, or return the one created earlier with the same idempotency key.
+    """Create a ticket, or return the one created earlier with the same idempotency key and fields.
 
     Returns (ticket, created). Level, type and topic not given are proposed from the content by the
     classifier; a non-draft ticket gets its deadline, reminder time and the statutory-data flag at once.
-    `number`: one reserved earlier with reserve_numbers (a journaled call replayed); else the next one."""
+    `number`: one reserved earlier with reserve_numbers (a journaled call replayed); else the next one.
+    Raises KeyReused for a known key with other fields, DuplicateCallId when the call has a ticket already."""
+    fingerprint = request_fingerprint(fields, draft)
     if idempotency_key is not None:
         existing = session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
         if existing is not None:
-            return existing, False
+            return _replayed(existing, fingerprint), False
     now = now or utcnow()
     values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
+    check_call_id_free(session, values.get("call_id"))
     proposal_note = _apply_proposal(values, rules)
     values["call_time"] = values.get("call_time") or now
     if number is not None:
         check_reserved_number(number)
-    ticket = Ticket(**values, idempotency_key=idempotency_key, number=number or next_number(session, now),
+    ticket = Ticket(**values, idempotency_key=idempotency_key, idempotency_fingerprint=fingerprint,
+                    number=number or next_number(session, now),
                     status=Status.DRAFT if draft else Status.RECEIVED, is_draft=draft, version=1,
                     created_at=now, updated_at=now)
     if not draft:
@@ -160,25 +195,63 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
         with session.begin_nested():
             session.add(ticket)
     except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # A concurrent request with the same key won the race: answer with its ticket.
-        return session.scalars(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).one(), False
+        # A concurrent request won the race: with the same key, answer with its ticket (when the fields
+        # match); with the same call id, refuse.
+        existing = idempotency_key and session.scalar(select(Ticket).where(
+            Ticket.idempotency_key == idempotency_key))
+        if existing:
+            return _replayed(existing, fingerprint), False
+        check_call_id_free(session, values.get("call_id"))
+        raise
     return ticket, True
+
+
+def request_fingerprint(fields: Mapping[str, Any], draft: bool) -> str:
+    """What identifies a creation request: its non-empty fields and whether it is a draft."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    canonical = json.dumps({"fields": given, "draft": draft}, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replayed(ticket: Ticket, fingerprint: str) -> Ticket:
+    """The ticket an idempotency key created, when the retry carries the same fields (tickets created
+    before fingerprints were stored are replayed as before)."""
+    if ticket.idempotency_fingerprint not in (None, fingerprint):
+        raise KeyReused(ticket)
+    return ticket
+
+
+def check_call_id_free(session: Session, call_id: str | None, ticket_id: int | None = None) -> None:
+    """One ticket per call: another ticket with this call id is a DuplicateCallId."""
+    if call_id is None:
+        return
+    owner = session.scalar(select(Ticket.id).where(Ticket.call_id == call_id))
+    if owner is not None and owner != ticket_id:
+        raise DuplicateCallId(call_id)
 
 
 def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *, actor: str,
                   rules: TicketRules | None = None, now: datetime | None = None) -> Ticket:
     """Change editable fields (not status or schedule), recording which ones changed in the history.
     A corrected request type of a received ticket brings that type's deadlines (e.g. 申诉's three), which
-    needs `rules` (callers that only attach references, such as the transcript linker, may leave it out)."""
+    needs `rules` (callers that only attach references, such as the transcript linker, may leave it out).
+
+    The responsible unit is only proposed this way before dispatch; afterwards it changes through the
+    lifecycle (return_misrouted, then dispatch), so that every hand-over is a recorded dispatch and the
+    unit's own staff keep seeing what was theirs until it is sent elsewhere."""
     values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
+    ensure_editable(ticket)
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
     if not changed:
         return ticket
     if "level" in changed:
         raise ValueError("level: change it with override_level so that the deadline follows")
+    if "unit_id" in changed and ticket.status not in UNIT_PROPOSABLE:
+        status = Status(ticket.status)
+        raise InvalidTransition(status, Action.DISPATCH, allowed_actions(status))
+    if "call_id" in changed:
+        check_call_id_free(session, values["call_id"], ticket.id)
     now = now or utcnow()
     for name in changed:
         setattr(ticket, name, values[name])
@@ -199,6 +272,10 @@ def checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
     values = dict(fields)
+    for name, value in values.items():
+        limit = FIELD_LENGTHS.get(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            raise ValueError(f"{name}: at most {limit} characters, got {len(value)}")
     vocabularies = {"request_type": REQUEST_TYPES, "handling_mode": HANDLING_MODES}
     for name, allowed in vocabularies.items():
         if values.get(name) is not None and values[name] not in allowed:
@@ -253,6 +330,12 @@ def get_ticket(session: Session, ticket_id: int) -> Ticket:
     return _get_or_raise(session, Ticket, ticket_id, f"no ticket with id {ticket_id}", TicketNotFound)
 
 
+def ensure_editable(ticket: Ticket) -> None:
+    """Archived (归档) tickets are the record: nothing about them changes any more (the API's 409)."""
+    if ticket.status == Status.ARCHIVED:
+        raise Conflict(f"ticket {ticket.number} is archived and read-only")
+
+
 def get_by_number(session: Session, number: str) -> Ticket:
     ticket = session.scalar(select(Ticket).where(Ticket.number == number))
     if ticket is None:
@@ -260,21 +343,30 @@ def get_by_number(session: Session, number: str) -> Ticket:
     return ticket
 
 
+# Actions that belong to a reply (回复) and its review: tickets.replies performs them with the reply itself.
+REPLY_ACTIONS = (Action.REPLY, Action.APPROVE_REPLY, Action.RETURN_REPLY)
+
+
 def transition(session: Session, ticket_id: int, action: Action | str, *, actor: str, rules: TicketRules,
                note: str | None = None, unit_id: int | None = None, callback_result: str | None = None,
-               expected_version: int | None = None, now: datetime | None = None) -> Ticket:
+               rejection_reason: str | None = None, expected_version: int | None = None,
+               now: datetime | None = None, with_reply: bool = False) -> Ticket:
     """Apply a lifecycle action. Raises InvalidTransition (with `allowed`) when the action is not allowed in
-    the current status, ConcurrentUpdate when another writer got there first (one wins, the other learns)."""
+    the current status, ConcurrentUpdate when another writer got there first (one wins, the other learns).
+    The reply actions need the reply's content: only tickets.replies calls them (`with_reply`)."""
     ticket = get_ticket(session, ticket_id)
     if expected_version is not None and ticket.version != expected_version:
         raise ConcurrentUpdate(ticket_id)
     action = Action(action)
+    if action in REPLY_ACTIONS and not with_reply:
+        raise ValueError(f"action: {action.value} goes with the reply itself: POST /api/tickets/{{id}}/replies "
+                         "to reply, POST /api/replies/{id}/review to approve or return it")
     now = now or utcnow()
     before = ticket.status
     with session.no_autoflush:  # one UPDATE per transition, at the end, guarded by the version
         ticket.status = next_status(Status(before), action)
-        _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
-                            callback_result=callback_result)
+        note = _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
+                                   callback_result=callback_result, rejection_reason=rejection_reason)
         record_event(session, ticket, actor, action.value, before, note, now,
                      result=callback_result if action is Action.CALLBACK else None)
     _flush(session, ticket)
@@ -282,15 +374,18 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
 
 
 def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules: TicketRules, now: datetime, *,
-                        note: str | None, unit_id: int | None, callback_result: str | None) -> None:
-    """What an action changes beside the status: who handles it, the schedule, the callback result."""
+                        note: str | None, unit_id: int | None, callback_result: str | None,
+                        rejection_reason: str | None) -> str | None:
+    """What an action changes beside the status: who handles it, the schedule, the callback result. Returns
+    the history note (a 不予受理's is the configured reason, or the operator's words for 'other')."""
     if action is Action.SUBMIT:
         ticket.is_draft = False
         ticket.incomplete_reason = None
         ticket.received_at = now
         deadline_tracking.receive(ticket, rules.policy(session), now)
-    elif action is Action.REJECT and not note:
-        raise ValueError("note: a ticket is not accepted only with a reason")
+    elif action is Action.REJECT:
+        note = rules.procedures.rejection_note(rejection_reason, note)
+        ticket.rejection_reason = rejection_reason
     elif action is Action.DISPATCH:
         if unit_id is not None:
             get_unit(session, unit_id)
@@ -305,7 +400,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.handling_mode = "呈报"
     elif action is Action.RETURN_MISROUTED:
         ticket.unit_id = None
-    elif action is Action.REPLY:
+    elif action is Action.APPROVE_REPLY:  # the reply counts as sent once approved
         ticket.replied_at = now
     elif action is Action.CALLBACK:
         if callback_result not in CALLBACK_RESULTS:
@@ -318,6 +413,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.closed_at = now
     if action is not Action.SUBMIT:
         deadline_tracking.apply(ticket, action.value, rules.policy(session), now)
+    return note
 
 
 def record_investigation(session: Session, ticket_id: int, *, actor: str, note: str, rules: TicketRules,
@@ -325,6 +421,7 @@ def record_investigation(session: Session, ticket_id: int, *, actor: str, note: 
     """申诉: the responsible side records that the investigation (调查核实, 第十一条) is done and what it found,
     before the reply; this meets the appeal's investigation deadline. The status does not change."""
     ticket = get_ticket(session, ticket_id)
+    ensure_editable(ticket)
     if not (note or "").strip():
         raise ValueError("note: say what the investigation found")
     if deadline_tracking.open_deadline(ticket, DeadlineKind.APPEAL_INVESTIGATION) is None:
@@ -340,6 +437,7 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
                    note: str | None = None, now: datetime | None = None) -> Ticket:
     """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
     ticket = get_ticket(session, ticket_id)
+    ensure_editable(ticket)
     checked_fields({"level": level})
     before = ticket.level
     ticket.level = level
@@ -381,9 +479,12 @@ def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rul
     ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
     if ticket is None:
         first = {"phone": caller, **fields} if caller and not fields.get("phone") else dict(fields)
-        ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
-                                  idempotency_key=f"call:{call_id}", draft=True, now=now, number=number)
-        return ticket
+        try:
+            ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
+                                      idempotency_key=f"call:{call_id}", draft=True, now=now, number=number)
+            return ticket
+        except KeyReused as race:  # another step of the same call created the draft first: merge into it
+            ticket = race.ticket
     if number is not None:
         assign_number(session, ticket, number, actor=actor, now=now)
     level = fields.get("level")
@@ -464,6 +565,8 @@ class TicketQuery:
     page: int = 1
     page_size: int = 50
     include_drafts: bool = True
+    # Unit staff: `text` must not find a confidential ticket by the citizen's name, address or phone.
+    confidential_identity_hidden: bool = False
     now: datetime = field(default_factory=utcnow)
 
 
@@ -494,16 +597,25 @@ def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
         statement = statement.where(Ticket.created_at >= query.created_from)
     if query.created_to is not None:
         statement = statement.where(Ticket.created_at < query.created_to)
-    if query.text and query.text.isascii() and query.text.isdigit():  # a ticket number (or start) or phone
-        digits = query.text[:NUMBER_LENGTH]  # numbers have a fixed length: a prefix is an indexed range
-        statement = statement.where(or_(
-            Ticket.number.between(digits.ljust(NUMBER_LENGTH, "0"), digits.ljust(NUMBER_LENGTH, "9")),
-            Ticket.phone == query.text))
-    elif query.text:
-        pattern = f"%{_escape_like(query.text)}%"
-        statement = statement.where(or_(*(column.ilike(pattern, escape="\\") for column in (
-            Ticket.content, Ticket.caller_name, Ticket.address, Ticket.topic))))
+    if query.text:
+        statement = statement.where(text_condition(query.text, query.confidential_identity_hidden))
     return statement
+
+
+def text_condition(text: str, confidential_identity_hidden: bool) -> ColumnElement[bool]:
+    """Digits: a ticket number (or its start) or the phone. Other text: a substring of the content, topic,
+    caller's name or address. The identity fields of confidential tickets only when they are not hidden."""
+    def identity(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return and_(Ticket.confidential.is_(False), condition) if confidential_identity_hidden else condition
+
+    if text.isascii() and text.isdigit():
+        digits = text[:NUMBER_LENGTH]  # numbers have a fixed length: a prefix is an indexed range
+        return or_(Ticket.number.between(digits.ljust(NUMBER_LENGTH, "0"), digits.ljust(NUMBER_LENGTH, "9")),
+                   identity(Ticket.phone == text))
+    pattern = f"%{_escape_like(text)}%"
+    found_in = [column.ilike(pattern, escape="\\") for column in (Ticket.content, Ticket.topic)]
+    return or_(*found_in, identity(or_(*(column.ilike(pattern, escape="\\")
+                                         for column in (Ticket.caller_name, Ticket.address)))))
 
 
 def list_tickets(session: Session, query: TicketQuery) -> tuple[list[Ticket], int]:
@@ -526,7 +638,7 @@ def _escape_like(text: str) -> str:
 
 # --- member units ------------------------------------------------------------------------------------------
 
-UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "working_hours")
+UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "seat_languages", "working_hours")
 
 
 def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:

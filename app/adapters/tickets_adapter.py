@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callflows.ports import TicketInfo, TicketNotFound
-from tickets import service
+from tickets import service, three_way_calls
 from tickets.classify import Proposal
 from tickets.models import MemberUnit, Ticket
 
@@ -79,12 +79,31 @@ class DatabaseTickets:
             return entries[0].answer if entries else None
         return self._in_transaction(work)
 
-    def seat_numbers(self, unit: str) -> list[str]:
-        """The member unit's remote seats in ringing order ([] for an unknown unit): IvrSwitchboard's
-        `seats_for`, so a three-way call rings the seats the operators maintain in the directory."""
-        return self._in_transaction(lambda session: list(
-            session.scalar(select(MemberUnit.seat_numbers).where(MemberUnit.name == unit)) or []))
+    def unit_for(self, topic: str) -> str | None:
+        return self._in_transaction(lambda session: getattr(three_way_calls.unit_for_topic(session, topic),
+                                                            "name", None))
 
+    def answer_by_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        return self._with_unit(number, unit, lambda session, ticket, member: _info(
+            three_way_calls.answer_on_the_spot(session, ticket, member, note=note, actor=ACTOR, rules=self.rules)))
+
+    def transfer_to_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        def work(session: Session, ticket: Ticket, member: MemberUnit) -> TicketInfo:
+            due = three_way_calls.transfer_to_unit(session, ticket, member, actor=ACTOR, rules=self.rules,
+                                                   note=note)
+            return replace(_info(ticket), deadline=service.as_utc(due))  # the unit's reply deadline
+        return self._with_unit(number, unit, work)
+
+    def _with_unit(self, number: str, unit: str,
+                   work: Callable[[Session, Ticket, MemberUnit], TicketInfo]) -> TicketInfo:
+        """`work` on the ticket `number` and the member unit named `unit`, in one transaction."""
+        def in_session(session: Session) -> TicketInfo:
+            try:
+                ticket = service.get_by_number(session, number)
+            except service.TicketNotFound as error:
+                raise TicketNotFound(number) from error
+            return work(session, ticket, three_way_calls.unit_by_name(session, unit))
+        return self._in_transaction(in_session)
 
 def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Flow templates render every value as text; the level is a number in the ticket model."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asr.endpoint import Endpointer, Phase
-from callflows.ports import CallEnded, TicketInfo, TicketNotFound
+from callflows.ports import CallEnded, ThreeWayResult, TicketInfo, TicketNotFound
 
 FRAME = 0.02
 REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉")
@@ -260,6 +260,9 @@ class FakeTickets:
     fail_submit: bool = False
     number_by_callback: bool = False  # as the journal answers with the database away and no number reserved
     deadline: datetime = datetime(2026, 12, 3, 17, 30)
+    units: dict[str, str] = field(default_factory=dict)  # topic -> member unit (none by default)
+    unit_deadline: datetime = datetime(2026, 9, 30, 23, 59, 59)  # the unit's 2-working-day reply deadline
+    settled: list[tuple[str, str, str, str]] = field(default_factory=list)  # (number, status, unit, note)
 
     def propose(self, text: str) -> FakeProposal:
         if "停水" in text or "단수" in text:
@@ -303,20 +306,57 @@ class FakeTickets:
     def kb_search(self, text: str, language: str) -> str | None:
         return next((answer for keyword, answer in self.kb.items() if keyword in text), None)
 
+    def unit_for(self, topic: str) -> str | None:
+        return self.units.get(topic)
+
+    def answer_by_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        return self._settle(number, "answered", unit, note, self.known.get(number, TicketInfo(number, "")).deadline)
+
+    def transfer_to_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        return self._settle(number, "dispatched", unit, note, self.unit_deadline)
+
+    def _settle(self, number: str, status: str, unit: str, note: str, deadline: datetime | None) -> TicketInfo:
+        if number not in self.known:
+            raise TicketNotFound(number)
+        self.settled.append((number, status, unit, note))
+        info = TicketInfo(number, status, deadline, self.known[number].request_type)
+        self.known[number] = info
+        return info
+
 
 @dataclass
 class FakeSwitchboard:
+    """Transfers and three-way calls as scripted: `reachable` False makes nobody accept; `outcome` is what
+    a reachable three-way call ends with; seats are on duty for the units in `on_duty` (None: every unit).
+    Each conference is kept as (unit, the announcement in `seat_language`, hold, escape digit, ticket)."""
+
     reachable: bool = True
+    outcome: str = "joined"
+    on_duty: set[str] | None = None
+    seat_language: str = "zh"
+    hang_up_caller: bool = False  # the caller hangs up while the seats ring
     transfers: list[str] = field(default_factory=list)
     conferences: list[tuple[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     def transfer(self, call: ScriptedCall, number: str) -> bool:
         self.transfers.append(number)
         return self.reachable
 
-    def three_way(self, call: ScriptedCall, unit: str, announcement: Any) -> bool:
-        self.conferences.append((unit, announcement))
-        return self.reachable
+    def seats_on_duty(self, unit: str) -> bool:
+        return self.on_duty is None or unit in self.on_duty
+
+    def three_way(self, call: ScriptedCall, unit: str, announcement: Any, *, hold: Any = None,
+                  escape_digit: str | None = None, ticket: str | None = None) -> ThreeWayResult:
+        self.conferences.append((unit, announcement(self.seat_language)))
+        self.details.append({"hold": hold, "escape_digit": escape_digit, "ticket": ticket})
+        if self.hang_up_caller:
+            call.hung_up = True
+            raise CallEnded()
+        if not self.reachable:
+            return ThreeWayResult("nobody_accepted", conference_id="conf-1")
+        return ThreeWayResult(self.outcome, seat="1002" if self.outcome == "joined" else None,
+                              conference_id="conf-1")
 
 
 @dataclass

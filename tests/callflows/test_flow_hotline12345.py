@@ -197,3 +197,105 @@ def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_f
     assert harness.speech.refused == 1 and "ko:용건을 말씀해 주십시오." in call.texts()
     assert harness.speech.open_turns == 0  # every listening was given back, hang-up included
 
+
+# -- three-way calls with the topic's member unit --------------------------------------------------
+
+def water_request() -> tuple:
+    """The request, confirmed as 投诉 / water (fresh events: a script is used up as the call consumes it)."""
+    return Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1)
+
+
+OFFER = "zh:您反映的问题由自来水公司办理，现在为您连线自来水公司吗？是请说是或按1，不用请说不是或按2。"
+NUMBER = "二 零 二 六 零 零 零 零 零 幺"
+
+
+def water_unit_harness(**switchboard) -> Harness:
+    harness = Harness()
+    harness.tickets.units = {"water": "自来水公司"}
+    for name, value in switchboard.items():
+        setattr(harness.switchboard, name, value)
+    return harness
+
+
+def test_a_seat_answers_the_citizen_on_the_spot_and_the_ticket_is_closed_as_answered_by_the_unit():
+    harness = water_unit_harness()
+    call, result = run(harness, *water_request(), Say("是"), Quiet(1), Say("是"), Quiet(1))
+    assert result.outcome == "completed"
+    texts = call.texts()
+    assert texts[-4:] == [OFFER, "zh:正在为您连线自来水公司。",
+                          "zh:请问您的问题解决了吗？解决了请说是或按1，没有解决请说不是或按2。", "zh:感谢您的来电，再见。"]
+    ticket = harness.tickets.submitted["2026000001"]
+    assert ticket["phone"] == CALLER and ticket["content"] == "我家停水两天了" and ticket["topic"] == "water"
+    assert harness.switchboard.conferences == [
+        ("自来水公司", f"zh:12345三方通话。投诉，water，工单号{NUMBER}。接听请按1，不能接听请按2。")]
+    assert harness.switchboard.details == [{"hold": "zh:正在连线，请稍候。", "escape_digit": "0",
+                                            "ticket": "2026000001"}]
+    assert harness.tickets.settled == [("2026000001", "answered", "自来水公司", "")]
+    assert result.vars["three_way_seat"] == "1002" and result.vars["three_way_id"] == "conf-1"
+
+
+def test_the_seat_hears_the_case_in_its_own_language():
+    harness = water_unit_harness(seat_language="ko")
+    run(harness, *water_request(), Say("是"), Quiet(1), Say("是"), Quiet(1))
+    assert harness.switchboard.conferences[0][1] == (
+        f"ko:12345 삼자 통화입니다. 불편 신고, water, 민원 번호 이 공 이 육 공 공 공 공 공 일. "
+        "받으시려면 1번, 받을 수 없으면 2번을 누르십시오.")
+
+
+def test_question_not_answered_keeps_it_with_the_unit_under_its_reply_deadline():
+    harness = water_unit_harness()
+    call, _ = run(harness, *water_request(), Keys("1"), Keys("2"))
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "三方通话: joined")]
+    assert call.texts()[-2] == (f"zh:您的诉求已转交自来水公司办理，工单号是{NUMBER}，"
+                                "自来水公司将在九月三十日二十三点五十九分前给您答复。")
+
+
+def test_nobody_accepting_transfers_to_the_unit_and_reads_back_the_number_and_deadline():
+    harness = water_unit_harness(reachable=False)
+    call, result = run(harness, *water_request(), Keys("1"))
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "三方通话: nobody_accepted")]
+    assert call.texts()[-3:] == ["zh:正在为您连线自来水公司。",
+                                 f"zh:您的诉求已转交自来水公司办理，工单号是{NUMBER}，"
+                                 "自来水公司将在九月三十日二十三点五十九分前给您答复。", "zh:感谢您的来电，再见。"]
+    assert result.outcome == "completed"
+
+
+def test_off_duty_no_offer_the_usual_questions_then_transfer_to_the_unit():
+    harness = water_unit_harness(on_duty=set())
+    call, _ = run(harness, *water_request(), Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2),
+                  Say("是"), Quiet(1))
+    assert OFFER not in call.texts() and harness.switchboard.conferences == []
+    assert harness.tickets.submitted["2026000001"]["caller_name"] == "王芳"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "按责转办")]
+    assert call.texts()[-2].startswith("zh:您的诉求已转交自来水公司办理，工单号是")
+
+
+def test_the_citizen_declining_the_offer_gives_name_and_address_and_it_goes_to_the_unit():
+    harness = water_unit_harness()
+    call, _ = run(harness, *water_request(), Keys("2"), Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5),
+                  Quiet(2), Keys("1"))
+    assert harness.switchboard.conferences == []
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "按责转办")]
+
+
+def test_a_hang_up_while_the_seats_ring_still_transfers_the_ticket_to_the_unit():
+    harness = water_unit_harness(hang_up_caller=True)
+    _, result = run(harness, *water_request(), Keys("1"))
+    assert result.outcome == "caller_hung_up"
+    assert harness.tickets.submitted["2026000001"]["content"] == "我家停水两天了"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "市民已挂断，按责转办")]
+    assert harness.tickets.incomplete == {}
+
+
+def test_a_hang_up_after_the_seat_left_still_transfers_the_ticket_to_the_unit():
+    harness = water_unit_harness()
+    _, result = run(harness, *water_request(), Keys("1"), HangUp())
+    assert result.outcome == "caller_hung_up"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "市民已挂断，按责转办")]
+
+
+def test_zero_while_waiting_for_a_seat_reaches_the_operator():
+    harness = water_unit_harness(outcome="escaped")
+    call, result = run(harness, *water_request(), Keys("1"))
+    assert harness.switchboard.transfers == ["8600"] and result.outcome == "transferred"
+    assert harness.tickets.settled == []  # the operator takes the open ticket from here

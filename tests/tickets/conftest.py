@@ -6,7 +6,8 @@ concurrent runs never collide, migrated once, emptied after each test and droppe
 Set TICKETS_TEST_POSTGRES_URL to use another server (default: the local trust-auth postgres).
 
 Fixtures for other ticket tests (the scheduler's too): `db_url`, `engine`, `session_factory`, `rules`,
-`empty_db_url` (an unmigrated database, for migration tests).
+`empty_db_url` (an unmigrated database, for migration tests); for the HTTP API: `app`, `client` and `world`
+(units and a token per role).
 """
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.tickets.ticket_api_helpers import ADMIN_TOKEN, auth
 from tickets import db
+from tickets.api import ApiSettings, create_app
+from tickets.auth import issue_token
 from tickets.models import Base
-from tickets.service import TicketRules
+from tickets.service import TicketRules, create_unit
 
 POSTGRES_URL = os.environ.get("TICKETS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite", id="sqlite"),
@@ -115,3 +120,29 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return db.make_session_factory(engine)
+
+
+@pytest.fixture
+def app(db_url, rules):
+    """The stand-alone ticket API on the test database, with the bootstrap admin token."""
+    app = create_app(ApiSettings(database_url=db_url, bootstrap_admin_token=ADMIN_TOKEN), rules)
+    yield app
+    app.state.tickets.session_factory.kw["bind"].dispose()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def world(app):
+    """Two units, and a token per role (the unit staff belong to the water unit)."""
+    with app.state.tickets.session_factory.begin() as session:
+        water = create_unit(session, {"name": "市水务局", "categories": ["供水"], "seat_numbers": ["2001"]})
+        roads = create_unit(session, {"name": "市住建局"})
+        _, operator = issue_token(session, "operator 1", "operator")
+        _, staff = issue_token(session, "water staff", "unit_staff", water.id)
+    return {"water": water.id, "roads": roads.id, "operator": auth(operator), "staff": auth(staff),
+            "admin": auth(ADMIN_TOKEN)}

@@ -4,61 +4,13 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from tickets.api import ApiSettings, create_app
-from tickets.auth import issue_token
-from tickets.models import Ticket
-from tickets.service import create_unit
-
-ADMIN_TOKEN = "admin-secret-for-tests"
-
-
-@pytest.fixture
-def app(db_url, rules):
-    app = create_app(ApiSettings(database_url=db_url, bootstrap_admin_token=ADMIN_TOKEN), rules)
-    yield app
-    app.state.tickets.session_factory.kw["bind"].dispose()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def world(app):
-    """Two units, and a token per role (the unit staff belong to the water unit)."""
-    with app.state.tickets.session_factory.begin() as session:
-        water = create_unit(session, {"name": "市水务局", "categories": ["供水"], "seat_numbers": ["2001"]})
-        roads = create_unit(session, {"name": "市住建局"})
-        _, operator = issue_token(session, "operator 1", "operator")
-        _, staff = issue_token(session, "water staff", "unit_staff", water.id)
-    return {"water": water.id, "roads": roads.id, "operator": auth(operator), "staff": auth(staff),
-            "admin": auth(ADMIN_TOKEN)}
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_ticket(client, world, **fields):
-    response = client.post("/api/tickets", json={"content": "我家停水两天了", "phone": "13800000000", **fields},
-                           headers=world["operator"])
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def count_tickets(app) -> int:
-    with app.state.tickets.session_factory() as session:
-        return session.scalar(select(func.count()).select_from(Ticket))
+from ticket_api_helpers import auth, count_tickets, new_ticket
 
 
 def test_create_proposes_level_sets_deadline_and_history(client, world):
@@ -223,12 +175,12 @@ def test_unit_staff_see_and_work_only_their_units_tickets(client, world):
     listed = client.get("/api/tickets", headers=world["staff"]).json()
     assert [t["id"] for t in listed["items"]] == [ours["id"]] and listed["total"] == 1
     assert client.get(f"/api/tickets?unit_id={world['roads']}", headers=world["staff"]).status_code == 403
-    assert client.get(f"/api/tickets/{theirs['id']}", headers=world["staff"]).status_code == 403
-    assert client.get(f"/api/tickets/by-number/{theirs['number']}", headers=world["staff"]).status_code == 403
+    assert client.get(f"/api/tickets/{theirs['id']}", headers=world["staff"]).status_code == 404
+    assert client.get(f"/api/tickets/by-number/{theirs['number']}", headers=world["staff"]).status_code == 404
     signed = client.post(f"/api/tickets/{ours['id']}/transitions", json={"action": "sign"}, headers=world["staff"])
     assert signed.status_code == 200 and signed.json()["events"][-1]["actor"] == "water staff"
     assert client.post(f"/api/tickets/{theirs['id']}/transitions", json={"action": "sign"},
-                       headers=world["staff"]).status_code == 403
+                       headers=world["staff"]).status_code == 404
     assert client.post(f"/api/tickets/{ours['id']}/transitions", json={"action": "escalate"},
                        headers=world["staff"]).status_code == 403
 
@@ -296,6 +248,13 @@ def test_units_knowledge_and_holidays(client, world):
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "working_hours"]
     patched = client.patch(f"/api/units/{unit_id}", json={"seat_numbers": ["2102"]}, headers=admin).json()
     assert patched["seat_numbers"] == ["2102"] and patched["areas"] == ["东城区"]
+    assert patched["seat_languages"] == {}
+    korean = client.patch(f"/api/units/{unit_id}", json={"seat_languages": {"2102": "ko"}}, headers=admin)
+    assert korean.status_code == 200 and korean.json()["seat_languages"] == {"2102": "ko"}
+    bad_language = client.patch(f"/api/units/{unit_id}", json={"seat_languages": {"2102": "Korean!"}},
+                                headers=admin)
+    assert bad_language.status_code == 422 and bad_language.json()["detail"][0]["loc"][:2] == ["body",
+                                                                                              "seat_languages"]
     entry = client.post("/api/knowledge", json={"question": "燃气费怎么交", "answer": "可在营业厅或网上缴纳",
                                                 "keywords": ["燃气费", "缴费"], "unit_id": unit_id}, headers=operator)
     assert entry.status_code == 201
@@ -316,9 +275,16 @@ def test_units_knowledge_and_holidays(client, world):
 def test_statistics_endpoints(client, world):
     operator = world["operator"]
     ticket = new_ticket(client, world, unit_id=world["water"])
-    for body in ({"action": "dispatch"}, {"action": "sign"}, {"action": "start"}, {"action": "reply"},
-                 {"action": "callback", "callback_result": "基本满意"}):
+    for body in ({"action": "dispatch"}, {"action": "sign"}, {"action": "start"}):
         assert client.post(f"/api/tickets/{ticket['id']}/transitions", json=body, headers=operator).status_code == 200
+    reply = client.post(f"/api/tickets/{ticket['id']}/replies", headers=world["staff"], json={
+        "handling_unit": "市水务局", "handled_at": datetime.now(timezone.utc).isoformat(), "situation": "抢修管道",
+        "result": "已恢复供水"}).json()
+    reviewer = client.post("/api/tokens", json={"name": "reviewer", "role": "reviewer"}, headers=world["admin"])
+    assert client.post(f"/api/replies/{reply['id']}/review", json={"decision": "approve"},
+                       headers=auth(reviewer.json()["token"])).status_code == 200
+    callback = {"action": "callback", "callback_result": "基本满意"}
+    assert client.post(f"/api/tickets/{ticket['id']}/transitions", json=callback, headers=operator).status_code == 200
     new_ticket(client, world, content="道路坑洼", topic="道路")
     rates = client.get("/api/stats/rates", headers=operator).json()
     assert (rates["received"], rates["responded_in_time"], rates["resolved"]) == (2, 1, 1)

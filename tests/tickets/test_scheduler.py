@@ -1,5 +1,7 @@
 """Reminders, supervision and due callbacks on the real databases (SQLite and PostgreSQL), with the real
 Redis for the multi-node lock: fired once, at the right time, surviving a restart."""
+import logging
+import socket
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -7,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
+from ticket_steps import reply_and_approve, walk
 from tickets import service
 from tickets.classify import Classifier
 from tickets.deadlines import DeadlineSettings
@@ -65,9 +68,10 @@ def test_settled_tickets_are_left_alone_and_the_callback_is_reminded_then_superv
     with session_factory.begin() as session:
         service.transition(session, answered_id, Action.ANSWER_DIRECTLY, actor="op", rules=rules, now=T0)
         unit = service.create_unit(session, {"name": "市政局"})
-        for action in (Action.DISPATCH, Action.SIGN, Action.START, Action.REPLY):
-            service.transition(session, replied_id, action, actor="unit", rules=rules, unit_id=unit.id,
-                               now=T0 + timedelta(hours=1))
+        service.transition(session, replied_id, Action.DISPATCH, actor="op", rules=rules, unit_id=unit.id,
+                           now=T0 + timedelta(hours=1))
+        walk(session, rules, replied_id, T0 + timedelta(hours=1), (Action.SIGN, 0, {}), (Action.START, 0, {}),
+             (Action.REPLY, 0, {}))
     scheduler = Scheduler(session_factory)
     # callback rule: 2 working days after the reply on Monday 10:00 -> due Wednesday 23:59:59 Shanghai,
     # reminded at 80 % of those 61:59:59 (Wednesday 11:35:59 Shanghai)
@@ -155,3 +159,109 @@ def test_nodes_sharing_the_redis_lock_skip_a_job_another_node_holds(session_fact
     assert (after.supervised, after.reminded) == ([Fired(number, "response")], [])
     assert node_b.run_once(T0 + timedelta(hours=21)) == RoundReport()
     assert list(client.scan_iter(prefix + "*")) == []  # every job released its lock
+
+
+def closed_port() -> int:
+    """A loopback TCP port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unreachable_redis_lock() -> RedisJobLock:
+    return RedisJobLock(redis.Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=2))
+
+
+def race_rounds(schedulers: list[Scheduler], now: datetime) -> list:
+    """Every scheduler runs one round at the same moment; their reports."""
+    barrier = threading.Barrier(len(schedulers))
+    reports = []
+
+    def run(node: Scheduler) -> None:
+        barrier.wait(timeout=30)
+        reports.append(node.run_once(now))
+
+    threads = [threading.Thread(target=run, args=(node,)) for node in schedulers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(reports) == len(schedulers)
+    return reports
+
+
+def test_redis_down_the_scheduler_still_fires_from_the_database_claims(session_factory, rules, caplog):
+    """Finding 8.11: with Redis unreachable a round used to raise and fire nothing."""
+    _, urgent = create(session_factory, rules, "燃气泄漏", 1)  # due T0 + 2 h
+    _, supply = create(session_factory, rules, "停水了", 2)  # reminder at T0 + 19.2 h
+    scheduler = Scheduler(session_factory, unreachable_redis_lock())
+    with caplog.at_level(logging.WARNING, logger="tickets.locks"):
+        report = scheduler.run_once(T0 + timedelta(hours=20))
+        assert scheduler.run_once(T0 + timedelta(hours=21)) == type(report)()  # nothing twice
+    assert (report.reminded, report.supervised) == ([Fired(supply, "response")], [Fired(urgent, "response")])
+    outage = [r for r in caplog.records if "Redis job lock unavailable" in r.getMessage()]
+    assert len(outage) == 1  # once per outage, not per job and round
+
+
+def test_two_schedulers_without_redis_race_and_fire_each_ticket_once(session_factory, rules):
+    ticket_id, number = create(session_factory, rules, "燃气泄漏", 1)
+    reports = race_rounds([Scheduler(session_factory, unreachable_redis_lock()) for _ in range(2)],
+                          T0 + timedelta(hours=3))
+    assert [f.number for r in reports for f in r.supervised] == [number]
+    events, _ = history(session_factory, ticket_id)
+    assert [a for a, _ in events].count("supervise") == 1
+
+
+@pytest.mark.redis
+def test_two_schedulers_on_the_real_redis_race_and_fire_each_ticket_once(session_factory, rules):
+    prefix = f"test-sched-race-{uuid.uuid4().hex}:"
+    _, urgent = create(session_factory, rules, "燃气泄漏", 1)
+    _, supply = create(session_factory, rules, "停水了", 2)
+    nodes = [Scheduler(session_factory, RedisJobLock.from_url("redis://127.0.0.1:6379/0", prefix=prefix))
+             for _ in range(2)]
+    reports = race_rounds(nodes, T0 + timedelta(hours=20))
+    assert [f.number for r in reports for f in r.supervised] == [urgent]
+    assert [f.number for r in reports for f in r.reminded] == [supply]
+    assert list(nodes[0].lock.client.scan_iter(prefix + "*")) == []
+
+
+class ReplyBeforeTheClaim:
+    """A session factory that lets the unit reply to a ticket after the scheduler has read its candidates
+    and before it claims them: the moment a reply races a reminder."""
+
+    def __init__(self, session_factory, reply) -> None:
+        self.session_factory = session_factory
+        self.reply = reply
+        self.replied = False
+
+    def __call__(self):
+        return self.session_factory()
+
+    def begin(self):
+        if not self.replied:
+            self.replied = True
+            self.reply()
+        return self.session_factory.begin()
+
+
+@pytest.mark.parametrize("hours, job", [(1.7, "reminded"), (3, "supervised")])
+def test_a_ticket_replied_after_the_candidate_query_is_not_flagged(session_factory, rules, hours, job):
+    """Finding 8.11: the 催办/督办 claim checked only its marker, so a reply in between was still flagged."""
+    ticket_id, _ = create(session_factory, rules, "燃气泄漏", 1)  # due T0 + 2 h, reminder at T0 + 96 min
+    with session_factory.begin() as session:
+        unit = service.create_unit(session, {"name": "燃气公司"})
+        for action in (Action.DISPATCH, Action.SIGN, Action.START):
+            service.transition(session, ticket_id, action, actor="unit", rules=rules, unit_id=unit.id, now=T0)
+
+    def reply() -> None:
+        with session_factory.begin() as session:
+            reply_and_approve(session, rules, ticket_id, T0 + timedelta(hours=1))
+
+    racing = ReplyBeforeTheClaim(session_factory, reply)
+    report = Scheduler(racing).run_once(T0 + timedelta(hours=hours))
+    assert racing.replied and getattr(report, job) == []
+    events, ticket = history(session_factory, ticket_id)
+    assert [a for a, _ in events][-2:] == ["reply", "approve_reply"]
+    assert (ticket.status, ticket.supervised_at, ticket.overdue) == ("replied", None, False)
+    assert [(d.kind, d.reminded_at, d.supervised_at) for d in ticket.deadlines if d.kind != "callback"] == [
+        ("response", None, None), ("unit_reply", None, None)]

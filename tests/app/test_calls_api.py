@@ -1,0 +1,64 @@
+"""GET /api/calls filters on tz-aware times: `since`/`until` without a UTC offset are a 422 naming the
+parameter (they used to reach the comparison with the records' aware times and answer 500, finding 8.9)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.http import build_http_app
+from console import ConsoleSettings
+from ivr.node import CallRecord, NodeHealth
+from tickets import db
+from tickets.auth import issue_token
+from tickets.service import TicketRules
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+
+
+class RecordsOnlyNode:
+    """What the calls API reads from a node: health, calls in progress, recent records."""
+
+    def __init__(self, records: list[CallRecord]) -> None:
+        self.records = records
+
+    def health(self) -> NodeHealth:
+        return NodeHealth("registered", None, 0, 10, 0)
+
+    def active_calls(self) -> list[CallRecord]:
+        return []
+
+    def recent_calls(self) -> list[CallRecord]:
+        return self.records
+
+
+@pytest.fixture
+def api(tmp_path):
+    session_factory = db.open_database(f"sqlite:///{tmp_path / 'tickets.sqlite3'}")
+    with session_factory.begin() as session:
+        _, token = issue_token(session, "operator", "operator")
+    records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
+               for n in range(3)]
+    app = build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records),
+                         ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
+    with TestClient(app) as client:
+        yield client, {"Authorization": f"Bearer {token}"}
+    session_factory.kw["bind"].dispose()
+
+
+def test_since_and_until_with_an_offset_filter_the_records(api):
+    client, headers = api
+    response = client.get("/api/calls", params={"since": "2026-03-02T10:00:00+08:00",
+                                                "until": "2026-03-02T03:00:00Z"}, headers=headers)
+    assert response.status_code == 200
+    assert [r["caller"] for r in response.json()["ended"]] == ["13800000001"]  # 02:00Z <= started < 03:00Z
+
+
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_a_naive_time_is_422_naming_the_parameter(api, name):
+    client, headers = api
+    response = client.get("/api/calls", params={name: "2026-03-02T09:00:00"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", name]
+    assert "UTC offset" in response.json()["detail"][0]["msg"]
