@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.http import build_http_app
+from app.wiring import Application
 from console import ConsoleSettings
 from ivr.node import CallRecord, NodeHealth
 from tickets import db
@@ -24,7 +25,9 @@ class RecordsOnlyNode:
         self.records = records
 
     def health(self) -> NodeHealth:
-        return NodeHealth("registered", None, 0, 10, 0)
+        return NodeHealth("registered", None, active_calls=0, capacity=10, malformed_sip_datagrams=0,
+                          foreign_sip_datagrams=0, media_ticks_late=0, media_ticks_skipped=0,
+                          media_frames_skipped=0, registrations=1)
 
     def active_calls(self) -> list[CallRecord]:
         return []
@@ -40,7 +43,8 @@ def api(tmp_path):
         _, token = issue_token(session, "operator", "operator")
     records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
                for n in range(3)]
-    app = build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records),
+    app = build_http_app(session_factory, TicketRules.default(),
+                         Application(node=RecordsOnlyNode(records), stop=lambda: None),
                          ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
