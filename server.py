@@ -20,23 +20,20 @@ import argparse
 import logging
 import signal
 import sys
-from pathlib import Path
 
 import uvicorn
 
 import asr
 import console
-from app.config import DEMO_FLOW, ROOT, load_config
+from app.config import DEMO_FLOW, ROOT, add_config_argument, load_config_or_report
 from app.http import build_http_app
 from app.live_calls import LiveCallStore
 from app.retention import RetentionJob
 from app.wiring import (console_secret, demo_application, hotline_application, job_lock, local_extensions,
                         prepare_database)
 from callflows.issues import FlowError
-from inifile import ConfigError, config_path
 from ivr.local_sip_server import LocalSipServer
 from tickets import db
-from tickets.classify import Classifier
 from tickets.scheduler import Scheduler
 from tickets.service import TicketRules
 
@@ -45,31 +42,28 @@ log = logging.getLogger("server")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None,
-                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
+    add_config_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config or config_path())
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+    config = load_config_or_report(args.config)
+    if config is None:
         return 2
     log.info("configuration from %s", config.path)
 
     session_factory = db.open_database(config.server.database_url)
     prepare_database(session_factory, config)
-    rules = TicketRules(Classifier.from_file(config.tickets.classification_rules), config.tickets.deadlines)
+    rules = TicketRules.from_settings(config.tickets)
     scheduler = Scheduler(session_factory, job_lock(config.server.redis_url),
                           interval_seconds=config.server.scheduler_interval_seconds)
 
     retention = RetentionJob(session_factory, config.retention, ROOT / config.server.recordings_dir)
     live: LiveCallStore | None = None
     if config.callflows.flow == DEMO_FLOW:
-        node, stop_application = demo_application(config)
+        application = demo_application(config)
     else:
         try:
             live = LiveCallStore()
-            node, stop_application = hotline_application(config, session_factory, rules, live)
+            application = hotline_application(config, session_factory, rules, live)
         except FlowError as error:
             print(f"configuration error: [callflows] flow {config.callflows.flow!r}:\n{error}", file=sys.stderr)
             return 2
@@ -79,12 +73,15 @@ def main(argv: list[str] | None = None) -> int:
 
     sip, sip_server = config.sip, None
     if config.server.start_local_sip_server:
-        sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port)
+        sip_server = LocalSipServer(local_extensions(sip), host=sip.registrar_host, port=sip.registrar_port,
+                                    trusted_hosts=(sip.local_ip,))
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
-    app = build_http_app(session_factory, rules, node, console.ConsoleSettings(
+    node = application.node
+    app = build_http_app(session_factory, rules, application, console.ConsoleSettings(
         session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
-        active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live)
+        active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live,
+        extensions={*sip.test_extensions, config.callflows.operator_seat})
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -103,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         scheduler.stop()
         retention.stop()
         node.stop()
-        stop_application()
+        application.stop()
         if sip_server is not None:
             sip_server.stop()
         log.info("stopped")

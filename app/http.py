@@ -5,22 +5,28 @@ place they are mounted, so a new HTTP surface (e.g. the operator console) is add
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 import console
 from app.calls_api import calls_router
 from app.live_calls import LiveCallStore
-from ivr.node import IvrNode
+from app.three_way_api import three_way_router
+from app.wiring import Application
 from tickets.api import TicketsContext, install
 from tickets.service import TicketRules
 
 
-def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, node: IvrNode,
-                   console_settings: console.ConsoleSettings, live: LiveCallStore | None = None) -> FastAPI:
-    """The API under /api and the operator console at / (console.install: its pages, recordings, transcripts)."""
+def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, application: Application,
+                   console_settings: console.ConsoleSettings, live: LiveCallStore | None = None, *,
+                   extensions: Collection[str] = ()) -> FastAPI:
+    """The API under /api and the operator console at / (console.install: its pages, recordings, transcripts).
+    `extensions`: configured numbers the three-way API may dial besides the member-unit directory."""
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
-    app.include_router(calls_router(node))
+    app.include_router(calls_router(application.node, application.speech_load))
+    app.include_router(three_way_router(application.three_way, application.announcements, extensions))
     console.install(app, console_settings, live)
     return app

@@ -10,7 +10,7 @@ Prints, per back end:
 - then the table is filled to --tickets rows with a bulk insert (same columns, spread over 90 days, 12 units,
   all statuses) and list/search latencies p50/p99 over --repeat runs of each query through
   tickets.service.list_tickets (count + one page of 50, as GET /api/tickets does). Text searches on
-  PostgreSQL use the bigram indexes of migration 0006.
+  PostgreSQL use the bigram indexes of migration 0007.
 
 Usage: .venv/bin/python benchmarks/bench_tickets.py [--tickets 100000] [--sample 2000] [--repeat 100]
        [--api-sample 3000] [--clients 8] [--backends sqlite,postgres]

@@ -75,6 +75,7 @@ class Condition(Located):
     language: str | None = None
     open_tickets: bool | None = None
     speech_available: bool | None = None
+    seats_on_duty: Template | None = None  # the unit named here has remote seats that can be rung now
     var: str | None = None
     equals: str | None = None
     one_of: list[str] | None = None
@@ -211,18 +212,23 @@ class SetNode(Node):
     next: NodeRef
 
 
-TICKET_ACTIONS = ("propose", "create", "update", "lookup")
+TICKET_ACTIONS = ("propose", "create", "update", "lookup", "answer", "transfer")
 
 
 @dataclass
 class TicketNode(Node):
-    """propose: classify `text`; create: submit the call's draft; update/lookup: a ticket by `number`."""
+    """propose: classify `text` (and name the topic's responsible `unit`); create: submit the call's draft;
+    update/lookup: a ticket by `number`; answer: the ticket `number` was answered on the spot by `unit`
+    (答复); transfer: the ticket `number` goes to `unit` (转办) under the unit's reply deadline. `note` is
+    kept in the ticket's history (answer, transfer)."""
 
     kind = "ticket"
     action: str
     next: NodeRef
     text: Template | None = None
     number: Template | None = None
+    unit: Template | None = None
+    note: Template | None = None
     fields: dict[str, Template] = field(default_factory=dict)
     on_not_found: NodeRef | None = None
     on_error: NodeRef | None = None
@@ -247,11 +253,18 @@ class TransferNode(Node):
 
 @dataclass
 class ThreeWayNode(Node):
+    """Connect the caller with `unit`'s remote seats (三方通话): `prompt` first, then the caller hears `hold`
+    while the seats are rung; each seat hears `announcement` in its own language and accepts with 1. `next`
+    once a seat took part (the seat has left), `on_failure` when nobody could (busy, no answer, declined,
+    off duty). The operator digit still reaches the operator while waiting. Sets three_way_outcome,
+    three_way_seat and three_way_id."""
+
     kind = "three_way"
     unit: Template
     announcement: Prompt
     next: NodeRef
     prompt: Prompt | None = None
+    hold: Prompt | None = None
     on_failure: NodeRef | None = None
 
 
@@ -296,6 +309,7 @@ class Flow(Located):
     expects: list[str] = field(default_factory=list)
     operator: OperatorEscape | None = None
     on_failure: NodeRef | None = None
+    on_hangup: NodeRef | None = None  # run after the caller hung up; only nodes that need no audio take effect
     business_hours: BusinessHours | None = None
     draft: dict[str, str] = field(default_factory=dict)
     labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)

@@ -16,16 +16,18 @@ from callflows.model import (AskNode, BranchNode, CollectNode, Condition, Flow, 
 from callflows.templates import FORMATS, LANGUAGES, placeholders
 
 BUILTIN_VARS = ("caller", "called", "call_id", "language")
-TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level"),
+TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level", "unit"),
                   "create": ("ticket_number", "deadline"),
-                  "update": ("ticket_number", "ticket_status", "deadline", "request_type"),
-                  "lookup": ("ticket_number", "ticket_status", "deadline", "request_type")}
+                  **{action: ("ticket_number", "ticket_status", "deadline", "request_type")
+                     for action in ("update", "lookup", "answer", "transfer")}}
+THREE_WAY_OUTPUTS = ("three_way_outcome", "three_way_seat", "three_way_id")
 # Ticket columns a draft may carry (tickets.models.Ticket names; `phone` is the callback number).
 DRAFT_FIELDS = ("content", "caller_name", "address", "phone", "request_type", "topic", "level", "language",
                 "recording_ref", "name_recording_ref", "address_recording_ref", "handling_mode", "answer",
                 "confidential", "referred_by")
 DTMF_KEYS = set("0123456789*#")
-_CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets", "speech_available", "var")
+_CONDITION_GROUPS = ("business_hours", "working_day", "language", "open_tickets", "speech_available",
+                     "seats_on_duty", "var")
 
 
 def check_file(path: Path) -> list[FlowIssue]:
@@ -81,6 +83,8 @@ def vars_set_by(flow: Flow) -> set[str]:
             names |= set(TICKET_OUTPUTS.get(node.action, ()))
         elif isinstance(node, KbAnswerNode):
             names.add("kb_answer")
+        elif isinstance(node, model.ThreeWayNode):
+            names |= set(THREE_WAY_OUTPUTS)
         elif isinstance(node, BranchNode) and any(case.condition and case.condition.open_tickets is not None
                                                   for case in node.cases or []):
             names.add("open_ticket_count")
@@ -128,6 +132,8 @@ class _Validator:
             self.check_target(flow.operator.node, flow.operator.line_of("node"), "operator node")
         if flow.on_failure:
             self.check_target(flow.on_failure, flow.line_of("on_failure"), "on_failure")
+        if flow.on_hangup:
+            self.check_target(flow.on_hangup, flow.line_of("on_hangup"), "on_hangup")
         for var, field in flow.draft.items():
             if field not in DRAFT_FIELDS:
                 self.error(flow.line_of("draft"),
@@ -157,7 +163,8 @@ class _Validator:
             self.check_target(target, line, f"'{label}' of {node.kind} node '{node.name}'")
 
     def check_reachable(self) -> None:
-        roots = [self.flow.start, self.flow.on_failure, self.flow.operator and self.flow.operator.node]
+        roots = [self.flow.start, self.flow.on_failure, self.flow.on_hangup,
+                 self.flow.operator and self.flow.operator.node]
         pending = deque(root for root in roots if root in self.flow.nodes)
         reached: set[str] = set()
         while pending:
@@ -298,6 +305,8 @@ class _Validator:
         if condition.language and not self.offers(condition.language):
             self.error(condition.line_of("language"), f"{what} tests language '{condition.language}', "
                                                       f"which the flow does not offer")
+        if condition.seats_on_duty is not None:
+            self.check_template(condition.seats_on_duty, condition.line_of("seats_on_duty"), what)
         if condition.business_hours is not None and self.flow.business_hours is None:
             self.error(condition.line_of("business_hours"), f"{what} tests business_hours but the flow sets no "
                                                             f"business_hours (start/end)")
@@ -309,11 +318,12 @@ class _Validator:
                                                f"{', '.join(TICKET_ACTIONS)}")
         if node.action == "propose" and not node.text:
             self.error(node.line, f"{what}: action propose needs 'text' (what to classify)")
-        if node.action in ("update", "lookup"):
-            if not node.number:
-                self.error(node.line, f"{what}: action {node.action} needs 'number'")
-            if not node.on_not_found:
-                self.error(node.line, f"{what}: action {node.action} needs 'on_not_found'")
+        if node.action in ("update", "lookup", "answer", "transfer") and not node.number:
+            self.error(node.line, f"{what}: action {node.action} needs 'number'")
+        if node.action in ("update", "lookup") and not node.on_not_found:
+            self.error(node.line, f"{what}: action {node.action} needs 'on_not_found'")
+        if node.action in ("answer", "transfer") and not node.unit:
+            self.error(node.line, f"{what}: action {node.action} needs 'unit' (the member unit)")
 
     def check_subflow(self, node: SubflowNode) -> None:
         if node.flow and not subflow_path(self.flow, node.flow).is_file():

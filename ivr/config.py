@@ -27,6 +27,8 @@ class IvrSettings:
     max_calls: int = 100
     register_expires: int = 120  # seconds; re-registered this many seconds minus 5 later
     register_timeout: float = 5.0  # how long to wait for the registrar's answer
+    ack_timeout: float = 32.0  # an answered call with neither ACK nor media this long is hung up (RFC 3261 64*T1)
+    media_timeout: float = 60.0  # a call whose far end sends no RTP this long is hung up; 0 = never
     test_extensions: dict[str, str] = field(default_factory=dict)  # extension -> password, for testers
 
     def __post_init__(self) -> None:
@@ -39,6 +41,8 @@ class IvrSettings:
              f"must be a non-empty list of {', '.join(SUPPORTED_CODECS)}"),
             (self.max_calls >= 1, "max_calls", "must be at least 1"),
             (self.register_expires >= 30, "register_expires", "must be at least 30 seconds"),
+            (self.ack_timeout > 0, "ack_timeout", "must be a positive number of seconds"),
+            (self.media_timeout >= 0, "media_timeout", "must be 0 (never) or a positive number of seconds"),
             (bool(self.extension), "extension", "must not be empty"),
         ]
         for ok, name, rule in checks:

@@ -8,11 +8,16 @@ The child gets SIGTERM if this Python process dies, so a crashed test run leaves
 
     with LocalSipServer({"12345": "secret", "1001": "pw"}, port=0) as sip:
         print(sip.host, sip.port)
+
+`trusted_hosts` are the IVR nodes' addresses: exempt from flood limits and bans (127.0.0.1 always is).
+`defines` overrides the settings at the top of kamailio.cfg (its #!trydef lines: ban length, failed
+authentications allowed...), e.g. {"BAN_SECONDS": 2}.
 """
 
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import logging
 import os
 import re
@@ -23,7 +28,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +39,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "kamailio" 
 
 _EXTENSION_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
 _PASSWORD_RE = re.compile(r'^[^"\\\r\n$]{1,128}$')
+_DEFINE_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_DEFINE_TEXT_RE = re.compile(r'^[A-Za-z0-9_.:/, -]{0,256}$')
 _PR_SET_PDEATHSIG = 1
 
 
@@ -59,6 +66,20 @@ def render_extensions(extensions: Mapping[str, str]) -> str:
         lines.append(f'\t$sht(extensions=>{number}) = "{password}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def define_arguments(defines: Mapping[str, int | str]) -> list[str]:
+    """Kamailio's `-A NAME=VALUE` options for the config's settings; numbers bare, text quoted."""
+    arguments = []
+    for name, value in defines.items():
+        if not _DEFINE_NAME_RE.match(name):
+            raise ValueError(f"Kamailio setting {name!r}: upper-case letters, digits and _ only")
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"Kamailio setting {name}: a whole number or a text, got {value!r}")
+        if isinstance(value, str) and not _DEFINE_TEXT_RE.match(value):
+            raise ValueError(f"Kamailio setting {name}: letters, digits and _.:/, - only, got {value!r}")
+        arguments += ["-A", f"{name}={value}" if isinstance(value, int) else f'{name}="{value}"']
+    return arguments
 
 
 def sip_options_ping(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -113,10 +134,17 @@ class LocalSipServer:
         kamailio: str = KAMAILIO_BINARY,
         config: Path = DEFAULT_CONFIG,
         startup_timeout: float = 15.0,
+        trusted_hosts: Sequence[str] = (),
+        defines: Mapping[str, int | str] | None = None,
     ) -> None:
         if not extensions:
             raise ValueError("the SIP server needs at least one extension")
         self._extensions_cfg = render_extensions(extensions)
+        defines = dict(defines or {})
+        if trusted_hosts:  # the IVR nodes: many calls from one address are no flood (TRUSTED_NETWORK)
+            addresses = [str(ipaddress.ip_address(host)) for host in ("127.0.0.1", *trusted_hosts)]
+            defines.setdefault("TRUSTED_NETWORK", ", ".join(f"{address}/32" for address in dict.fromkeys(addresses)))
+        self._define_arguments = define_arguments(defines)
         self.extensions: dict[str, str] = dict(extensions)
         self.host = host
         self.port = port or free_udp_port(host)
@@ -154,6 +182,7 @@ class LocalSipServer:
             "-Y", str(self.runtime_dir),
             "-P", str(self.runtime_dir / "kamailio.pid"),
             "-m", "64", "-M", "8",
+            *self._define_arguments,
         ]
         log.info("starting Kamailio on udp:%s:%d", self.host, self.port)
         with open(self.runtime_dir / "kamailio.log", "wb") as log_file:

@@ -63,7 +63,10 @@ class NodeHealth:
     active_calls: int
     capacity: int
     malformed_sip_datagrams: int
+    foreign_sip_datagrams: int  # from anyone but the SIP server: dropped unread
     media_ticks_late: int  # 20 ms send ticks handled a frame or more late since start (CPU starvation)
+    media_ticks_skipped: int  # ticks never sent after a stall > 200 ms (each one a 20 ms gap on every call)
+    media_frames_skipped: int  # those ticks summed over the calls that missed them
     registrations: int  # successful REGISTERs since start (renewals included)
 
     def to_dict(self) -> dict:
@@ -98,12 +101,13 @@ class IvrNode:
                  on_record: Callable[[CallRecord], None] | None = None,
                  local_ip: str = "127.0.0.1", sip_port: int = 0, rtp_ports: tuple[int, int] = (10000, 20000),
                  codecs: tuple[str, ...] = ("PCMU", "PCMA"), max_calls: int = 100, register_expires: int = 120,
-                 register_timeout: float = 5.0) -> None:
+                 register_timeout: float = 5.0, ack_timeout: float = 32.0, media_timeout: float = 60.0) -> None:
         self.settings = IvrSettings(registrar_host=registrar_host, registrar_port=registrar_port,
                                     extension=extension, password=password, local_ip=local_ip,
                                     sip_port=sip_port, rtp_port_low=rtp_ports[0], rtp_port_high=rtp_ports[1],
                                     codecs=tuple(codecs), max_calls=max_calls, register_expires=register_expires,
-                                    register_timeout=register_timeout)
+                                    register_timeout=register_timeout, ack_timeout=ack_timeout,
+                                    media_timeout=media_timeout)
         self.on_call = on_call
         self.on_record = on_record
         self._engine = MediaEngine()
@@ -115,8 +119,9 @@ class IvrNode:
         self._phone = IvrPhone(registrar_host, registrar_port, extension, password, my_ip=local_ip,
                                sip_port=sip_port, rtp_ports=rtp_ports, codecs=tuple(codecs), engine=self._engine,
                                media_factory=self._make_stream, admit=self._admit,
-                               on_incoming=self._incoming, on_refused=self._release_slot,
-                               register_timeout=register_timeout, expires=register_expires)
+                               on_incoming=self._incoming, on_refused=self._refused,
+                               register_timeout=register_timeout, expires=register_expires,
+                               ack_timeout=ack_timeout, media_timeout=media_timeout)
         self._started = False
 
     @classmethod
@@ -126,7 +131,8 @@ class IvrNode:
                    on_call=on_call, on_record=on_record, local_ip=settings.local_ip, sip_port=settings.sip_port,
                    rtp_ports=(settings.rtp_port_low, settings.rtp_port_high), codecs=settings.codecs,
                    max_calls=settings.max_calls, register_expires=settings.register_expires,
-                   register_timeout=settings.register_timeout)
+                   register_timeout=settings.register_timeout, ack_timeout=settings.ack_timeout,
+                   media_timeout=settings.media_timeout)
 
     # ---- life cycle
 
@@ -179,7 +185,9 @@ class IvrNode:
             active = self._reserved
         return NodeHealth(registration=state, registration_error=sip.registration_error, active_calls=active,
                           capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams,
-                          media_ticks_late=self._engine.ticks_late, registrations=sip.registrations)
+                          foreign_sip_datagrams=sip.foreign_datagrams, media_ticks_late=self._engine.ticks_late,
+                          media_ticks_skipped=self._engine.ticks_skipped,
+                          media_frames_skipped=self._engine.frames_skipped, registrations=sip.registrations)
 
     def active_calls(self) -> list[CallRecord]:
         """Snapshot of calls in progress (digits so far included)."""
@@ -205,6 +213,14 @@ class IvrNode:
         with self._lock:
             self._reserved -= 1
 
+    def _refused(self, call: IvrCall | None) -> None:
+        """An admitted INVITE could not be set up (the phone answered 500): give its slot back, and forget
+        the session the media factory may have made for it."""
+        with self._lock:
+            if call is not None:
+                self._active.pop(call.call_id, None)
+            self._reserved -= 1
+
     def _make_stream(self, call: IvrCall, codec: str, dtmf_pt: int | None, sock: socket.socket,
                      remote: tuple[str, int]) -> MediaStream:
         """Build the call's session and its media stream, wired to each other."""
@@ -214,7 +230,8 @@ class IvrNode:
         called = headers["To"]["number"]
         session = CallSession(call.call_id, caller, called, codec, outgoing=None, hangup=lambda: self._hangup(call))
         stream = MediaStream(sock, remote, codec, dtmf_pt, on_frame=session.deliver_frame,
-                             on_digit=session.deliver_digit, on_closed=session.mark_ended)
+                             on_digit=session.deliver_digit, on_closed=session.mark_ended,
+                             on_output_low=session.output_low)
         session.attach_output(stream)
         call.session = session
         record = CallRecord(call.call_id, "inbound" if inbound else "outbound", caller, called, codec,
@@ -234,8 +251,7 @@ class IvrNode:
             entry = self._active.get(call.call_id)
         if entry is not None:
             self._mark_ended_by(entry[1], "ivr")
-        if call.state == CallState.ANSWERED:
-            call.hangup()  # BYE, and the stream closes (which marks the session ended)
+        call.hangup()  # BYE, and the stream closes (which marks the session ended); nothing if over already
 
     def _incoming(self, call: IvrCall) -> None:
         session = call.session
@@ -249,7 +265,13 @@ class IvrNode:
                                   name=f"ivr-call-{call.call_id[:12]}", daemon=True)
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: the call cannot be served, but its slot comes back
+            log.error("call %s: no thread for the application: %s", call.call_id, exc)
+            with self._lock:
+                self._threads.discard(thread)
+            self._end_call(call, session, f"{type(exc).__name__}: {exc}")
 
     def _application_thread(self, call: IvrCall, session: CallSession,
                             application: Callable[[CallSession], None] | None) -> None:
@@ -263,10 +285,17 @@ class IvrNode:
             log.exception("application failed on call %s", call.call_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            session.hangup()
-            self._finish(call, session, error)
+            self._end_call(call, session, error)
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def _end_call(self, call: IvrCall, session: CallSession, error: str | None) -> None:
+        """Hang up (if still up) and return the slot: whatever the hang-up throws, the slot comes back."""
+        try:
+            session.hangup()
+        except Exception:
+            log.exception("hang-up failed on call %s", call.call_id)
+        self._finish(call, session, error)
 
     def _finish(self, call: IvrCall, session: CallSession, error: str | None) -> None:
         with self._lock:
@@ -313,8 +342,7 @@ class IvrNode:
         if not self._wait_final(call, timeout, cancel):
             self._phone.cancel(call)
             if not call.final_event.wait(2.0):  # the 487 normally follows the CANCEL
-                self._phone.calls.pop(call.call_id, None)
-                self._phone.release_ports(call)
+                self._phone.abandon_dial(call)
         status = call.final_status
         if status == 200 and call.state == CallState.ANSWERED:
             session = call.session

@@ -1,8 +1,9 @@
 """Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port)
 and simulated callers registered to it.
 
-`sip_server` is session-scoped: one Kamailio for all SIP tests. Each extension has exactly one live contact
-(the newest registration wins), so a test that registers an extension again replaces a previous test's phone.
+`sip_server` is session-scoped: one Kamailio for all SIP tests. An extension is registered from one device
+at a time: a second device is refused (403) until the first de-registers, so every fixture here stops
+(de-registers) what it registered, and tester extensions are handed out in turn.
 """
 
 from __future__ import annotations
@@ -221,13 +222,8 @@ def greeting() -> bytes:
 
 
 @pytest.fixture
-def ivr(sip_server: SipServerInfo, greeting: bytes) -> Iterator[IvrProbeApp]:
+def ivr(ivr_node_factory: Callable, greeting: bytes) -> Iterator[IvrProbeApp]:
     """ivr.node.IvrNode registered as 12345 running IvrProbeApp; yields the app (its `calls`)."""
-    from ivr.node import IvrNode
-
     app = IvrProbeApp(greeting)
-    node = IvrNode(sip_server.host, sip_server.port, sip_server.ivr_extension,
-                   sip_server.password(sip_server.ivr_extension), on_call=app.on_call, local_ip="127.0.0.1")
-    node.start()
+    ivr_node_factory(app.on_call)
     yield app
-    node.stop()

@@ -27,7 +27,7 @@ WEBHOOK_STATES = ("none", "pending", "sent", "failed")
 # document does not belong in a ticket.
 CONTENT_MAX_LENGTH = 10_000
 NOTE_MAX_LENGTH = 2_000
-# PostgreSQL's text-search indexes (bigram GIN expression indexes, migration 0006); not declared on the
+# PostgreSQL's text-search indexes (bigram GIN expression indexes, migration 0007); not declared on the
 # models because SQLite has no such index.
 SEARCH_INDEXES = ("ix_tickets_text_grams", "ix_tickets_identity_grams")
 
@@ -67,6 +67,8 @@ class MemberUnit(Base):
     areas: Mapped[list[str]] = mapped_column(default=list)
     categories: Mapped[list[str]] = mapped_column(default=list)
     seat_numbers: Mapped[list[str]] = mapped_column(default=list)
+    # The language a seat's announcement is spoken in, by seat number (e.g. {"1003": "ko"}); others: Mandarin.
+    seat_languages: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
     webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
 
@@ -218,6 +220,28 @@ def _refuse_history_rewrite(session: Session, flush_context: Any, instances: Any
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, APPEND_ONLY) and (obj in session.deleted or session.is_modified(obj)):
             raise ValueError(f"{obj.__tablename__} is append-only (row {obj.id})")
+
+
+class ThreeWayCall(Base):
+    """A three-way call (三方通话) of the hotline, a citizen and a member unit's remote seat, as it ended: who
+    was called and how each leg went, the outcome, the recordings (mixed and per leg) and the
+    speaker-labelled transcript once the background transcription made it. `id` is the conference's id."""
+
+    __tablename__ = "three_way_calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("member_units.id"))
+    unit_name: Mapped[str] = mapped_column(String(100))
+    started_by: Mapped[str] = mapped_column(String(100))  # "flow", or the operator who asked for it
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(30))  # three_way.desk.Reason values
+    seat_number: Mapped[str | None] = mapped_column(String(40))  # the seat that took part
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recordings: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # 'mixed' or leg id -> path
+    transcript_ref: Mapped[str | None] = mapped_column(String(500))
 
 
 class TicketNumberCounter(Base):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callflows.ports import TicketInfo, TicketNotFound
-from tickets import service
+from tickets import service, three_way_calls
 from tickets.classify import Proposal
 from tickets.models import MemberUnit, Ticket
 
@@ -41,13 +41,15 @@ class DatabaseTickets:
     def propose(self, text: str) -> Proposal:
         return self.rules.classifier.propose(text)
 
-    def save_draft(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> None:
-        self._in_transaction(lambda session: service.save_draft(
-            session, call_id, _typed(fields), rules=self.rules, caller=caller, actor=ACTOR))
+    def save_draft(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> str:
+        """Returns the draft's ticket number (the journal keeps it, to tell the caller if the database goes
+        away before the submit)."""
+        return self._in_transaction(lambda session: service.save_draft(
+            session, call_id, typed_fields(fields), rules=self.rules, caller=caller, actor=ACTOR).number)
 
     def submit(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> TicketInfo:
         return self._in_transaction(lambda session: _info(service.submit_draft(
-            session, call_id, _typed(fields), rules=self.rules, caller=caller, actor=ACTOR)))
+            session, call_id, typed_fields(fields), rules=self.rules, caller=caller, actor=ACTOR)))
 
     def mark_incomplete(self, call_id: str, reason: str) -> None:
         self._in_transaction(lambda session: service.mark_incomplete(session, call_id, reason, actor=ACTOR))
@@ -58,7 +60,7 @@ class DatabaseTickets:
                 ticket = service.get_by_number(session, number)
             except service.TicketNotFound as error:
                 raise TicketNotFound(number) from error
-            return _info(service.update_fields(session, ticket, _typed(fields), actor=ACTOR, rules=self.rules))
+            return _info(service.update_fields(session, ticket, typed_fields(fields), actor=ACTOR, rules=self.rules))
         return self._in_transaction(work)
 
     def find(self, number: str) -> TicketInfo | None:
@@ -79,14 +81,33 @@ class DatabaseTickets:
             return entries[0].answer if entries else None
         return self._in_transaction(work)
 
-    def seat_numbers(self, unit: str) -> list[str]:
-        """The member unit's remote seats in ringing order ([] for an unknown unit): IvrSwitchboard's
-        `seats_for`, so a three-way call rings the seats the operators maintain in the directory."""
-        return self._in_transaction(lambda session: list(
-            session.scalar(select(MemberUnit.seat_numbers).where(MemberUnit.name == unit)) or []))
+    def unit_for(self, topic: str) -> str | None:
+        return self._in_transaction(lambda session: getattr(three_way_calls.unit_for_topic(session, topic),
+                                                            "name", None))
 
+    def answer_by_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        return self._with_unit(number, unit, lambda session, ticket, member: _info(
+            three_way_calls.answer_on_the_spot(session, ticket, member, note=note, actor=ACTOR, rules=self.rules)))
 
-def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    def transfer_to_unit(self, number: str, unit: str, note: str) -> TicketInfo:
+        def work(session: Session, ticket: Ticket, member: MemberUnit) -> TicketInfo:
+            due = three_way_calls.transfer_to_unit(session, ticket, member, actor=ACTOR, rules=self.rules,
+                                                   note=note)
+            return replace(_info(ticket), deadline=service.as_utc(due))  # the unit's reply deadline
+        return self._with_unit(number, unit, work)
+
+    def _with_unit(self, number: str, unit: str,
+                   work: Callable[[Session, Ticket, MemberUnit], TicketInfo]) -> TicketInfo:
+        """`work` on the ticket `number` and the member unit named `unit`, in one transaction."""
+        def in_session(session: Session) -> TicketInfo:
+            try:
+                ticket = service.get_by_number(session, number)
+            except service.TicketNotFound as error:
+                raise TicketNotFound(number) from error
+            return work(session, ticket, three_way_calls.unit_by_name(session, unit))
+        return self._in_transaction(in_session)
+
+def typed_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Flow templates render every value as text; the level is a number in the ticket model."""
     values = dict(fields)
     level = values.get("level")

@@ -297,7 +297,7 @@ class Softphone:
         self.voip = IvrPhone(server_host, server_port, extension, password, my_ip=local_ip, sip_port=0,
                              rtp_ports=RTP_PORTS, codecs=tuple(CODECS), engine=self._engine,
                              media_factory=self._make_media, admit=lambda: self.answer,
-                             on_incoming=self._answered, on_refused=lambda: None,
+                             on_incoming=self._answered, on_refused=lambda call: None,
                              register_timeout=register_timeout, expires=300)
         self._started = False
         self._stopped = False

@@ -174,9 +174,22 @@ def test_knowledge_base_answer_in_the_callers_language(tickets, session_factory)
     assert tickets.kb_search("天气怎么样", "zh") is None
 
 
-def test_seat_numbers_of_a_member_unit_in_ringing_order(tickets, session_factory):
+def test_the_topics_unit_answers_or_takes_the_ticket_with_its_reply_deadline(tickets, session_factory):
     with session_factory.begin() as session:
-        service.create_unit(session, {"name": "自来水公司", "seat_numbers": ["8101", "8102"]})
-
-    assert tickets.seat_numbers("自来水公司") == ["8101", "8102"]
-    assert tickets.seat_numbers("没有这个单位") == []
+        service.create_unit(session, {"name": "自来水公司", "categories": ["水电气热"], "seat_numbers": ["8101"]})
+    assert tickets.unit_for("水电气热") == "自来水公司" and tickets.unit_for("教育") is None
+    first = tickets.submit("call-a", "13900000001", {"content": "停水了", "handling_mode": "转办"})
+    second = tickets.submit("call-b", "13900000002", {"content": "又停水了", "handling_mode": "转办"})
+    answered = tickets.answer_by_unit(first.number, "自来水公司", "seat 8101")
+    assert answered.status == "answered"
+    moved = tickets.transfer_to_unit(second.number, "自来水公司", "三方通话: nobody_accepted")
+    assert moved.status == "dispatched" and moved.deadline > second.deadline - timedelta(days=7)
+    with session_factory() as session:
+        ticket = service.get_by_number(session, second.number)
+        assert moved.deadline == service.as_utc(
+            next(d.due_at for d in ticket.deadlines if d.kind == "unit_reply"))  # 2 working days
+        assert ticket.unit.name == "自来水公司" and ticket.handling_mode == "转办"
+        assert service.get_by_number(session, first.number).answer == \
+            "answered on the spot by 自来水公司 in a three-way call (seat 8101)"
+    with pytest.raises(TicketNotFound):
+        tickets.transfer_to_unit("0000000000", "自来水公司", "")

@@ -57,6 +57,13 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "ko:접수되었습니다. 민원 번호는 이 공 이 육 공 공 공 공 공 일이고, 십이월 삼일 십칠시 삼십분까지 회신해 드리겠습니다.",
         "ko:전화해 주셔서 감사합니다. 안녕히 계십시오."]
     assert harness.tickets.incomplete == {}
+    # The prompts with the caller's data are made for this call only (never cached); the callback question
+    # was started while the caller gave the address.
+    texts = call.texts()
+    with_data = [texts[4], texts[7], texts[8]]  # proposed type and level, the caller's number, ticket number
+    assert set(with_data) <= set(harness.prompts.variable_texts)
+    assert not set(texts) - set(with_data) & set(harness.prompts.variable_texts)  # fixed ones: cached
+    assert texts[7] in harness.prompts.prefetched
 
 
 def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
@@ -158,3 +165,155 @@ def test_operator_busy_says_recorded_only_when_the_request_was():
     call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
     assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
     assert harness.tickets.drafts == {}
+
+
+def test_status_check_while_the_database_is_away_says_so_instead_of_not_found():
+    harness = Harness()
+
+    def away(number: str) -> None:
+        raise ConnectionError("database away")
+
+    harness.tickets.find = away
+    call, _ = run(harness, Quiet(1.2), Keys("8"), Keys("2026000777#"))
+    assert call.texts()[-2:] == ["zh:工单查询暂时无法使用，请稍后再试。", "zh:感谢您的来电，再见。"]
+
+
+def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still_gets_a_ticket():
+    """Graceful overload: no recogniser free for this caller (fake capacity 0). The flow does not wait or
+    fail: keypad prompts, the request recorded for later transcription, the type chosen by key, the
+    callback confirmed by key; a complete ticket, not an operator transfer."""
+    harness = Harness()
+    harness.speech.capacity = 0
+    call, result = run(
+        harness,
+        Keys("2"), Quiet(1.5),
+        Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),      # recorded, not recognised
+        Keys("1"),                                           # type menu: complaint
+        Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
+        Keys("1"))                                           # call back on this number
+    assert result.outcome == "completed" and harness.switchboard.transfers == []
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["content"], ticket["request_type"], ticket["phone"]) == ("", "投诉", CALLER)
+    assert ticket["recording_ref"] == "rec/call-1/request-1.wav"
+    assert ticket["address_recording_ref"] == "rec/call-1/address-3.wav"
+    assert harness.speech.requests == [] and harness.speech.refused == 1  # refused once, then keys for good
+    assert "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()  # the keypad prompt
+    assert any(text.startswith("ko:회신 전화는") and "맞으면 1번" in text for text in call.texts())
+
+
+def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_first_speaks():
+    """Capacity 1 taken by another caller's open listening: this caller is refused and served on keys;
+    once it is given back, the next caller speaks again."""
+    harness = Harness()
+    harness.speech.capacity = 1
+    holder = harness.speech.listen("ko", timeout=5, max_length=10, end_silence=1)
+    assert holder is not None
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()
+    holder.cancel()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 말씀해 주십시오." in call.texts()
+    assert harness.speech.open_turns == 0  # every listening was given back, hang-up included
+
+
+# -- three-way calls with the topic's member unit --------------------------------------------------
+
+def water_request() -> tuple:
+    """The request, confirmed as 投诉 / water (fresh events: a script is used up as the call consumes it)."""
+    return Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1)
+
+
+OFFER = "zh:您反映的问题由自来水公司办理，现在为您连线自来水公司吗？是请说是或按1，不用请说不是或按2。"
+NUMBER = "二 零 二 六 零 零 零 零 零 幺"
+
+
+def water_unit_harness(**switchboard) -> Harness:
+    harness = Harness()
+    harness.tickets.units = {"water": "自来水公司"}
+    for name, value in switchboard.items():
+        setattr(harness.switchboard, name, value)
+    return harness
+
+
+def test_a_seat_answers_the_citizen_on_the_spot_and_the_ticket_is_closed_as_answered_by_the_unit():
+    harness = water_unit_harness()
+    call, result = run(harness, *water_request(), Say("是"), Quiet(1), Say("是"), Quiet(1))
+    assert result.outcome == "completed"
+    texts = call.texts()
+    assert texts[-4:] == [OFFER, "zh:正在为您连线自来水公司。",
+                          "zh:请问您的问题解决了吗？解决了请说是或按1，没有解决请说不是或按2。", "zh:感谢您的来电，再见。"]
+    ticket = harness.tickets.submitted["2026000001"]
+    assert ticket["phone"] == CALLER and ticket["content"] == "我家停水两天了" and ticket["topic"] == "water"
+    assert harness.switchboard.conferences == [
+        ("自来水公司", f"zh:12345三方通话。投诉，water，工单号{NUMBER}。接听请按1，不能接听请按2。")]
+    assert harness.switchboard.details == [{"hold": "zh:正在连线，请稍候。", "escape_digit": "0",
+                                            "ticket": "2026000001"}]
+    assert harness.tickets.settled == [("2026000001", "answered", "自来水公司", "")]
+    assert result.vars["three_way_seat"] == "1002" and result.vars["three_way_id"] == "conf-1"
+
+
+def test_the_seat_hears_the_case_in_its_own_language():
+    harness = water_unit_harness(seat_language="ko")
+    run(harness, *water_request(), Say("是"), Quiet(1), Say("是"), Quiet(1))
+    assert harness.switchboard.conferences[0][1] == (
+        f"ko:12345 삼자 통화입니다. 불편 신고, water, 민원 번호 이 공 이 육 공 공 공 공 공 일. "
+        "받으시려면 1번, 받을 수 없으면 2번을 누르십시오.")
+
+
+def test_question_not_answered_keeps_it_with_the_unit_under_its_reply_deadline():
+    harness = water_unit_harness()
+    call, _ = run(harness, *water_request(), Keys("1"), Keys("2"))
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "三方通话: joined")]
+    assert call.texts()[-2] == (f"zh:您的诉求已转交自来水公司办理，工单号是{NUMBER}，"
+                                "自来水公司将在九月三十日二十三点五十九分前给您答复。")
+
+
+def test_nobody_accepting_transfers_to_the_unit_and_reads_back_the_number_and_deadline():
+    harness = water_unit_harness(reachable=False)
+    call, result = run(harness, *water_request(), Keys("1"))
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "三方通话: nobody_accepted")]
+    assert call.texts()[-3:] == ["zh:正在为您连线自来水公司。",
+                                 f"zh:您的诉求已转交自来水公司办理，工单号是{NUMBER}，"
+                                 "自来水公司将在九月三十日二十三点五十九分前给您答复。", "zh:感谢您的来电，再见。"]
+    assert result.outcome == "completed"
+
+
+def test_off_duty_no_offer_the_usual_questions_then_transfer_to_the_unit():
+    harness = water_unit_harness(on_duty=set())
+    call, _ = run(harness, *water_request(), Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2),
+                  Say("是"), Quiet(1))
+    assert OFFER not in call.texts() and harness.switchboard.conferences == []
+    assert harness.tickets.submitted["2026000001"]["caller_name"] == "王芳"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "按责转办")]
+    assert call.texts()[-2].startswith("zh:您的诉求已转交自来水公司办理，工单号是")
+
+
+def test_the_citizen_declining_the_offer_gives_name_and_address_and_it_goes_to_the_unit():
+    harness = water_unit_harness()
+    call, _ = run(harness, *water_request(), Keys("2"), Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5),
+                  Quiet(2), Keys("1"))
+    assert harness.switchboard.conferences == []
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "按责转办")]
+
+
+def test_a_hang_up_while_the_seats_ring_still_transfers_the_ticket_to_the_unit():
+    harness = water_unit_harness(hang_up_caller=True)
+    _, result = run(harness, *water_request(), Keys("1"))
+    assert result.outcome == "caller_hung_up"
+    assert harness.tickets.submitted["2026000001"]["content"] == "我家停水两天了"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "市民已挂断，按责转办")]
+    assert harness.tickets.incomplete == {}
+
+
+def test_a_hang_up_after_the_seat_left_still_transfers_the_ticket_to_the_unit():
+    harness = water_unit_harness()
+    _, result = run(harness, *water_request(), Keys("1"), HangUp())
+    assert result.outcome == "caller_hung_up"
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "市民已挂断，按责转办")]
+
+
+def test_zero_while_waiting_for_a_seat_reaches_the_operator():
+    harness = water_unit_harness(outcome="escaped")
+    call, result = run(harness, *water_request(), Keys("1"))
+    assert harness.switchboard.transfers == ["8600"] and result.outcome == "transferred"
+    assert harness.tickets.settled == []  # the operator takes the open ticket from here

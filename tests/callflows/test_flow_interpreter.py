@@ -557,3 +557,85 @@ def test_without_barge_in_the_prompt_plays_out_and_the_key_still_counts(tmp_path
     result = Harness().run(write_flow(tmp_path, flow), call)
     assert result.vars["request_type"] == "投诉"
     assert call.texts()[0] == "zh:投诉请按1或说投诉，咨询请按2" and call.barge_in[0] is False
+
+
+ON_HANGUP_HEADER = """\
+languages: [zh, ko]
+start: {start}
+operator: {{digit: "0", node: operator}}
+on_failure: operator
+on_hangup: after
+vars: {{operator_number: "8000"}}
+nodes:
+  operator:
+    kind: transfer
+    prompt: {{zh: 正在为您转接人工, ko: 상담원}}
+    number: "{{operator_number}}"
+"""
+
+
+def test_on_hangup_runs_what_needs_no_audio_after_the_caller_left_and_keeps_the_outcome(tmp_path):
+    path = write_flow(tmp_path, """
+        start: {kind: set, vars: {unit: 供电局, number: "2026000009"}, next: wait}
+        wait: {kind: play, prompt: {zh: 请稍候, ko: 잠시}, next: done}
+        done: {kind: hangup}
+        after: {kind: play, prompt: {zh: 这句听不到, ko: 없음}, next: move}
+        move: {kind: ticket, action: transfer, number: "{number}", unit: "{unit}", note: 挂断后转办, next: done}
+    """, header=ON_HANGUP_HEADER)
+    harness = Harness()
+    harness.tickets.known["2026000009"] = TicketInfo("2026000009", "received")
+    result = harness.run(path, ScriptedCall(HangUp()))
+    assert result.outcome == "caller_hung_up" and result.detail == "caller hung up at main:wait"
+    assert harness.tickets.settled == []  # the play node of on_hangup ended it: nothing after it ran
+    path = write_flow(tmp_path, """
+        start: {kind: set, vars: {unit: 供电局, number: "2026000009"}, next: wait}
+        wait: {kind: play, prompt: {zh: 请稍候, ko: 잠시}, next: done}
+        done: {kind: hangup}
+        after: {kind: ticket, action: transfer, number: "{number}", unit: "{unit}", note: 挂断后转办, next: done}
+    """, header=ON_HANGUP_HEADER)
+    result = harness.run(path, ScriptedCall(HangUp()))
+    assert harness.tickets.settled == [("2026000009", "dispatched", "供电局", "挂断后转办")]
+    assert result.outcome == "caller_hung_up" and result.visited[-2:] == ["main:after", "main:done"]
+
+
+def test_seats_on_duty_condition_and_an_announcement_falls_back_to_the_flows_first_language(tmp_path):
+    path = write_flow(tmp_path, """
+        start: {kind: set, vars: {unit: 供电局}, next: check}
+        check:
+          kind: branch
+          cases:
+            - if: {seats_on_duty: "{unit}"}
+              next: connect
+          else: closed
+        connect:
+          kind: three_way
+          unit: "{unit}"
+          announcement: {zh: 三方通话}
+          next: done
+        closed: {kind: hangup, prompt: {zh: 不在工作时间}}
+        done: {kind: hangup}
+    """)
+    harness = Harness()
+    harness.switchboard.seat_language = "en"  # a seat whose language the announcement does not cover
+    harness.run(path, ScriptedCall())
+    assert harness.switchboard.conferences == [("供电局", "zh:三方通话")]
+    harness = Harness()
+    harness.switchboard.on_duty = {"自来水公司"}
+    call = ScriptedCall()
+    harness.run(path, call)
+    assert harness.switchboard.conferences == [] and call.texts() == ["zh:不在工作时间"]
+
+
+def test_a_directory_that_cannot_be_read_keeps_the_proposal_without_a_unit(tmp_path):
+    path = write_flow(tmp_path, """
+        start: {kind: ticket, action: propose, text: 停水了, next: done, on_error: operator}
+        done: {kind: hangup}
+    """)
+    harness = Harness()
+
+    def broken(topic: str) -> str:
+        raise RuntimeError("database is down")
+
+    harness.tickets.unit_for = broken
+    result = harness.run(path, ScriptedCall())
+    assert result.vars["topic"] == "water" and result.vars["unit"] is None and result.visited[-1] == "main:done"

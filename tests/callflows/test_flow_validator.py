@@ -225,7 +225,7 @@ def test_branch_conditions_ticket_actions_and_collect_rules(tmp_path):
           bye: {kind: hangup}
     """) == ["8: branch node 'check' tests business_hours but the flow sets no business_hours (start/end)",
              "8: branch node 'check': a condition tests exactly one of: business_hours, working_day, language, "
-             "open_tickets, speech_available, var (got business_hours, language)",
+             "open_tickets, speech_available, seats_on_duty, var (got business_hours, language)",
              "10: branch node 'check' tests 'colour', which nothing in the flow sets",
              "10: branch node 'check': 'var: colour' needs exactly one of equals, one_of, empty",
              "13: ticket node 'find': action lookup needs 'number'",
@@ -233,6 +233,36 @@ def test_branch_conditions_ticket_actions_and_collect_rules(tmp_path):
              "18: collect node 'number': min_length 8 is above max_length 4",
              "20: collect node 'number': terminator must be # or *",
              "21: collect node 'number': confirm needs a read_back prompt"]
+
+
+def test_three_way_pieces_name_what_is_missing(tmp_path):
+    assert issues(tmp_path, """
+        languages: [zh]
+        start: check
+        on_failure: bye
+        on_hangup: after_hangup_typo
+        nodes:
+          check:
+            kind: branch
+            cases:
+              - if: {seats_on_duty: "{unit_name}"}
+                next: connect
+            else: bye
+          connect:
+            kind: three_way
+            unit: "{unit}"
+            announcement: {zh: "工单{ticket_number}"}
+            hold: {zh: 请稍候}
+            next: answered
+          answered: {kind: ticket, action: answer, number: "{ticket_number}", next: moved}
+          moved: {kind: ticket, action: transfer, unit: "{unit}", note: "{three_way_outcome}", next: bye}
+          bye: {kind: hangup}
+    """) == ["4: on_hangup points to 'after_hangup_typo', which is not a node of this flow",
+             "9: branch node 'check' speaks {unit_name}, which nothing in the flow sets",
+             "14: three_way node 'connect' unit speaks {unit}, which nothing in the flow sets",
+             "18: ticket node 'answered': action answer needs 'unit' (the member unit)",
+             "19: ticket node 'moved' unit speaks {unit}, which nothing in the flow sets",
+             "19: ticket node 'moved': action transfer needs 'number'"]
 
 
 def test_missing_subflow_and_missing_recorded_prompt(tmp_path):

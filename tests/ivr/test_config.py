@@ -31,6 +31,8 @@ def test_the_shipped_example_documents_and_loads_every_setting():
     ("rtp_port_high = 9000", r"\[sip\] rtp_port_low/rtp_port_high need 1024 <= low < high"),
     ("max_calls = 5\nmax_calls = 6", r"\[line  4\]: option 'max_calls' in section 'sip' already exists"),
     ("registar_host = typo", r"unknown setting\(s\) in \[sip\]: registar_host"),
+    ("ack_timeout = 0", r"\[sip\] ack_timeout must be a positive number of seconds"),
+    ("media_timeout = -1", r"\[sip\] media_timeout must be 0 \(never\) or a positive number of seconds"),
 ])
 def test_mistakes_name_the_file_and_the_key(tmp_path, line, message):
     path = tmp_path / "sip.conf"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -70,24 +70,6 @@ def greeting() -> bytes:
     return synthesize("Welcome to the city service hotline. Please enter your reference number.")
 
 
-@pytest.fixture
-def node_factory(sip_server) -> Iterator[Callable[..., IvrNode]]:
-    """make(on_call, **node options) -> a started IvrNode registered as 12345; stopped after the test."""
-    nodes: list[IvrNode] = []
-
-    def make(on_call: Callable[[CallSession], None], **options) -> IvrNode:
-        node = IvrNode(sip_server.host, sip_server.port, sip_server.ivr_extension,
-                       sip_server.password(sip_server.ivr_extension), on_call=on_call, local_ip="127.0.0.1",
-                       **options)
-        nodes.append(node)
-        node.start()
-        return node
-
-    yield make
-    for node in nodes:
-        node.stop()
-
-
 class GreetAndCollect:
     """Greets, collects digits up to '#', notes them in the record, then waits for the caller to leave."""
 
@@ -111,10 +93,10 @@ class GreetAndCollect:
             self.records.append(record)
 
 
-def test_parallel_calls_stay_apart_on_one_media_thread(softphone_factory, node_factory, greeting):
+def test_parallel_calls_stay_apart_on_one_media_thread(softphone_factory, ivr_node_factory, greeting):
     app = GreetAndCollect(greeting)
     earlier = frozenset(threading.enumerate())
-    node = node_factory(app.on_call, on_record=app.on_record)
+    node = ivr_node_factory(app.on_call, on_record=app.on_record)
     phones = [softphone_factory() for _ in range(PARALLEL_CALLS)]
     calls = [phone.dial("12345", codec=("PCMU", "PCMA")[i % 2]) for i, phone in enumerate(phones)]
     assert all(call.wait_answered(20) for call in calls), [c.summary() for c in calls]
@@ -149,7 +131,7 @@ def test_parallel_calls_stay_apart_on_one_media_thread(softphone_factory, node_f
     assert node.health().active_calls == 0
 
 
-def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, node_factory):
+def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, ivr_node_factory):
     hung_up = threading.Event()
     earlier = frozenset(threading.enumerate())
 
@@ -158,7 +140,7 @@ def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, node_facto
         session.hangup()
         hung_up.set()
 
-    node = node_factory(answer_then_hang_up)
+    node = ivr_node_factory(answer_then_hang_up)
     call = softphone.dial("12345")
     assert call.wait_answered(15)
     port = ivr_rtp_port(call)
@@ -171,7 +153,7 @@ def test_ivr_hangup_frees_the_rtp_port_and_the_call_thread(softphone, node_facto
     assert node.health().active_calls == 0
 
 
-def test_a_key_pressed_during_a_long_prompt_stops_it_and_starts_the_number(softphone, node_factory):
+def test_a_key_pressed_during_a_long_prompt_stops_it_and_starts_the_number(softphone, ivr_node_factory):
     prompt = synthesize("Please listen carefully, as our menu options have changed recently. " * 3)
     outcome: dict[str, object] = {}
 
@@ -181,7 +163,7 @@ def test_a_key_pressed_during_a_long_prompt_stops_it_and_starts_the_number(softp
         outcome["played_seconds"] = time.monotonic() - started
         outcome["number"] = session.collect_digits(max_digits=4, first_digit_timeout=10, inter_digit_timeout=5)
 
-    node_factory(menu)
+    ivr_node_factory(menu)
     call = softphone.dial("12345")
     assert call.wait_answered(15)
     assert call.wait_for_audio(1.0, timeout=10)
@@ -195,9 +177,9 @@ def test_a_key_pressed_during_a_long_prompt_stops_it_and_starts_the_number(softp
     assert outcome["played_seconds"] < prompt_seconds / 2, (outcome, prompt_seconds)
 
 
-def test_sip_garbage_during_a_call_does_not_disturb_it(softphone, node_factory):
+def test_sip_garbage_during_a_call_does_not_disturb_it(softphone, ivr_node_factory):
     digits: list[str] = []
-    node = node_factory(lambda session: digits.append(session.collect_digits(max_digits=3,
+    node = ivr_node_factory(lambda session: digits.append(session.collect_digits(max_digits=3,
                                                                              first_digit_timeout=20)))
     call = softphone.dial("12345")
     assert call.wait_answered(15)

@@ -52,12 +52,6 @@ def prompt_cache(tmp_path_factory) -> Path:
     return flow.prompts.cache_dir
 
 
-@pytest.fixture
-def make_node(ivr_node_factory):
-    """make(on_call, extension=None, **options) -> a started IvrNode (the suite's ivr_node_factory)."""
-    return ivr_node_factory
-
-
 def demo_with_recording(prompt_cache: Path, recordings_root: Path):
     flow = DemoFlow(prompt_cache)
 
@@ -74,11 +68,11 @@ def wav_pcm(path: str) -> bytes:
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
-def test_demo_flow_answers_records_the_caller_and_stores_the_choice(make_node, softphone, prompt_cache, tmp_path,
-                                                                    codec):
+def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_factory, softphone, prompt_cache,
+                                                                    tmp_path, codec):
     records = Records()
     on_call = demo_with_recording(prompt_cache, tmp_path / "recordings")
-    node = make_node(on_call, on_record=records)
+    node = ivr_node_factory(on_call, on_record=records)
     speech = synthesize(CALLER_TEXT)
 
     call = softphone.dial("12345", codec=codec)
@@ -108,11 +102,11 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(make_node, s
     assert call.summary().ended_by == "remote"
 
 
-def test_beyond_max_calls_the_ivr_answers_busy_and_stays_healthy(make_node, softphone_factory):
+def test_beyond_max_calls_the_ivr_answers_busy_and_stays_healthy(ivr_node_factory, softphone_factory):
     def hold(session: CallSession) -> None:
         session.wait_ended(60)
 
-    node = make_node(hold, max_calls=2)
+    node = ivr_node_factory(hold, max_calls=2)
     first, second, third = softphone_factory(), softphone_factory(), softphone_factory()
     calls = [first.dial("12345"), second.dial("12345")]
     assert all(call.wait_answered(15) for call in calls)
@@ -160,13 +154,13 @@ MALFORMED = [
 ]
 
 
-def test_malformed_sip_datagrams_do_not_stop_the_next_call(make_node, softphone):
+def test_malformed_sip_datagrams_do_not_stop_the_next_call(ivr_node_factory, softphone):
     digits: list[str] = []
 
     def collect(session: CallSession) -> None:
         digits.append(session.collect_digits(max_digits=3, first_digit_timeout=20, inter_digit_timeout=5))
 
-    node = make_node(collect)
+    node = ivr_node_factory(collect)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         for datagram in MALFORMED:
             sender.sendto(datagram, ("127.0.0.1", node.sip_port))
@@ -182,7 +176,8 @@ def test_malformed_sip_datagrams_do_not_stop_the_next_call(make_node, softphone)
     assert digits == ["908"]
 
 
-def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(make_node, softphone, prompt_cache, tmp_path):
+def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(ivr_node_factory, softphone, prompt_cache,
+                                                                    tmp_path):
     records = Records()
     long_prompt = synthesize("This is a very long announcement. " * 6)
     escaped: list[BaseException] = []
@@ -200,7 +195,7 @@ def test_caller_hangs_up_mid_prompt_record_keeps_what_was_collected(make_node, s
             escaped.append(exc)
             raise
 
-    make_node(on_call, on_record=records)
+    ivr_node_factory(on_call, on_record=records)
     call = softphone.dial("12345")
     assert call.wait_answered(15)
     call.send_dtmf("47")
@@ -228,10 +223,10 @@ def tone_energy(pcm: bytes, hz: float) -> float:
     return projection / np.dot(x, x)
 
 
-def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_callee):
+def test_dial_answered_busy_no_answer_and_failed(ivr_node_factory, sip_server, pyvoip_callee):
     from pyVoIP.VoIP import VoIPPhone
 
-    node = make_node(lambda session: None)
+    node = ivr_node_factory(lambda session: None)
 
     callee = pyvoip_callee("1011")
     result = node.dial("1011", timeout=15)
@@ -245,7 +240,7 @@ def test_dial_answered_busy_no_answer_and_failed(make_node, sip_server, pyvoip_c
     result.session.hangup()
     assert callee.ended.wait(10)
 
-    busy_node = make_node(lambda session: session.wait_ended(30), extension="1012", max_calls=1)
+    busy_node = ivr_node_factory(lambda session: session.wait_ended(30), extension="1012", max_calls=1)
     held = node.dial("1012", timeout=15)
     assert held.status == "answered"
     busy = node.dial("1012", timeout=15)
@@ -319,9 +314,9 @@ def test_hang_up_from_either_side_frees_threads_and_ports_and_stop_frees_the_res
         probe.bind(("127.0.0.1", sip_port))
 
 
-def test_registration_is_renewed_before_it_expires(make_node, softphone):
+def test_registration_is_renewed_before_it_expires(ivr_node_factory, softphone):
     """30 s registrations: without renewal Kamailio forgets the IVR after 30 s and a call gets 404."""
-    node = make_node(lambda session: session.wait_ended(10), register_expires=30)
+    node = ivr_node_factory(lambda session: session.wait_ended(10), register_expires=30)
     registered_at = time.monotonic()
     deadline = registered_at + 40
     while node.health().registrations < 2 and time.monotonic() < deadline:

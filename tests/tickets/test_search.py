@@ -1,7 +1,7 @@
 """Text search of tickets in Chinese, Korean and Latin text, on SQLite and PostgreSQL: the same matches as a
 plain substring test (two- and three-character words, names, addresses, mixed case, LIKE wildcards taken
 literally), confidential identities hidden from unit staff; and on PostgreSQL the bigram index of migration
-0006 is what the planner uses (EXPLAIN), where pg_trgm could not serve two-character words."""
+0007 is what the planner uses (EXPLAIN), where pg_trgm could not serve two-character words."""
 from __future__ import annotations
 
 import random

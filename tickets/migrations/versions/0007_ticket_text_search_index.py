@@ -8,14 +8,14 @@ can be kept from matching a confidential ticket's identity), and a search asks f
 all of the query's pieces (`@>`), then checks the exact substring with ILIKE. It needs no extension and
 behaves the same under any locale. SQLite (the embedded one-node default) keeps its plain LIKE scan.
 
-Revision ID: 0006_text_search
-Revises: 0005_token_revocation
+Revision ID: 0007_text_search
+Revises: 0006_three_way_calls
 """
 from alembic import op
 
 
-revision = '0006_text_search'
-down_revision = '0005_token_revocation'
+revision = '0007_text_search'
+down_revision = '0006_three_way_calls'
 branch_labels = None
 depends_on = None
 
