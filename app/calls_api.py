@@ -1,8 +1,10 @@
 """The calls API: GET /api/health (open, for load balancers and monitoring) and GET /api/calls (operators
 only: caller numbers are personal data), read from the running IVR node. `since`/`until` must carry their
-UTC offset: the call records are tz-aware, and a naive time has no one meaning across nodes."""
+UTC offset: the call records are tz-aware, and a naive time has no one meaning across nodes. With
+`speech_load` (the recognisers' asr.PoolMetrics as a dict), /api/health shows it as "speech"."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,13 +14,15 @@ from tickets.api import Operator
 from tickets.schemas import ONE_LINE, AwareTimestamp
 
 
-def calls_router(node: IvrNode) -> APIRouter:
+def calls_router(node: IvrNode, speech_load: Callable[[], dict[str, Any]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["calls"])
 
     @router.get("/health")
     def health() -> dict[str, Any]:
         state = node.health().to_dict()
         state["status"] = "ok" if state["registration"] == "registered" else "degraded"
+        if speech_load is not None:
+            state["speech"] = speech_load()
         return state
 
     @router.get("/calls")

@@ -26,7 +26,7 @@ def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, a
     `extensions`: configured numbers the three-way API may dial besides the member-unit directory."""
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
-    app.include_router(calls_router(application.node))
+    app.include_router(calls_router(application.node, application.speech_load))
     app.include_router(three_way_router(application.three_way, application.announcements, extensions))
     console.install(app, console_settings, live)
     return app

@@ -57,6 +57,13 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "ko:접수되었습니다. 민원 번호는 이 공 이 육 공 공 공 공 공 일이고, 십이월 삼일 십칠시 삼십분까지 회신해 드리겠습니다.",
         "ko:전화해 주셔서 감사합니다. 안녕히 계십시오."]
     assert harness.tickets.incomplete == {}
+    # The prompts with the caller's data are made for this call only (never cached); the callback question
+    # was started while the caller gave the address.
+    texts = call.texts()
+    with_data = [texts[4], texts[7], texts[8]]  # proposed type and level, the caller's number, ticket number
+    assert set(with_data) <= set(harness.prompts.variable_texts)
+    assert not set(texts) - set(with_data) & set(harness.prompts.variable_texts)  # fixed ones: cached
+    assert texts[7] in harness.prompts.prefetched
 
 
 def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
@@ -158,6 +165,55 @@ def test_operator_busy_says_recorded_only_when_the_request_was():
     call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
     assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
     assert harness.tickets.drafts == {}
+
+
+def test_status_check_while_the_database_is_away_says_so_instead_of_not_found():
+    harness = Harness()
+
+    def away(number: str) -> None:
+        raise ConnectionError("database away")
+
+    harness.tickets.find = away
+    call, _ = run(harness, Quiet(1.2), Keys("8"), Keys("2026000777#"))
+    assert call.texts()[-2:] == ["zh:工单查询暂时无法使用，请稍后再试。", "zh:感谢您的来电，再见。"]
+
+
+def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still_gets_a_ticket():
+    """Graceful overload: no recogniser free for this caller (fake capacity 0). The flow does not wait or
+    fail: keypad prompts, the request recorded for later transcription, the type chosen by key, the
+    callback confirmed by key; a complete ticket, not an operator transfer."""
+    harness = Harness()
+    harness.speech.capacity = 0
+    call, result = run(
+        harness,
+        Keys("2"), Quiet(1.5),
+        Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),      # recorded, not recognised
+        Keys("1"),                                           # type menu: complaint
+        Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
+        Keys("1"))                                           # call back on this number
+    assert result.outcome == "completed" and harness.switchboard.transfers == []
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["content"], ticket["request_type"], ticket["phone"]) == ("", "投诉", CALLER)
+    assert ticket["recording_ref"] == "rec/call-1/request-1.wav"
+    assert ticket["address_recording_ref"] == "rec/call-1/address-3.wav"
+    assert harness.speech.requests == [] and harness.speech.refused == 1  # refused once, then keys for good
+    assert "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()  # the keypad prompt
+    assert any(text.startswith("ko:회신 전화는") and "맞으면 1번" in text for text in call.texts())
+
+
+def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_first_speaks():
+    """Capacity 1 taken by another caller's open listening: this caller is refused and served on keys;
+    once it is given back, the next caller speaks again."""
+    harness = Harness()
+    harness.speech.capacity = 1
+    holder = harness.speech.listen("ko", timeout=5, max_length=10, end_silence=1)
+    assert holder is not None
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()
+    holder.cancel()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 말씀해 주십시오." in call.texts()
+    assert harness.speech.open_turns == 0  # every listening was given back, hang-up included
 
 
 # -- three-way calls with the topic's member unit --------------------------------------------------

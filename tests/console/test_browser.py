@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +98,16 @@ def node(tmp_path_factory) -> Iterator[Node]:
             "praise": _ticket(api, content="表扬供水公司抢修及时", request_type="表扬", level=3, topic="供水",
                               unit_id=units["供水公司"]),
         }
-        for action in ({"action": "dispatch", "unit_id": units["住建局"]}, {"action": "sign"}, {"action": "start"},
-                       {"action": "reply", "note": "已更换灯泡"}, {"action": "callback", "callback_result": "满意"}):
-            assert api("POST", f"/tickets/{others['streetlight']['id']}/transitions", json=action).status_code == 200
+        streetlight = others["streetlight"]["id"]
+        for action in ({"action": "dispatch", "unit_id": units["住建局"]}, {"action": "sign"}, {"action": "start"}):
+            assert api("POST", f"/tickets/{streetlight}/transitions", json=action).status_code == 200
+        reply = api("POST", f"/tickets/{streetlight}/replies", json={
+            "handling_unit": "住建局", "handled_at": datetime.now(timezone.utc).isoformat(),
+            "situation": "更换了路灯灯泡", "result": "路灯已恢复照明"})
+        assert reply.status_code == 201, reply.text
+        assert api("POST", f"/replies/{reply.json()['id']}/review", json={"decision": "approve"}).status_code == 200
+        assert api("POST", f"/tickets/{streetlight}/transitions",
+                   json={"action": "callback", "callback_result": "满意"}).status_code == 200
         yield Node(hotline, base, tokens, units, ticket, others)
 
 
@@ -338,12 +346,12 @@ def test_a_live_call_is_shown_as_it_happens_and_picked_up_to_the_operators_seat(
         choose_korean_and_state_request(hotline, call)
         page.wait_for_function("() => (document.querySelector('#live-calls .node') || {}).textContent"
                                " === 'hotline12345:ask_request'", timeout=30_000)  # moved on, pushed live
-        try:  # what the recogniser understood of the request, once it has (Vosk may miss it on a loaded box)
+        try:  # what the recogniser understood of the request, if it has by then (slow on a loaded machine);
+            # not longer: the pick-up must come before the flow gives up on the request on its own
             page.wait_for_function("() => document.querySelector('#live-calls .heard div:not(.partial)')",
-                                   timeout=60_000)
+                                   timeout=20_000)
         except playwright_api.TimeoutError:
-            print("the live view shows no recognised text: the IVR did not understand the request")
-        assert row.locator(".node").inner_text().startswith("hotline12345:")
+            print("the live view shows no recognised text yet")
         page.screenshot(path=str(shots / "console-live.png"), full_page=True)
         row.locator("button.pick").click()
         page.wait_for_function("() => document.querySelector('#live-calls button.pick').textContent.includes('1002')")
