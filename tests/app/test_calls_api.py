@@ -9,28 +9,13 @@ from fastapi.testclient import TestClient
 
 from app.http import build_http_app
 from console import ConsoleSettings
-from ivr.node import CallRecord, NodeHealth
+from ivr.node import CallRecord
+from node_fakes import RecordsOnlyNode
 from tickets import db
 from tickets.auth import issue_token
 from tickets.service import TicketRules
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
-
-
-class RecordsOnlyNode:
-    """What the calls API reads from a node: health, calls in progress, recent records."""
-
-    def __init__(self, records: list[CallRecord]) -> None:
-        self.records = records
-
-    def health(self) -> NodeHealth:
-        return NodeHealth("registered", None, 0, 10, 0)
-
-    def active_calls(self) -> list[CallRecord]:
-        return []
-
-    def recent_calls(self) -> list[CallRecord]:
-        return self.records
 
 
 @pytest.fixture
