@@ -8,32 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.http import build_http_app
-from app.wiring import Application
 from console import ConsoleSettings
-from ivr.node import CallRecord, NodeHealth
+from ivr.node import CallRecord
+from node_fakes import RecordsOnlyNode
 from tickets import db
 from tickets.auth import issue_token
 from tickets.service import TicketRules
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
-
-
-class RecordsOnlyNode:
-    """What the calls API reads from a node: health, calls in progress, recent records."""
-
-    def __init__(self, records: list[CallRecord]) -> None:
-        self.records = records
-
-    def health(self) -> NodeHealth:
-        return NodeHealth("registered", None, active_calls=0, capacity=10, malformed_sip_datagrams=0,
-                          foreign_sip_datagrams=0, media_ticks_late=0, media_ticks_skipped=0,
-                          media_frames_skipped=0, registrations=1)
-
-    def active_calls(self) -> list[CallRecord]:
-        return []
-
-    def recent_calls(self) -> list[CallRecord]:
-        return self.records
 
 
 @pytest.fixture
@@ -43,8 +25,7 @@ def api(tmp_path):
         _, token = issue_token(session, "operator", "operator")
     records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
                for n in range(3)]
-    app = build_http_app(session_factory, TicketRules.default(),
-                         Application(node=RecordsOnlyNode(records), stop=lambda: None),
+    app = build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records),
                          ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
