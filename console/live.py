@@ -30,7 +30,8 @@ class LiveCalls(Protocol):
         ...
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """The calls in progress: call_id, caller, started_at (ISO), flow, node, partial, heard (finals)."""
+        """The calls in progress: call_id, caller, started_at (ISO), flow, node, partial, heard (finals),
+        picked_up_by and picked_up_to (the operator and seat, once picked up)."""
         ...
 
     def pick_up(self, call_id: str, seat: str, by: str) -> bool:

@@ -5,33 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.calls_api import calls_router
-from ivr.node import CallRecord, NodeHealth
+from app.http import build_http_app
+from console import ConsoleSettings
+from ivr.node import CallRecord
+from node_fakes import RecordsOnlyNode
 from tickets import db
-from tickets.api import TicketsContext, install
 from tickets.auth import issue_token
 from tickets.service import TicketRules
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
-
-
-class RecordsOnlyNode:
-    """What the calls API reads from a node: health, calls in progress, recent records."""
-
-    def __init__(self, records: list[CallRecord]) -> None:
-        self.records = records
-
-    def health(self) -> NodeHealth:
-        return NodeHealth("registered", None, 0, 10, 0)
-
-    def active_calls(self) -> list[CallRecord]:
-        return []
-
-    def recent_calls(self) -> list[CallRecord]:
-        return self.records
 
 
 @pytest.fixture
@@ -41,9 +25,8 @@ def api(tmp_path):
         _, token = issue_token(session, "operator", "operator")
     records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
                for n in range(3)]
-    app = FastAPI()
-    install(app, TicketsContext(session_factory, TicketRules.default()))  # the tokens the calls API checks
-    app.include_router(calls_router(RecordsOnlyNode(records)))
+    app = build_http_app(session_factory, TicketRules.default(), RecordsOnlyNode(records),
+                         ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
     session_factory.kw["bind"].dispose()
