@@ -657,9 +657,9 @@ def text_condition(needle: str, confidential_identity_hidden: bool, *, indexed: 
     """Digits: a ticket number (or its start) or the phone. Other text: a substring of the content, topic,
     caller's name or address. The identity fields of confidential tickets only when they are not hidden.
 
-    `indexed` (PostgreSQL): each substring test is preceded by the bigram index condition of migration
-    0007 (the row's pieces contain the query's), so only candidate rows are read; the ILIKE stays the
-    exact test. A one-character query has no bigram and is a plain scan."""
+    `indexed` (PostgreSQL): the candidates are the rows whose bigrams (migration 0007) contain the query's,
+    read through the indexes; the ILIKE stays the exact test. A one-character query has no bigram and is
+    a plain scan."""
     def identity(condition: ColumnElement[bool]) -> ColumnElement[bool]:
         return and_(Ticket.confidential.is_(False), condition) if confidential_identity_hidden else condition
 
@@ -668,16 +668,19 @@ def text_condition(needle: str, confidential_identity_hidden: bool, *, indexed: 
         return or_(Ticket.number.between(digits.ljust(NUMBER_LENGTH, "0"), digits.ljust(NUMBER_LENGTH, "9")),
                    identity(Ticket.phone == needle))
     pattern = f"%{_escape_like(needle)}%"
-    has_bigram = any(len(word) >= 2 for word in needle.split())
 
-    def found_in(first: Any, second: Any) -> ColumnElement[bool]:
-        substring = or_(first.ilike(pattern, escape="\\"), second.ilike(pattern, escape="\\"))
-        if not (indexed and has_bigram):
-            return substring
-        grams = func.ticket_search_grams(first, second).op("@>")(func.ticket_query_grams(needle))
-        return and_(grams, substring)
+    def found_in(*columns: Any) -> ColumnElement[bool]:
+        return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
-    return or_(found_in(Ticket.content, Ticket.topic), identity(found_in(Ticket.caller_name, Ticket.address)))
+    exact = or_(found_in(Ticket.content, Ticket.topic), identity(found_in(Ticket.caller_name, Ticket.address)))
+    if not (indexed and any(len(word) >= 2 for word in needle.split())):
+        return exact
+    # The bigram conditions only choose the candidate rows (one BitmapOr of the two indexes); kept out of
+    # the exact test, because PostgreSQL would otherwise compute both rows' bigrams again for every candidate.
+    query_grams = func.ticket_query_grams(needle)
+    candidates = or_(func.ticket_search_grams(Ticket.content, Ticket.topic).op("@>")(query_grams),
+                     func.ticket_search_grams(Ticket.caller_name, Ticket.address).op("@>")(query_grams))
+    return and_(candidates, exact)
 
 
 def list_tickets(session: Session, query: TicketQuery) -> tuple[list[Ticket], int]:
