@@ -26,11 +26,12 @@ import uvicorn
 import asr
 import console
 from app.config import DEMO_FLOW, ROOT, add_config_argument, load_config_or_report
+from app.exposure import check_exposure
+from app.first_run import admin_token, console_address, console_secret, first_run_notice
 from app.http import build_http_app
 from app.live_calls import LiveCallStore
 from app.retention import RetentionJob
-from app.wiring import (console_secret, demo_application, hotline_application, job_lock, local_extensions,
-                        prepare_database)
+from app.wiring import demo_application, hotline_application, job_lock, local_extensions, prepare_database
 from callflows.issues import FlowError
 from ivr.local_sip_server import LocalSipServer
 from tickets import db
@@ -45,13 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     add_config_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config_or_report(args.config)
+    config = load_config_or_report(args.config, check=check_exposure)
     if config is None:
         return 2
     log.info("configuration from %s", config.path)
 
     session_factory = db.open_database(config.server.database_url)
-    prepare_database(session_factory, config)
+    token = admin_token(config)
+    prepare_database(session_factory, config, token.token)
     rules = TicketRules.from_settings(config.tickets)
     scheduler = Scheduler(session_factory, job_lock(config.server.redis_url),
                           interval_seconds=config.server.scheduler_interval_seconds)
@@ -91,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("IVR registered as %s at %s:%d", sip.extension, sip.registrar_host, sip.registrar_port)
         scheduler.start()
         retention.start()
-        log.info("operator console on http://%s:%d/", config.server.http_host, config.server.http_port)
+        log.info("operator console on %s", console_address(config))
+        if notice := first_run_notice(token, config):
+            log.info("%s", notice)
+            print(notice, flush=True)
         uvicorn.Server(uvicorn.Config(app, host=config.server.http_host, port=config.server.http_port,
                                       log_level="info")).run()
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,8 @@ class ServerSettings:
     redis_url: str = ""  # empty: one node, in-process job locks
     recordings_dir: str = "var/recordings"
     prompt_cache_dir: str = "var/prompts"
-    admin_token: str = ""  # stored hashed at start so a fresh install can log in to the API
+    admin_token: str = ""  # stored hashed at start; empty (loopback only): generated into admin_token_file
+    admin_token_file: str = "var/admin_token"  # where the first start keeps a generated admin token (0600)
     scheduler_interval_seconds: float = 30.0
     console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
 
@@ -100,11 +102,16 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
                         help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
 
 
-def load_config_or_report(path: Path | None) -> NodeConfig | None:
-    """The configuration at `path` (else this checkout's, inifile.config_path), or None after printing what is
-    wrong to stderr (the caller exits with status 2)."""
+def load_config_or_report(path: Path | None, *,
+                          check: Callable[[NodeConfig], None] | None = None) -> NodeConfig | None:
+    """The configuration at `path` (else this checkout's, inifile.config_path), passed through `check` (e.g.
+    app.exposure.check_exposure before a node starts), or None after printing what is wrong to stderr (the
+    caller exits with status 2)."""
     try:
-        return load_config(path or config_path())
+        config = load_config(path or config_path())
+        if check is not None:
+            check(config)
+        return config
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return None

@@ -6,8 +6,6 @@ Each application function returns the node and what to call at shutdown; server.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,12 +52,11 @@ class Application:
     speech_load: Callable[[], dict[str, Any]] | None = None  # the recognisers' load, for /api/health
 
 
-def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
-    """The bootstrap admin token ([server] admin_token, stored hashed) and the calendar overrides of
-    [tickets] holidays/workdays, written at every start."""
+def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig, admin_token: str) -> None:
+    """The bootstrap admin token (configured or generated: app.first_run; stored hashed) and the calendar
+    overrides of [tickets] holidays/workdays, written at every start."""
     with session_factory.begin() as session:
-        if config.server.admin_token:
-            issue_token(session, "bootstrap admin", "admin", token=config.server.admin_token)
+        issue_token(session, "bootstrap admin", "admin", token=admin_token)
         for day, is_working_day in config.tickets.calendar_overrides.items():
             set_holiday_override(session, day, is_working_day, "from the configuration file")
 
@@ -145,22 +142,6 @@ def demo_application(config: NodeConfig) -> Application:
     node = IvrNode.from_settings(config.sip, on_call=recorded(flow.on_call, ROOT / config.server.recordings_dir),
                                  on_record=lambda record: log.info("call ended: %s", record.to_dict()))
     return Application(node, lambda: None)
-
-
-def console_secret(config: NodeConfig) -> bytes:
-    """The key that signs console sessions: [server] console_secret, else one made at the first start and
-    kept in var/console-secret (readable by its owner only). Nodes behind one address need the same one."""
-    if config.server.console_secret:
-        return config.server.console_secret.encode()
-    path = ROOT / "var" / "console-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(path, "x", encoding="ascii", opener=lambda name, flags: os.open(name, flags, 0o600)) as file:
-                file.write(secrets.token_hex(32))
-        except FileExistsError:  # another process made it first
-            pass
-    return path.read_text(encoding="ascii").strip().encode()
 
 
 def job_lock(redis_url: str) -> JobLock:

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -47,15 +48,36 @@ def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
     return path
 
 
+def set_keys(config: Path, values: dict[str, dict[str, str]]) -> Path:
+    """Change `config` in place: values[section][key] = value."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    for section, keys in values.items():
+        parser[section].update(keys)
+    with config.open("w", encoding="utf-8") as file:
+        parser.write(file)
+    return config
+
+
+def start_server(config: Path) -> subprocess.CompletedProcess:
+    """server.py on `config` for a configuration it refuses (exit status and stderr to check)."""
+    return subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
 @contextmanager
-def running_server(config: Path, log: Path, *, timeout: float = 180.0) -> Iterator[str]:
+def running_server(config: Path, log: Path, *, timeout: float = 180.0, from_environment: bool = False
+                   ) -> Iterator[str]:
     """server.py on `config` for the block; yields the API's base URL once the IVR has registered (a loaded
     machine may take minutes to load speech models and synthesise prompts) and stops it with Ctrl-C after,
-    asserting a clean exit. The log says what went wrong."""
+    asserting a clean exit. The log says what went wrong. `from_environment`: the file is named by
+    $HOTLINE_SIP_CONF instead of --config, as a user who exported it runs `make run`."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(config, encoding="utf-8")
     api = f"http://127.0.0.1:{parser['server']['http_port']}/api"
-    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+    arguments = [] if from_environment else ["--config", str(config)]
+    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), *arguments], cwd=ROOT,
+                              env={**os.environ, "HOTLINE_SIP_CONF": str(config)},
                               stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
         deadline, registered = time.monotonic() + timeout, False
@@ -122,6 +144,53 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
     assert not sip_options_ping("127.0.0.1", sip_port, timeout=0.5)  # Kamailio went with it
 
 
+@pytest.mark.sip
+def test_first_start_on_loopback_makes_an_admin_token_and_the_readme_call_goes_through(tmp_path):
+    """A new user's path: no admin_token configured. `make run` (here the file named by $HOTLINE_SIP_CONF,
+    which the softphone finds the same way) makes a token, keeps it readable by its owner only, says where
+    it is and where the console is; the README's call works with the softphone's defaults from that file;
+    the token reads the call back; the next start reuses the token."""
+    http_port = free_tcp_port()
+    token_file = tmp_path / "var" / "admin_token"
+    config = set_keys(write_config(tmp_path, free_udp_port(), http_port),
+                      {"server": {"admin_token": "", "admin_token_file": str(token_file)}})
+    console = f"http://127.0.0.1:{http_port}/"
+    with running_server(config, tmp_path / "first.log", from_environment=True) as api:
+        token = token_file.read_text(encoding="ascii").strip()
+        assert len(token) >= 32 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        notice = f"generated an admin token (first start) in {token_file} (readable by you only): sign in to " \
+                 f"the operator console at {console}"
+        assert wait_for_text(tmp_path / "first.log", notice), (tmp_path / "first.log").read_text()
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {"HOTLINE_SIP_CONF": str(config)}
+        caller = subprocess.run([sys.executable, "-m", "ivr.softphone", "call", "12345", "--dtmf", "2", "--record",
+                                 "heard.wav", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=90)
+        assert caller.returncode == 0, caller.stderr
+        summary = json.loads(caller.stdout)
+        assert summary["answered"] and (tmp_path / "heard.wav").is_file()
+
+        calls = httpx.get(f"{api}/calls", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert calls.status_code == 200
+        record = next(r for r in calls.json()["ended"] if r["sip_call_id"] == summary["call_id"])
+        assert (record["caller"], record["digits"], record["details"]["choice"]) == ("1001", "2", "2")
+        assert httpx.get(f"{api}/calls", headers={"Authorization": "Bearer " + "x" * 43}, timeout=5).status_code == 401
+
+    with running_server(config, tmp_path / "again.log", from_environment=True) as api:
+        assert token_file.read_text(encoding="ascii").strip() == token
+        assert wait_for_text(tmp_path / "again.log", f"the admin token is in {token_file}")
+        assert httpx.get(f"{api}/calls", headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
+
+
+def wait_for_text(log: Path, text: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 @pytest.mark.parametrize("section, key, value, message", [
     ("server", "scheduler_interval_seconds", "soon", "[server] scheduler_interval_seconds must be a number, got 'soon'"),
     ("tickets", "holidays", "2027-13-01", "[tickets] holidays expects dates as YYYY-MM-DD, got '2027-13-01'"),
@@ -131,16 +200,31 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
     ("callflows", "flow_dir", "flows", "unknown setting(s) in [callflows]: flow_dir"),
 ])
 def test_a_broken_setting_is_named(tmp_path, section, key, value, message):
-    config = write_config(tmp_path, free_udp_port(), free_tcp_port())
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(config, encoding="utf-8")
-    parser[section][key] = value
-    with config.open("w", encoding="utf-8") as file:
-        parser.write(file)
-    result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    config = set_keys(write_config(tmp_path, free_udp_port(), free_tcp_port()), {section: {key: value}})
+    result = start_server(config)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+STRONG = "n7Vq-2rXbW8s_LmT4kPz9yHc1DfGhJ0a"  # 32 characters
+
+
+@pytest.mark.parametrize("values, exposed, problems", [
+    ({"sip": {"local_ip": "192.0.2.10"}}, "[sip] local_ip = 192.0.2.10",
+     ["[sip] password is the shipped default 'change-me'",
+      *(f"[test_extensions] {n} has the shipped default password 'test{n}'" for n in ("1001", "1002", "1003")),
+      "[server] admin_token must be at least 32 characters (it is 16)",
+      "[callflows] operator_seat 1003 is a test extension"]),
+    ({"server": {"http_host": "0.0.0.0", "admin_token": ""}, "sip": {"password": STRONG},
+      "test_extensions": {"1001": STRONG, "1002": STRONG, "1003": STRONG}, "callflows": {"operator_seat": "8000"}},
+     "[server] http_host = 0.0.0.0", ["[server] admin_token must be at least 32 characters (it is 0)"]),
+])
+def test_a_node_beyond_loopback_refuses_the_shipped_credentials_naming_each_key(tmp_path, values, exposed, problems):
+    result = start_server(set_keys(write_config(tmp_path, free_udp_port(), free_tcp_port()), values))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("configuration error: ") and f"beyond loopback ({exposed})" in result.stderr
+    refused = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert [next((p for p in problems if line.startswith(p)), line) for line in refused] == problems, result.stderr
 
 
 def test_a_broken_flow_file_is_refused_with_its_line(tmp_path):
@@ -152,14 +236,9 @@ def test_a_broken_flow_file_is_refused_with_its_line(tmp_path):
         (flows / name).write_text(text.replace("next: welcome_korean", "next: welcome_chinese"), encoding="utf-8")
     line = next(n for n, text in enumerate((flows / "hotline12345.yaml").read_text().splitlines(), 1)
                 if "welcome_chinese" in text)
-    config = write_config(tmp_path, free_udp_port(), free_tcp_port())
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(config, encoding="utf-8")
-    parser["callflows"].update({"flow": "hotline12345", "flows_dir": str(flows)})
-    with config.open("w", encoding="utf-8") as file:
-        parser.write(file)
-    result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    config = set_keys(write_config(tmp_path, free_udp_port(), free_tcp_port()),
+                      {"callflows": {"flow": "hotline12345", "flows_dir": str(flows)}})
+    result = start_server(config)
     assert result.returncode == 2, result.stderr
     assert "configuration error: [callflows] flow 'hotline12345'" in result.stderr
     assert f"hotline12345.yaml:{line}" in result.stderr and "welcome_chinese" in result.stderr, result.stderr

@@ -1,8 +1,9 @@
 """`python -m ivr.softphone call 12345 [--dtmf 1,2] [--say FILE.wav] [--tone HZ] [--record OUT.wav] [--json] ...`
 `python -m ivr.softphone answer [--extension E] [--tone HZ] [--dtmf 1@2] [--record OUT.wav] [--json] [--timeout S]`
 
-Registers as a test extension (server, extension and password default to sip.conf in the current directory,
-or $HOTLINE_SIP_CONF; environment variables and options override). `call` dials and runs the conversation
+Registers as a test extension (server, extension and password default to the configuration file `make run`
+uses: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example beside server.py; environment variables and
+options override). `call` dials and runs the conversation
 (simple options or --scenario FILE.yaml); `answer` waits for one incoming call (e.g. the IVR ringing a
 member unit's remote seat), answers it and runs the same options. Then it hangs up (or the far end does) and
 prints a summary. Exit status: 0 answered and every step passed, 1 a step failed, 2 not answered / no call
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from inifile import ConfigError
+from inifile import ConfigError, config_path
 from pcm import write_wav
 
 from ..config import load_settings
@@ -57,29 +58,29 @@ def dtmf_steps(spec: str) -> list[Step]:
 
 
 def config_defaults(path: Path) -> dict[str, str]:
-    """Server and first test extension from sip.conf (the file `make run` uses), when it exists."""
-    if not path.is_file():
-        return {}
+    """Server, first test extension and every test extension's password ("password:<extension>") from the
+    configuration file `make run` uses (inifile.config_path decides which, for both)."""
     settings = load_settings(path)
     defaults = {"server": f"{settings.registrar_host}:{settings.registrar_port}"}
     if settings.test_extensions:
-        extension, password = next(iter(settings.test_extensions.items()))
-        defaults |= {"extension": extension, "password": password}
-    return defaults
+        defaults["extension"] = next(iter(settings.test_extensions))
+    return defaults | {f"password:{extension}": password for extension, password in settings.test_extensions.items()}
 
 
 def build_parser(defaults: dict[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr.softphone", description=__doc__.split("\n\n")[1])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--server", type=parse_server,
-                        default=parse_server(os.environ.get("HOTLINE_SIP_SERVER", defaults.get("server", DEFAULT_SERVER))),
-                        help="SIP server HOST:PORT (default $HOTLINE_SIP_SERVER, else sip.conf's registrar, else "
-                             f"{DEFAULT_SERVER}: the one `make run` starts)")
+    server = os.environ.get("HOTLINE_SIP_SERVER", defaults.get("server", DEFAULT_SERVER))
+    common.add_argument("--server", type=parse_server, default=parse_server(server),
+                        help="SIP server HOST:PORT (default $HOTLINE_SIP_SERVER, else the configuration's "
+                             f"registrar, else {DEFAULT_SERVER}: the one `make run` starts)")
     common.add_argument("--extension", default=os.environ.get("HOTLINE_SOFTPHONE_EXTENSION",
                                                               defaults.get("extension", DEFAULT_EXTENSION)),
-                        help="test extension to register as (default: the first of sip.conf's [test_extensions])")
-    common.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD", defaults.get("password")),
-                        help="its password (default $HOTLINE_SOFTPHONE_PASSWORD, else from sip.conf)")
+                        help="test extension to register as (default: the first of the configuration's "
+                             "[test_extensions])")
+    common.add_argument("--password", default=os.environ.get("HOTLINE_SOFTPHONE_PASSWORD"),
+                        help="its password (default $HOTLINE_SOFTPHONE_PASSWORD, else the extension's in the "
+                             "configuration file's [test_extensions])")
     common.add_argument("--dtmf", default="", help="digits to press, e.g. 1,2 or 1@2.5,#@4 (seconds after answer)")
     common.add_argument("--say", type=Path, help="sound file played as the voice from the answer on")
     common.add_argument("--say-text", help="text spoken with espeak-ng from the answer on")
@@ -208,13 +209,14 @@ def _with_phone(args: argparse.Namespace,
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = Path(os.environ.get("HOTLINE_SIP_CONF", "sip.conf"))
     try:
-        defaults = config_defaults(config)
+        defaults = config_defaults(config_path())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 64
     args = build_parser(defaults).parse_args(argv)
+    if args.password is None:
+        args.password = defaults.get(f"password:{args.extension}")
     return run_call(args) if args.command == "call" else run_answer(args)
 
 

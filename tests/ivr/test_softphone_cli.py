@@ -10,6 +10,9 @@ import wave
 
 import pytest
 
+from inifile import ROOT, config_path
+from ivr.softphone.__main__ import config_defaults
+
 pytestmark = pytest.mark.sip
 
 
@@ -63,15 +66,31 @@ def test_wrong_password_exits_2_with_the_reason(sip_server):
     assert "403" in result.stderr and result.stdout == ""
 
 
-def test_server_and_extension_default_to_sip_conf(sip_server, far_end, tmp_path):
+@pytest.mark.parametrize("extension", [None, "1014"])
+def test_server_extension_and_its_password_default_to_the_configuration(sip_server, far_end, tmp_path, extension):
     conf = tmp_path / "sip.conf"
     conf.write_text(f"[sip]\nregistrar_host = {sip_server.host}\nregistrar_port = {sip_server.port}\n"
-                    f"password = unused\n\n[test_extensions]\n1013 = {sip_server.password('1013')}\n")
+                    f"password = unused\n\n[test_extensions]\n1013 = {sip_server.password('1013')}\n"
+                    f"1014 = {sip_server.password('1014')}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {"HOTLINE_SIP_CONF": str(conf)}
-    result = subprocess.run([sys.executable, "-m", "ivr.softphone", "call", "1018", "--json", "--hold", "0"],
+    chosen = ["--extension", extension] if extension else []  # the first one, or another with its own password
+    result = subprocess.run([sys.executable, "-m", "ivr.softphone", "call", "1018", *chosen, "--json", "--hold", "0"],
                             capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["answered"] is True
+
+
+def test_after_make_run_on_a_fresh_clone_the_softphone_reads_the_same_example_file(monkeypatch):
+    """The README's `python -m ivr.softphone call 12345 ...` with no sip.conf and no $HOTLINE_SIP_CONF: the
+    softphone takes its server, extension and password from sip.conf.example, the file `make run` used
+    (both ask inifile.config_path)."""
+    monkeypatch.delenv("HOTLINE_SIP_CONF", raising=False)
+    if (ROOT / "sip.conf").exists():
+        pytest.skip("this checkout has a sip.conf of its own, which both would read")
+    assert config_path() == ROOT / "sip.conf.example"
+    defaults = config_defaults(config_path())
+    assert (defaults["server"], defaults["extension"], defaults["password:1001"]) == ("127.0.0.1:5060", "1001",
+                                                                                    "test1001")
 
 
 def test_a_broken_sip_conf_is_named(tmp_path):
