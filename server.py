@@ -31,7 +31,7 @@ from app.http import build_http_app
 from app.live_calls import LiveCallStore
 from app.retention import RetentionJob
 from app.wiring import (console_secret, demo_application, hotline_application, job_lock, local_extensions,
-                        prepare_database)
+                        prepare_database, shared_calls)
 from callflows.issues import FlowError
 from inifile import ConfigError, config_path
 from ivr.local_sip_server import LocalSipServer
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     session_factory = db.open_database(config.server.database_url)
     prepare_database(session_factory, config)
     rules = TicketRules(Classifier.from_file(config.tickets.classification_rules), config.tickets.deadlines)
-    scheduler = Scheduler(session_factory, job_lock(config.server.redis_url),
+    scheduler = Scheduler(session_factory, job_lock(config.server.redis_url, config.server.redis_prefix),
                           interval_seconds=config.server.scheduler_interval_seconds)
 
     retention = RetentionJob(session_factory, config.retention, ROOT / config.server.recordings_dir)
@@ -84,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
     node = application.node
+    shared = shared_calls(config.server, node, live)
     app = build_http_app(session_factory, rules, application, console.ConsoleSettings(
         session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
         active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live,
-        extensions={*sip.test_extensions, config.callflows.operator_seat})
+        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -95,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node.start()
         log.info("IVR registered as %s at %s:%d", sip.extension, sip.registrar_host, sip.registrar_port)
+        shared.start()
+        log.info("node %s: calls shared through %s", shared.node_name,
+                 "Redis" if config.server.redis_url else "nothing (this node's calls only)")
         scheduler.start()
         retention.start()
         log.info("operator console on http://%s:%d/", config.server.http_host, config.server.http_port)
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         scheduler.stop()
         retention.stop()
         node.stop()
+        shared.stop()
         application.stop()
         if sip_server is not None:
             sip_server.stop()
