@@ -36,7 +36,6 @@ from callflows.issues import FlowError
 from inifile import ConfigError, config_path
 from ivr.local_sip_server import LocalSipServer
 from tickets import db
-from tickets.classify import Classifier
 from tickets.scheduler import Scheduler
 from tickets.service import TicketRules
 
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     session_factory = db.open_database(config.server.database_url)
     prepare_database(session_factory, config)
-    rules = TicketRules(Classifier.from_file(config.tickets.classification_rules), config.tickets.deadlines)
+    rules = TicketRules.from_settings(config.tickets)
     scheduler = Scheduler(session_factory, job_lock(config.server.redis_url, config.server.redis_prefix),
                           interval_seconds=config.server.scheduler_interval_seconds)
 

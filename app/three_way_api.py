@@ -7,8 +7,8 @@
 
 No open dialling: the citizen's number must be the ticket's own phone number, a member unit's seat or a
 configured extension; the operator's a seat or a configured extension. Anything else is refused with 422
-naming the field, and logged with who asked. Unit staff see only their own unit's calls (another unit's:
-404, as for tickets).
+naming the field, and logged with who asked. One three-way call per ticket at a time (409). Unit staff see
+only their own unit's calls (another unit's: 404, as for tickets).
 """
 from __future__ import annotations
 
@@ -71,6 +71,10 @@ def three_way_router(desk: ThreeWayDesk | None, announcements: CaseAnnouncements
         if desk is None or announcements is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                                 detail="three-way calls need the hotline call flow (this node runs the demo)")
+        busy = next((c for c in desk.live() if desk.get(c.conference_id)[1].ticket == ticket.number), None)
+        if busy is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"ticket {ticket.number} is in three-way call "
+                                                                 f"{busy.conference_id} already")
         announcement, hold = announcements.for_ticket(_values(ticket, unit))
         case = Case(unit.name, ticket.number, principal.name)
         conference = desk.start(case, citizen=body.citizen, operator=body.operator, announcement=announcement,
@@ -81,9 +85,10 @@ def three_way_router(desk: ThreeWayDesk | None, announcements: CaseAnnouncements
 
     @router.get("/three-way/{conference_id}")
     def show(conference_id: str, session: SessionDep, principal: AnyRole) -> dict[str, Any]:
-        """A conference's parties and their states: live from this node, or as stored once it ended."""
+        """A conference's parties and their states: live from this node, or as stored once it ended (with
+        its speaker-labelled transcript once the background transcription linked it)."""
         live = desk.get(conference_id) if desk is not None else None
-        if live is not None:
+        if live is not None and (live[0].ended_at is None or not three_way_calls.is_stored(session, conference_id)):
             conference, case = live
             if principal.role == "unit_staff":
                 try:

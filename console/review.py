@@ -38,7 +38,7 @@ def actions_for(ticket: Ticket, user: ConsoleUser) -> list[str]:
     return [action.value for action in allowed]
 
 
-def history(ticket: Ticket, lang: str) -> list[dict[str, Any]]:
+def history(ticket: Ticket) -> list[dict[str, Any]]:
     return [{"event": event, "label_key": f"history.{event.action}" if known(f"history.{event.action}")
              else f"action.{event.action}" if known(f"action.{event.action}") else None}
             for event in reversed(ticket.events)]
@@ -60,7 +60,7 @@ def ticket_page(request: Request, user: ConsoleUser, ticket_id: int, *, error: s
         units = service.list_units(session)
         return render(request, "ticket.html", user, lang, status_code=status_code, ticket=ticket, hidden=hidden,
                       unit_names={unit.id: unit.name for unit in units}, units=units,
-                      countdown=countdown(ticket, utcnow(), lang), history=history(ticket, lang),
+                      countdown=countdown(ticket, utcnow(), lang), history=history(ticket),
                       recordings=recordings, transcript=transcript, actions=actions_for(ticket, user),
                       request_types=REQUEST_TYPES, callback_results=CALLBACK_RESULTS, error=error,
                       saved=request.query_params.get("saved") == "1")

@@ -15,6 +15,7 @@ listening starts, where an answer after the question would come too late.
 from __future__ import annotations
 
 import configparser
+import json
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -82,9 +85,9 @@ def wav_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-@pytest.fixture(scope="module")
-def hotline(tmp_path_factory) -> Iterator[Hotline]:
-    tmp_path = tmp_path_factory.mktemp("hotline")
+@contextmanager
+def running_hotline(tmp_path: Path) -> Iterator[Hotline]:
+    """server.py with the 12345 flow on free ports, everything under tmp_path; stopped (exit 0) after."""
     sip_port, http_port = free_udp_port(), free_tcp_port()
     config_path = write_config(tmp_path, sip_port, http_port)
     config = configparser.ConfigParser(interpolation=None)
@@ -110,6 +113,12 @@ def hotline(tmp_path_factory) -> Iterator[Hotline]:
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=60) == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory) -> Iterator[Hotline]:
+    with running_hotline(tmp_path_factory.mktemp("hotline")) as running:
+        yield running
 
 
 class Listener:
@@ -196,32 +205,47 @@ def choose_korean_and_state_request(hotline: Hotline, call: ActiveCall) -> float
     return ready
 
 
+@dataclass
+class ComplaintCall:
+    call: ActiveCall
+    menu_path: bool      # the type menu came (the proposal was not understood) and 1 chose 불편 신고 (complaint) there
+    read_back_from: float  # the second of call audio after which the ticket number is read back
+
+
+def korean_complaint_call(hotline: Hotline, phone: Softphone) -> ComplaintCall:
+    """A whole Korean complaint through the 12345 flow, spoken and keyed as a caller would, until the IVR
+    says goodbye: request, type (confirmed or chosen by key 1), name, address, call back on this number."""
+    call, _ = dial(hotline, phone)
+    ready = choose_korean_and_state_request(hotline, call)
+    print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
+
+    # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
+    # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
+    # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
+    after_request = heard_seconds(call)
+    menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
+    call.send_dtmf("1")
+
+    # Name and address are spoken as soon as their question starts (see the module's note).
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("김철수", voice="ko")
+    mark = heard_seconds(call)
+    wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
+    call.say_text("연길시 건설가 오번지", voice="ko")
+    mark = heard_seconds(call)
+    callback_prompt = hotline.prompt_audio("callback_choice", {"caller": phone.extension})
+    wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
+    call.send_dtmf("1")                                   # call back on this number (barge-in)
+    assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
+    assert call.ended_by == "remote"
+    return ComplaintCall(call, menu_path, mark)
+
+
 def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotline: Hotline):
     with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
-        call, _ = dial(hotline, phone)
-        ready = choose_korean_and_state_request(hotline, call)
-        print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
-
-        # The rules propose a type from what Vosk understood (espeak's Korean is often not understood as
-        # words): confirm the proposal by key 1, or, when the type menu comes instead, choose 불편 신고
-        # (complaint) by key 1. Keys go in during the prompt (barge-in): see the module's note on menus.
-        after_request = heard_seconds(call)
-        menu_path = wait_prompt_start(call, hotline.prompt_audio("type_menu"), since=after_request)
-        call.send_dtmf("1")
-
-        # Name and address are spoken as soon as their question starts (see the module's note).
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_name")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("김철수", voice="ko")
-        mark = heard_seconds(call)
-        wait_heard(call, hotline.prompt_audio("ask_address")[: RATE * 2 * 3 // 2], since=mark)
-        call.say_text("연길시 건설가 오번지", voice="ko")
-        mark = heard_seconds(call)
-        callback_prompt = hotline.prompt_audio("callback_choice", {"caller": "1001"})
-        wait_heard(call, callback_prompt[: RATE * 2 * 2], since=mark)
-        call.send_dtmf("1")                                   # call back on this number (barge-in)
-        assert call.wait_ended(120), "the IVR did not say goodbye and hang up"
-        assert call.ended_by == "remote"
+        done = korean_complaint_call(hotline, phone)
+    call, menu_path, mark = done.call, done.menu_path, done.read_back_from
 
     ticket = hotline.ticket_of_call(call.call_id)
     assert ticket is not None, hotline.log.read_text()[-5000:]
@@ -283,3 +307,103 @@ def test_hang_up_after_the_request_leaves_a_draft_with_the_recording(hotline: Ho
         time.sleep(0.5)
     assert ticket["is_draft"] and ticket["phone"] == "1002"
     assert len(wav_pcm(Path(ticket["recording_ref"]))) > RATE * 2 * 2
+
+
+def test_an_operator_bridges_citizen_seat_and_operator_from_the_api(hotline: Hotline):
+    """三方通话 started from the API: the IVR dials citizen (440 Hz), seat (1200 Hz, presses 1) and operator
+    (2000 Hz); each phone hears the other two tones and not its own, the mixed recording all three; the seat
+    leaving keeps citizen and operator connected; afterwards the node holds no call of it, the call is
+    stored with its ticket and the legs' transcripts are merged, speaker-labelled, and linked."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.softphone.audio import tone_share
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert httpx.put(f"{hotline.api}/holidays/{today}", headers=AUTH, timeout=10,
+                     json={"is_working_day": True, "note": "the seats are on duty for this test"}).status_code == 200
+    unit = httpx.post(f"{hotline.api}/units", headers=AUTH, timeout=10, json={
+        "name": "供水公司", "categories": ["水电气热"], "seat_numbers": ["1002"], "working_hours": "00:00-24:00"})
+    assert unit.status_code == 201, unit.text
+    ticket = httpx.post(f"{hotline.api}/tickets", headers=AUTH, timeout=10, json={
+        "content": "我家停水两天了", "phone": "1001", "language": "ko"}).json()
+    start = f"{hotline.api}/tickets/{ticket['id']}/three-way"
+
+    refused = httpx.post(start, headers=AUTH, timeout=10, json={"citizen": "13999999999", "operator": "1003"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "citizen"]
+    assert "three-way call refused" in hotline.log.read_text() and "13999999999" in hotline.log.read_text()
+
+    tones = {"1001": 440, "1002": 1200, "1003": 2000}
+    phones = {ext: Softphone("127.0.0.1", hotline.sip_port, ext, f"test{ext}", answer=True, tone=hz)
+              for ext, hz in tones.items()}
+    for phone in phones.values():
+        phone.start()
+    try:
+        calls: dict[str, ActiveCall] = {}
+
+        def answer(ext: str) -> None:
+            call = phones[ext].wait_incoming(60)
+            calls[ext] = call
+            if ext == "1002" and call is not None:
+                time.sleep(1.0)  # the seat hears the announcement, then accepts
+                call.send_dtmf("1")
+
+        answering = [threading.Thread(target=answer, args=(ext,), daemon=True) for ext in phones]
+        for thread in answering:
+            thread.start()
+        started = httpx.post(start, headers=AUTH, timeout=10, json={"citizen": "1001", "operator": "1003"})
+        assert started.status_code == 202, started.text
+        conference = f"{hotline.api}/three-way/{started.json()['id']}"
+        waited = time.monotonic() + 90
+        view = hotline_get(conference)
+        while [leg["state"] for leg in view["legs"]].count("joined") < 3:
+            assert time.monotonic() < waited, view
+            time.sleep(0.3)
+            view = hotline_get(conference)
+        assert view["state"] == "active" and view["ticket"] == ticket["number"] and view["unit"] == "供水公司"
+        time.sleep(4.0)
+        for ext, own in tones.items():
+            heard = calls[ext].heard()[-RATE * 2 * 3:]
+            assert tone_share(heard, own) < 0.01, f"{ext} hears itself"
+            assert all(tone_share(heard, hz) > 0.2 for other, hz in tones.items() if other != ext), ext
+
+        calls["1002"].hangup()  # the seat leaves: citizen and operator stay connected
+        waited = time.monotonic() + 20
+        while sorted(leg["leg_id"] for leg in hotline_get(conference)["legs"] if leg["state"] == "joined") \
+                != ["citizen", "operator"]:
+            assert time.monotonic() < waited
+            time.sleep(0.2)
+        time.sleep(2.0)
+        assert tone_share(calls["1001"].heard()[-RATE * 2:], 2000) > 0.8
+        calls["1003"].hangup()
+        assert calls["1001"].wait_ended(20), "the citizen stayed connected alone"
+    finally:
+        for phone in phones.values():
+            phone.stop()
+
+    waited = time.monotonic() + 30
+    while (stored := hotline_get(conference))["state"] != "ended" or stored["ended_at"] is None:
+        assert time.monotonic() < waited
+        time.sleep(0.3)
+    mixed = wav_pcm(Path(stored["recordings"]["mixed"]))
+    assert all(tone_share(mixed, hz) > 0.1 for hz in tones.values())
+    assert tone_share(wav_pcm(Path(stored["recordings"]["seat"])), 1200) > 0.9
+    assert hotline.get("/health").json()["active_calls"] == 0
+    events = hotline.get(f"/tickets/{ticket['id']}").json()["events"]
+    assert events[-1]["action"] == "three_way" and stored["id"] in events[-1]["note"]
+
+    waited = time.monotonic() + 180  # three legs through the background transcription, one at a time
+    while (stored := hotline_get(conference))["transcript"] is None:
+        assert time.monotonic() < waited, "no speaker-labelled transcript linked"
+        time.sleep(1)
+    merged = json.loads(Path(stored["transcript"]).read_text(encoding="utf-8"))
+    assert set(merged["legs"]) == {"citizen", "seat", "operator"} and merged["ticket"] == ticket["number"]
+    assert merged["legs"]["citizen"]["language"] == "ko" and merged["legs"]["citizen"]["transcript"]
+    seat = merged["legs"]["seat"]
+    assert seat["language"] == "zh" and (seat["transcript"] or seat["note"] == "no speech model for 'zh'")
+    assert all(turn["speaker"] in merged["legs"] for turn in merged["turns"])
+
+
+def hotline_get(url: str) -> dict:
+    response = httpx.get(url, headers=AUTH, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -341,7 +341,7 @@ class Conference:
         with self._lock:
             if not self._ticking:
                 return  # removed while this tick was under way
-            result = self.mixer.mix()
+            result = self.mixer.mix(with_mixed=self._mixed_recording is not None)
             alone = len(result.outputs) == 1
             for leg_id, frame in result.outputs.items():
                 leg = self._legs[leg_id]

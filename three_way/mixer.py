@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pcm import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
+
 FULL_SCALE = 32767
 _RAMP = np.arange(1, FRAME_SAMPLES + 1, dtype=np.float64) / FRAME_SAMPLES
 
@@ -172,37 +173,42 @@ class Mixer:
 
     # ---- the tick
 
-    def mix(self) -> Mixed:
-        """Take one frame from every leg and produce what each one hears (called once per 20 ms)."""
+    def mix(self, *, with_mixed: bool = True) -> Mixed:
+        """Take one frame from every leg and produce what each one hears (called once per 20 ms). Without
+        `with_mixed` (nobody records the conference) the whole-conference signal is not computed."""
         with self._lock:
             legs = list(self._legs.items())
             if not legs:
                 return Mixed({}, {}, SILENCE_FRAME)
-            contributions = np.zeros((len(legs), FRAME_SAMPLES), dtype=np.int32)
-            prompts = None
-            for row, (_, leg) in enumerate(legs):
+            said = []
+            for _, leg in legs:
                 frame = leg.take(self.prebuffer_frames)
-                if frame is not None and leg.speaks:
-                    contributions[row] = np.frombuffer(frame, dtype="<i2")
-                if leg.prompt:
-                    if prompts is None:
-                        prompts = np.zeros_like(contributions)
-                    prompts[row] = np.frombuffer(leg.prompt.popleft(), dtype="<i2")
+                said.append(frame if frame is not None and leg.speaks else SILENCE_FRAME)
                 leg.stats.frames_out += 1
+            rows = len(legs)
+            contributions = np.frombuffer(b"".join(said), dtype="<i2").reshape(rows, FRAME_SAMPLES).astype(np.int32)
             total = contributions.sum(axis=0)
-            heard = total[np.newaxis, :] - contributions  # everyone but oneself
-            if prompts is not None:
-                heard += prompts
-            gains = np.array([leg.gain for _, leg in legs])
-            outputs, gains = self._limit(heard, gains)
-            for (_, leg), gain in zip(legs, gains):
-                leg.gain = float(gain)
-            mixed, mixed_gain = self._limit(total[np.newaxis, :], np.array([self._mixed_gain]))
-            self._mixed_gain = float(mixed_gain[0])
-            inputs = contributions.astype("<i2")
-            return Mixed(outputs={leg_id: outputs[row].tobytes() for row, (leg_id, _) in enumerate(legs)},
-                         inputs={leg_id: inputs[row].tobytes() for row, (leg_id, _) in enumerate(legs)},
-                         mixed=mixed[0].tobytes())
+            heard = total - contributions  # everyone but oneself
+            if any(leg.prompt for _, leg in legs):
+                prompts = b"".join(leg.prompt.popleft() if leg.prompt else SILENCE_FRAME for _, leg in legs)
+                heard += np.frombuffer(prompts, dtype="<i2").reshape(rows, FRAME_SAMPLES)
+            gains = [leg.gain for _, leg in legs]
+            if min(gains) >= 1.0 and int(np.abs(heard).max()) <= FULL_SCALE:  # the usual case: nothing to limit
+                heard_bytes = heard.astype("<i2").tobytes()
+            else:
+                limited, new_gains = self._limit(heard, np.array(gains))
+                for (_, leg), gain in zip(legs, new_gains):
+                    leg.gain = float(gain)
+                heard_bytes = limited.tobytes()
+            mixed = SILENCE_FRAME
+            if with_mixed:
+                limited_total, mixed_gain = self._limit(total[np.newaxis, :], np.array([self._mixed_gain]))
+                self._mixed_gain = float(mixed_gain[0])
+                mixed = limited_total.tobytes()
+            return Mixed(outputs={leg_id: heard_bytes[row * FRAME_BYTES:(row + 1) * FRAME_BYTES]
+                                  for row, (leg_id, _) in enumerate(legs)},
+                         inputs={leg_id: said[row] for row, (leg_id, _) in enumerate(legs)},
+                         mixed=mixed)
 
     def _limit(self, signal: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of int32 sums -> int16 within full scale, with per-row gain state (attack at once, release

@@ -39,7 +39,8 @@ from tickets.service import TicketRules
 log = logging.getLogger(__name__)
 
 # What a member unit's staff may do to their own tickets: sign for, work, reply, or send back as misrouted.
-UNIT_STAFF_ACTIONS = frozenset({Action.SIGN, Action.START, Action.REPLY, Action.RETURN_MISROUTED})
+# (Their reply goes with its content: POST /api/tickets/{id}/replies.)
+UNIT_STAFF_ACTIONS = frozenset({Action.SIGN, Action.START, Action.RETURN_MISROUTED})
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,11 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
+    from tickets.procedures_api import router as procedures_router  # it builds on this module's dependencies
+
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
+    app.include_router(procedures_router, prefix=prefix)
 
 
 def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:
@@ -136,7 +140,7 @@ def require(*roles: str) -> Any:
     return Depends(check)
 
 
-AnyRole = Annotated[Principal, require("operator", "unit_staff", "admin")]
+AnyRole = Annotated[Principal, require("operator", "unit_staff", "admin", "reviewer", "supervisor")]
 Operator = Annotated[Principal, require("operator", "admin")]
 Admin = Annotated[Principal, require("admin")]
 
@@ -230,7 +234,7 @@ def list_tickets(session: SessionDep, principal: AnyRole,
                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  page_size: Annotated[int, Query(ge=1, le=200)] = 50) -> TicketPage:
     """Search tickets. Unit staff only ever see their own unit's tickets."""
-    if principal.role == "unit_staff":
+    if principal.unit_scoped:
         if unit_id not in (None, principal.unit_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="unit staff see only their unit's tickets")
         unit_id = principal.unit_id
@@ -278,10 +282,13 @@ def apply_transition(ticket_id: RowId, body: TransitionRequest, session: Session
     """Move a ticket through its lifecycle. An action not allowed in the current status is refused with 409
     and the list of allowed actions; when two writers race, one wins and the other gets 409."""
     visible_ticket(session, ticket_id, principal)
+    if principal.role in ("reviewer", "supervisor"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"the {principal.role} role may not {body.action}")
     if principal.role == "unit_staff" and body.action not in UNIT_STAFF_ACTIONS:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"unit staff may not {body.action}")
     ticket = service.transition(session, ticket_id, body.action, actor=principal.name, rules=rules,
                                 note=body.note, unit_id=body.unit_id, callback_result=body.callback_result,
+                                rejection_reason=body.rejection_reason,
                                 expected_version=body.expected_version)
     session.commit()
     return _detail(ticket, principal)

@@ -1,6 +1,8 @@
-"""Bearer-token authentication with three roles: operator (every ticket), unit_staff (their unit's tickets
-only) and admin (operator rights plus units, holidays and tokens). Tokens are random, shown once, and stored
-as SHA-256 so a copy of the database does not leak working credentials.
+"""Bearer-token authentication with the roles: operator (every ticket), unit_staff (their unit's tickets
+only), admin (operator rights plus units, holidays and tokens), reviewer (approves or returns replies: of one
+unit when the token names it, else of all) and supervisor (the 廉政监督员: supervised and flagged tickets).
+Tokens are random, shown once, and stored as SHA-256 so a copy of the database does not leak working
+credentials.
 
 Every request looks its token up (one indexed read), so a revoked token is refused at once on every node;
 `last_used_at` is written at most once a minute per token so that reads stay reads.
@@ -31,8 +33,13 @@ class Principal:
     unit_id: int | None = None
     token_id: int | None = None  # which token this is (a console session refers to it, never to the token)
 
+    @property
+    def unit_scoped(self) -> bool:
+        """Unit staff, and a unit's own reviewer, see only their unit's tickets."""
+        return self.role in ("unit_staff", "reviewer") and self.unit_id is not None
+
     def may_see(self, ticket: Ticket) -> bool:
-        return self.role != "unit_staff" or ticket.unit_id == self.unit_id
+        return not self.unit_scoped or ticket.unit_id == self.unit_id
 
 
 def token_digest(token: str) -> str:
@@ -47,6 +54,8 @@ def issue_token(session: Session, name: str, role: str, unit_id: int | None = No
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     if role == "unit_staff" and unit_id is None:
         raise ValueError("unit_id: unit staff tokens belong to a unit")
+    if role in ("operator", "admin", "supervisor") and unit_id is not None:
+        raise ValueError(f"unit_id: {role} tokens belong to the centre, not to a unit")
     if unit_id is not None and session.get(MemberUnit, unit_id) is None:
         raise ValueError(f"unit_id: no member unit with id {unit_id}")
     token = token or secrets.token_urlsafe(32)

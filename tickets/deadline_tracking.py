@@ -11,7 +11,8 @@ met it (statistics read it; archiving never touches it).
     reject
     return_misrouted  cancels unit_reply (a new one starts at the next dispatch)
     record_investigation  meets appeal_investigation (调查核实 done, before the reply)
-    reply             meets response, unit_reply, appeal_investigation, appeal_resolution; starts callback
+    approve_reply     the reviewer approved the reply, which now counts as sent (审核把关): meets response,
+                      unit_reply, appeal_investigation, appeal_resolution; starts callback
     callback          meets callback
     reopen (重办)      cancels the callback; starts the governing deadline and unit_reply again
 
@@ -48,8 +49,8 @@ EFFECTS: dict[str, Effect] = {
     "reject": Effect(meets=SETTLED_AT_THE_CENTRE),
     "return_misrouted": Effect(cancels=(Kind.UNIT_REPLY,)),
     RECORD_INVESTIGATION: Effect(meets=(Kind.APPEAL_INVESTIGATION,)),
-    "reply": Effect(meets=(Kind.RESPONSE, Kind.UNIT_REPLY, Kind.APPEAL_INVESTIGATION, Kind.APPEAL_RESOLUTION),
-                    starts=(Kind.CALLBACK,)),
+    "approve_reply": Effect(meets=(Kind.RESPONSE, Kind.UNIT_REPLY, Kind.APPEAL_INVESTIGATION,
+                                   Kind.APPEAL_RESOLUTION), starts=(Kind.CALLBACK,)),
     "callback": Effect(meets=(Kind.CALLBACK,)),
     "reopen": Effect(cancels=(Kind.CALLBACK,), starts=(Kind.UNIT_REPLY,)),  # + the governing kind
 }

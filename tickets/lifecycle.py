@@ -7,7 +7,9 @@ what would have been allowed (the API answers 409 with that list).
                                --reject-----------> not_accepted (with a reason)
                                --dispatch---------> dispatched --sign--> signed --start--> in_progress
                                --escalate---------> escalated (呈报 to the leader in charge)
-    in_progress --reply--> replied --callback--> callback_done --close--> closed --archive--> archived
+    in_progress --reply--> reply_review --approve_reply--> replied --callback--> callback_done --close--> closed
+                           reply_review --return_reply--> in_progress (the reviewer sends it back, 审核把关)
+    closed --archive--> archived (read-only from then on)
     dispatched | signed --return_misrouted--> received (a unit sends back a ticket that is not theirs)
     replied | callback_done --reopen--> dispatched (重办 after an unsatisfied callback)
 """
@@ -24,6 +26,7 @@ class Status(StrEnum):
     DISPATCHED = "dispatched"
     SIGNED = "signed"
     IN_PROGRESS = "in_progress"
+    REPLY_REVIEW = "reply_review"  # the unit's reply waits for the reviewer; it does not count as sent yet
     REPLIED = "replied"
     CALLBACK_DONE = "callback_done"
     CLOSED = "closed"
@@ -39,6 +42,8 @@ class Action(StrEnum):
     SIGN = "sign"
     START = "start"
     REPLY = "reply"
+    APPROVE_REPLY = "approve_reply"
+    RETURN_REPLY = "return_reply"
     CALLBACK = "callback"
     CLOSE = "close"
     ARCHIVE = "archive"
@@ -56,7 +61,8 @@ TRANSITIONS: dict[Status, dict[Action, Status]] = {
                       Action.DISPATCH: Status.DISPATCHED},
     Status.DISPATCHED: {Action.SIGN: Status.SIGNED, Action.RETURN_MISROUTED: Status.RECEIVED},
     Status.SIGNED: {Action.START: Status.IN_PROGRESS, Action.RETURN_MISROUTED: Status.RECEIVED},
-    Status.IN_PROGRESS: {Action.REPLY: Status.REPLIED},
+    Status.IN_PROGRESS: {Action.REPLY: Status.REPLY_REVIEW},
+    Status.REPLY_REVIEW: {Action.APPROVE_REPLY: Status.REPLIED, Action.RETURN_REPLY: Status.IN_PROGRESS},
     Status.REPLIED: {Action.CALLBACK: Status.CALLBACK_DONE, Action.REOPEN: Status.DISPATCHED},
     Status.CALLBACK_DONE: {Action.CLOSE: Status.CLOSED, Action.REOPEN: Status.DISPATCHED},
     Status.CLOSED: {Action.ARCHIVE: Status.ARCHIVED},

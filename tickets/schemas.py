@@ -120,6 +120,9 @@ class TransitionRequest(RequestModel):
     note: Note | None = None
     unit_id: Id | None = Field(None, description="the responsible unit, for dispatch")
     callback_result: CallbackResult | None = Field(None, description="required for callback")
+    rejection_reason: line(40) | None = Field(  # type: ignore[valid-type]
+        None, description="required for reject: a code of the configured 不予受理 reasons "
+                          "(GET /api/rejection-reasons); free text in `note` only with 'other'")
     expected_version: Version | None = Field(None, description="refuse with 409 unless the ticket is at this "
                                                                "version")
 
@@ -291,8 +294,8 @@ class HolidayOut(ResponseModel):
 
 class TokenIn(RequestModel):
     name: line(100, min_length=1)  # type: ignore[valid-type]
-    role: Literal["operator", "unit_staff", "admin"]
-    unit_id: Id | None = Field(None, description="required for unit_staff")
+    role: Literal["operator", "unit_staff", "admin", "reviewer", "supervisor"]
+    unit_id: Id | None = Field(None, description="required for unit_staff; a reviewer's unit (none: all units)")
 
 
 class TokenIssued(BaseModel):
@@ -313,3 +316,60 @@ class TokenOut(ResponseModel):
     created_at: datetime
     last_used_at: datetime | None = Field(description="to the minute")
     revoked_at: datetime | None
+
+
+class ReplyIn(RequestModel):
+    """A reply (回复) to the citizen: all four parts are required."""
+
+    handling_unit: line(100, min_length=1) = Field(description="办理单位")  # type: ignore[valid-type]
+    handled_at: Timestamp = Field(description="办理时间 (without a UTC offset: Asia/Shanghai)")
+    situation: text(4000, min_length=1) = Field(description="办理情况: what was done")  # type: ignore[valid-type]
+    result: text(4000, min_length=1) = Field(description="办理结果")  # type: ignore[valid-type]
+
+
+class ReviewIn(RequestModel):
+    decision: Literal["approve", "return"]
+    note: Note | None = Field(None, description="required to return a reply: why")
+
+
+class DeliveryIn(RequestModel):
+    delivered: bool = Field(description="the citizen got the reply; false: an attempt that did not reach them")
+    note: Note | None = None
+
+
+class AttachmentOut(ResponseModel):
+    id: int
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class ReplyOut(ResponseModel):
+    id: int
+    ticket_id: int
+    handling_unit: str
+    handled_at: datetime
+    situation: str
+    result: str
+    author: str
+    submitted_at: datetime
+    status: Literal["pending_review", "approved", "returned"]
+    reviewer: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    channel: str | None
+    delivered_at: datetime | None
+    delivery_note: str | None
+    delivery_attempts: int
+    attachments: list[AttachmentOut]
+
+
+class ReplyForDelivery(ReplyOut):
+    """An approved reply waiting to reach the citizen, with what the deliverer needs."""
+
+    ticket_number: str
+    phone: str | None
+    language: str | None

@@ -27,6 +27,8 @@ from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions, next_status
 from tickets.models import (CALLBACK_RESULTS, CONTENT_MAX_LENGTH, HANDLING_MODES, REQUEST_TYPES, HolidayOverride,
                             KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+from tickets.procedure_settings import ProcedureSettings
+from tickets.settings import TicketSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -85,15 +87,22 @@ class ConcurrentUpdate(Exception):
 
 @dataclass(frozen=True)
 class TicketRules:
-    """The domain rules the service applies: level proposals and deadline durations (both configuration)."""
+    """The domain rules the service applies: level proposals, deadline durations and the procedures' choices
+    (rejection reasons, reply channel, attachments) — all configuration."""
 
     classifier: Classifier
     deadline_settings: DeadlineSettings
+    procedures: ProcedureSettings = field(default_factory=ProcedureSettings)
 
     @classmethod
     def default(cls, classification_rules: Path = DEFAULT_RULES) -> TicketRules:
         """The shipped keyword rules (or an administrator's file) and the default durations."""
         return cls(Classifier.from_file(classification_rules), DeadlineSettings())
+
+    @classmethod
+    def from_settings(cls, settings: TicketSettings) -> TicketRules:
+        """The rules a [tickets] section configures (tickets.settings.load_ticket_settings)."""
+        return cls(Classifier.from_file(settings.classification_rules), settings.deadlines, settings.procedures)
 
     def policy(self, session: Session) -> DeadlinePolicy:
         """A deadline policy on the statutory calendar plus the administrator's current overrides."""
@@ -232,6 +241,7 @@ def update_fields(session: Session, ticket: Ticket, fields: Mapping[str, Any], *
     unit's own staff keep seeing what was theirs until it is sent elsewhere."""
     values = checked_fields(fields)
     check_unit_exists(session, values.get("unit_id"))
+    ensure_editable(ticket)
     changed = sorted(name for name, value in values.items() if getattr(ticket, name) != value)
     if not changed:
         return ticket
@@ -320,6 +330,12 @@ def get_ticket(session: Session, ticket_id: int) -> Ticket:
     return _get_or_raise(session, Ticket, ticket_id, f"no ticket with id {ticket_id}", TicketNotFound)
 
 
+def ensure_editable(ticket: Ticket) -> None:
+    """Archived (归档) tickets are the record: nothing about them changes any more (the API's 409)."""
+    if ticket.status == Status.ARCHIVED:
+        raise Conflict(f"ticket {ticket.number} is archived and read-only")
+
+
 def get_by_number(session: Session, number: str) -> Ticket:
     ticket = session.scalar(select(Ticket).where(Ticket.number == number))
     if ticket is None:
@@ -327,21 +343,30 @@ def get_by_number(session: Session, number: str) -> Ticket:
     return ticket
 
 
+# Actions that belong to a reply (回复) and its review: tickets.replies performs them with the reply itself.
+REPLY_ACTIONS = (Action.REPLY, Action.APPROVE_REPLY, Action.RETURN_REPLY)
+
+
 def transition(session: Session, ticket_id: int, action: Action | str, *, actor: str, rules: TicketRules,
                note: str | None = None, unit_id: int | None = None, callback_result: str | None = None,
-               expected_version: int | None = None, now: datetime | None = None) -> Ticket:
+               rejection_reason: str | None = None, expected_version: int | None = None,
+               now: datetime | None = None, with_reply: bool = False) -> Ticket:
     """Apply a lifecycle action. Raises InvalidTransition (with `allowed`) when the action is not allowed in
-    the current status, ConcurrentUpdate when another writer got there first (one wins, the other learns)."""
+    the current status, ConcurrentUpdate when another writer got there first (one wins, the other learns).
+    The reply actions need the reply's content: only tickets.replies calls them (`with_reply`)."""
     ticket = get_ticket(session, ticket_id)
     if expected_version is not None and ticket.version != expected_version:
         raise ConcurrentUpdate(ticket_id)
     action = Action(action)
+    if action in REPLY_ACTIONS and not with_reply:
+        raise ValueError(f"action: {action.value} goes with the reply itself: POST /api/tickets/{{id}}/replies "
+                         "to reply, POST /api/replies/{id}/review to approve or return it")
     now = now or utcnow()
     before = ticket.status
     with session.no_autoflush:  # one UPDATE per transition, at the end, guarded by the version
         ticket.status = next_status(Status(before), action)
-        _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
-                            callback_result=callback_result)
+        note = _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
+                                   callback_result=callback_result, rejection_reason=rejection_reason)
         record_event(session, ticket, actor, action.value, before, note, now,
                      result=callback_result if action is Action.CALLBACK else None)
     _flush(session, ticket)
@@ -349,15 +374,18 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
 
 
 def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules: TicketRules, now: datetime, *,
-                        note: str | None, unit_id: int | None, callback_result: str | None) -> None:
-    """What an action changes beside the status: who handles it, the schedule, the callback result."""
+                        note: str | None, unit_id: int | None, callback_result: str | None,
+                        rejection_reason: str | None) -> str | None:
+    """What an action changes beside the status: who handles it, the schedule, the callback result. Returns
+    the history note (a 不予受理's is the configured reason, or the operator's words for 'other')."""
     if action is Action.SUBMIT:
         ticket.is_draft = False
         ticket.incomplete_reason = None
         ticket.received_at = now
         deadline_tracking.receive(ticket, rules.policy(session), now)
-    elif action is Action.REJECT and not note:
-        raise ValueError("note: a ticket is not accepted only with a reason")
+    elif action is Action.REJECT:
+        note = rules.procedures.rejection_note(rejection_reason, note)
+        ticket.rejection_reason = rejection_reason
     elif action is Action.DISPATCH:
         if unit_id is not None:
             get_unit(session, unit_id)
@@ -372,7 +400,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.handling_mode = "呈报"
     elif action is Action.RETURN_MISROUTED:
         ticket.unit_id = None
-    elif action is Action.REPLY:
+    elif action is Action.APPROVE_REPLY:  # the reply counts as sent once approved
         ticket.replied_at = now
     elif action is Action.CALLBACK:
         if callback_result not in CALLBACK_RESULTS:
@@ -385,6 +413,7 @@ def _apply_side_effects(session: Session, ticket: Ticket, action: Action, rules:
         ticket.closed_at = now
     if action is not Action.SUBMIT:
         deadline_tracking.apply(ticket, action.value, rules.policy(session), now)
+    return note
 
 
 def record_investigation(session: Session, ticket_id: int, *, actor: str, note: str, rules: TicketRules,
@@ -392,6 +421,7 @@ def record_investigation(session: Session, ticket_id: int, *, actor: str, note: 
     """申诉: the responsible side records that the investigation (调查核实, 第十一条) is done and what it found,
     before the reply; this meets the appeal's investigation deadline. The status does not change."""
     ticket = get_ticket(session, ticket_id)
+    ensure_editable(ticket)
     if not (note or "").strip():
         raise ValueError("note: say what the investigation found")
     if deadline_tracking.open_deadline(ticket, DeadlineKind.APPEAL_INVESTIGATION) is None:
@@ -407,6 +437,7 @@ def override_level(session: Session, ticket_id: int, level: int, *, actor: str, 
                    note: str | None = None, now: datetime | None = None) -> Ticket:
     """An operator corrects the proposed level; a received ticket's deadline is recomputed from its receipt."""
     ticket = get_ticket(session, ticket_id)
+    ensure_editable(ticket)
     checked_fields({"level": level})
     before = ticket.level
     ticket.level = level

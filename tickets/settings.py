@@ -14,6 +14,10 @@ reported with the file, the section and the key, before any ticket gets a wrong 
     classification_rules = rules/classification.yaml   ; relative to the INI file
     holidays = 2027-01-01 2027-02-11                    ; administrator overrides
     workdays = 2027-02-07
+    rejection_reasons = rules/rejection_reasons.yaml    ; 不予受理 reasons, relative to the INI file
+    reply_channel = phone   ; how approved replies reach the citizen: phone (the callback call), sms, none
+    attachments_dir = var/attachments                   ; reply attachments, relative to the INI file
+    attachment_max_mb = text:2 audio:20 image:10 video:100
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from pathlib import Path
 from inifile import IniFile, SettingError
 from tickets.classify import DEFAULT_RULES
 from tickets.deadlines import DeadlineSettings, Rule
+from tickets.procedure_settings import (MB, REPLY_CHANNELS, ProcedureSettings, ReasonsError,
+                                        load_rejection_reasons)
 
 SECTION = "tickets"
 _LEVEL_KEY = re.compile(r"level_([1-4])")
@@ -37,6 +43,7 @@ class TicketSettings:
     deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
     classification_rules: Path = DEFAULT_RULES
     calendar_overrides: dict[date, bool] = field(default_factory=dict)  # True: working day, False: holiday
+    procedures: ProcedureSettings = field(default_factory=ProcedureSettings)
 
 
 def ticket_settings(config: IniFile) -> TicketSettings:
@@ -58,6 +65,7 @@ def from_section(section: Mapping[str, str], relative_to: Path) -> TicketSetting
     reminder_fraction = defaults.reminder_fraction
     classification_rules = DEFAULT_RULES
     overrides: dict[date, bool] = {}
+    procedures: dict[str, object] = {}
     for key, raw in section.items():
         if level := _LEVEL_KEY.fullmatch(key):
             amount, unit = _duration(raw, ("h", "d"), lambda m: SettingError(key, m))
@@ -84,11 +92,39 @@ def from_section(section: Mapping[str, str], relative_to: Path) -> TicketSetting
                     overrides[date.fromisoformat(text)] = key == "workdays"
                 except ValueError:
                     raise SettingError(key, f"expects dates as YYYY-MM-DD, got {text!r}") from None
+        elif key in PROCEDURE_KEYS:
+            procedures.update(_procedure_setting(key, raw, relative_to))
         else:
-            known = ["level_1..level_4", *rules, "reminder_fraction", "classification_rules", "holidays", "workdays"]
+            known = ["level_1..level_4", *rules, "reminder_fraction", "classification_rules", "holidays", "workdays",
+                     *PROCEDURE_KEYS]
             raise SettingError(key, f"is not a setting; known: {', '.join(known)}")
     deadlines = replace(defaults, level_durations=levels, rules=rules, reminder_fraction=reminder_fraction)
-    return TicketSettings(deadlines, classification_rules, overrides)
+    return TicketSettings(deadlines, classification_rules, overrides, ProcedureSettings(**procedures))
+
+
+PROCEDURE_KEYS = ("rejection_reasons", "reply_channel", "attachments_dir", "attachment_max_mb")
+
+
+def _procedure_setting(key: str, raw: str, relative_to: Path) -> dict[str, object]:
+    """One ProcedureSettings field from its [tickets] key (file names relative to the INI file)."""
+    if key == "rejection_reasons":
+        try:
+            return {"rejection_reasons": load_rejection_reasons((relative_to / raw).resolve())}
+        except ReasonsError as error:
+            raise SettingError(key, f"cannot be used: {error}") from None
+    if key == "reply_channel":
+        if raw not in REPLY_CHANNELS:
+            raise SettingError(key, f"must be one of {', '.join(REPLY_CHANNELS)}, got {raw!r}")
+        return {"reply_channel": raw}
+    if key == "attachments_dir":
+        return {"attachments_dir": (relative_to / raw).resolve()}
+    limits = dict(ProcedureSettings().attachment_max_bytes)
+    for item in raw.replace(",", " ").split():
+        kind, _, megabytes = item.partition(":")
+        if kind not in limits or not re.fullmatch(r"\d+(\.\d+)?", megabytes) or float(megabytes) <= 0:
+            raise SettingError(key, f"expects kind:megabytes for {', '.join(limits)}, e.g. video:100; got {item!r}")
+        limits[kind] = int(float(megabytes) * MB)
+    return {"attachment_max_bytes": limits}
 
 
 def _duration(raw: str, units: tuple[str, ...], fail: Callable[[str], SettingError]) -> tuple[float, str]:

@@ -94,6 +94,10 @@ def get_call(session: Session, call_id: str) -> ThreeWayCall:
     return call
 
 
+def is_stored(session: Session, call_id: str) -> bool:
+    return session.get(ThreeWayCall, call_id) is not None
+
+
 def calls_of_ticket(session: Session, ticket_id: int) -> list[ThreeWayCall]:
     return list(session.scalars(select(ThreeWayCall).where(ThreeWayCall.ticket_id == ticket_id)
                                 .order_by(ThreeWayCall.started_at)))

@@ -55,6 +55,9 @@ class RecordingDesk:
     def get(self, conference_id: str):
         return self.conferences.get(conference_id)
 
+    def live(self) -> list[Conference]:
+        return [conference for conference, _ in self.conferences.values() if conference.ended_at is None]
+
 
 class Words:
     def __init__(self) -> None:
@@ -131,8 +134,11 @@ def test_the_ticket_phone_a_configured_operator_and_the_units_seats_are_dialled(
     assert request["announcement"]("ko") == "announcement in ko"
     assert setup["words"].values == [{"request_type": None, "topic": "水电气热", "ticket_number":
                                       water_ticket["number"], "unit": "自来水公司", "language": "ko"}]
-    seat_number = start(setup, water_ticket["id"], citizen="1005", operator_listen_only=True)
-    assert seat_number.status_code == 202 and setup["desk"].started[1]["operator"] is None
+    again = start(setup, water_ticket["id"], citizen="1005")
+    assert again.status_code == 409 and view["id"] in again.json()["detail"]  # one call per ticket at a time
+    setup["desk"].get(view["id"])[0].end("over")
+    extension = start(setup, water_ticket["id"], citizen="1005", operator_listen_only=True)
+    assert extension.status_code == 202 and setup["desk"].started[1]["operator"] is None
 
 
 @pytest.mark.parametrize("body,field", [
@@ -210,6 +216,8 @@ def test_live_view_mute_listen_only_and_remove_a_party(setup):
     conference.end("done")
     assert client.patch(f"/api/three-way/{view['id']}/legs/citizen", json={"muted": False},
                         headers=setup["operator"]).status_code == 409
+    ended = client.get(f"/api/three-way/{view['id']}", headers=setup["operator"]).json()  # not stored (yet)
+    assert (ended["state"], ended["outcome"]) == ("ended", "done")
 
 
 def test_a_stored_call_is_shown_after_the_node_forgot_it(setup):

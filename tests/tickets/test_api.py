@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -275,9 +275,16 @@ def test_units_knowledge_and_holidays(client, world):
 def test_statistics_endpoints(client, world):
     operator = world["operator"]
     ticket = new_ticket(client, world, unit_id=world["water"])
-    for body in ({"action": "dispatch"}, {"action": "sign"}, {"action": "start"}, {"action": "reply"},
-                 {"action": "callback", "callback_result": "基本满意"}):
+    for body in ({"action": "dispatch"}, {"action": "sign"}, {"action": "start"}):
         assert client.post(f"/api/tickets/{ticket['id']}/transitions", json=body, headers=operator).status_code == 200
+    reply = client.post(f"/api/tickets/{ticket['id']}/replies", headers=world["staff"], json={
+        "handling_unit": "市水务局", "handled_at": datetime.now(timezone.utc).isoformat(), "situation": "抢修管道",
+        "result": "已恢复供水"}).json()
+    reviewer = client.post("/api/tokens", json={"name": "reviewer", "role": "reviewer"}, headers=world["admin"])
+    assert client.post(f"/api/replies/{reply['id']}/review", json={"decision": "approve"},
+                       headers=auth(reviewer.json()["token"])).status_code == 200
+    callback = {"action": "callback", "callback_result": "基本满意"}
+    assert client.post(f"/api/tickets/{ticket['id']}/transitions", json=callback, headers=operator).status_code == 200
     new_ticket(client, world, content="道路坑洼", topic="道路")
     rates = client.get("/api/stats/rates", headers=operator).json()
     assert (rates["received"], rates["responded_in_time"], rates["resolved"]) == (2, 1, 1)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ticket_steps import reply_and_approve, walk
 from tickets import service
 from tickets.lifecycle import Action
 from tickets.models import Ticket
@@ -63,8 +64,8 @@ def test_appeal_received_before_national_day(session_factory, rules):
 
 def test_complaint_dispatched_before_national_day_and_replied_after(session_factory, rules, unit_id):
     """投诉 at level 3 received 2026-09-30 10:00 and dispatched at 17:00: the complaint's 24 h review is met
-    by the dispatch, the unit's 2 working days start at dispatch (due 2026-10-09 23:59:59), the reply on
-    Oct 9 meets the unit reply and the response (due Oct 7 10:00: met late), and the callback is due two
+    by the dispatch, the unit's 2 working days start at dispatch (due 2026-10-09 23:59:59), the reply approved
+    on Oct 9 meets the unit reply and the response (due Oct 7 10:00: met late), and the callback is due two
     working days after it (Saturday Oct 10 is one: Oct 12 23:59:59)."""
     received, dispatched, replied = at("2026-09-30T10:00"), at("2026-09-30T17:00"), at("2026-10-09T15:00")
     with session_factory.begin() as session:
@@ -77,7 +78,7 @@ def test_complaint_dispatched_before_national_day_and_replied_after(session_fact
         }
         act(session, rules, ticket, Action.SIGN, dispatched)
         act(session, rules, ticket, Action.START, dispatched)
-        act(session, rules, ticket, Action.REPLY, replied)
+        reply_and_approve(session, rules, ticket.id, replied)
     with session_factory() as session:
         ticket = session.get(Ticket, ticket.id)
         assert deadlines(ticket) == {
@@ -110,7 +111,7 @@ def test_unit_reply_across_spring_festival_and_return_then_redispatch(session_fa
 def test_settled_at_intake_meets_everything_but_the_callback(session_factory, rules):
     with session_factory.begin() as session:
         appeal = create(session, rules, at("2026-03-02T10:00"), request_type="申诉")
-        act(session, rules, appeal, Action.REJECT, at("2026-03-02T11:00"), note="已进入诉讼程序")
+        act(session, rules, appeal, Action.REJECT, at("2026-03-02T11:00"), rejection_reason="legal_proceedings")
         answered = create(session, rules, at("2026-03-02T10:00"), request_type="咨询")
         act(session, rules, answered, Action.ANSWER_DIRECTLY, at("2026-03-02T10:05"))
         assert {kind: met for kind, (_, met, _) in deadlines(appeal).items()} == dict.fromkeys(
@@ -129,8 +130,8 @@ def test_investigation_milestone_reopen_and_level_override(session_factory, rule
         assert deadlines(appeal)["appeal_investigation"][1] == at("2026-03-04T16:00")
         with pytest.raises(service.Conflict, match="no open appeal_investigation"):
             service.record_investigation(session, appeal.id, actor="unit", note="again", rules=rules)
-        for action in (Action.SIGN, Action.START, Action.REPLY):
-            act(session, rules, appeal, action, at("2026-03-05T10:00"))
+        walk(session, rules, appeal.id, at("2026-03-05T10:00"), (Action.SIGN, 0, {}), (Action.START, 0, {}),
+             (Action.REPLY, 0, {}))
         act(session, rules, appeal, Action.REOPEN, at("2026-03-06T10:00"), note="市民不满意")
         kinds = [(d.kind, d.met_at, d.cancelled_at) for d in appeal.deadlines]
         assert kinds[-3:] == [("callback", None, at("2026-03-06T10:00")),
@@ -175,8 +176,8 @@ def test_scheduler_reminds_and_supervises_every_kind_exactly_once(session_factor
         complaint = create(session, rules, start, request_type="投诉", level=3)
         act(session, rules, complaint, Action.DISPATCH, start, unit_id=unit_id)  # unit_reply starts
         replied = create(session, rules, start - timedelta(days=1), level=2)
-        for action in (Action.DISPATCH, Action.SIGN, Action.START, Action.REPLY):
-            act(session, rules, replied, action, start, unit_id=unit_id)  # callback starts
+        walk(session, rules, replied.id, start, (Action.DISPATCH, 0, {"unit_id": unit_id}), (Action.SIGN, 0, {}),
+             (Action.START, 0, {}), (Action.REPLY, 0, {}))  # the callback starts
         complaint_review = next(d for d in complaint.deadlines if d.kind == "complaint_review")
         complaint_review.met_at = None  # left unreviewed, so it too is reminded and supervised
         expected = {(t.number, d.kind): (d.remind_at, d.due_at)

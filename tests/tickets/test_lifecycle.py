@@ -5,7 +5,9 @@ from tickets.lifecycle import TRANSITIONS, Action, InvalidTransition, Status, al
 
 HAPPY_PATH = [(Status.DRAFT, Action.SUBMIT, Status.RECEIVED), (Status.RECEIVED, Action.DISPATCH, Status.DISPATCHED),
               (Status.DISPATCHED, Action.SIGN, Status.SIGNED), (Status.SIGNED, Action.START, Status.IN_PROGRESS),
-              (Status.IN_PROGRESS, Action.REPLY, Status.REPLIED), (Status.REPLIED, Action.CALLBACK, Status.CALLBACK_DONE),
+              (Status.IN_PROGRESS, Action.REPLY, Status.REPLY_REVIEW),
+              (Status.REPLY_REVIEW, Action.APPROVE_REPLY, Status.REPLIED),
+              (Status.REPLIED, Action.CALLBACK, Status.CALLBACK_DONE),
               (Status.CALLBACK_DONE, Action.CLOSE, Status.CLOSED), (Status.CLOSED, Action.ARCHIVE, Status.ARCHIVED)]
 
 
@@ -19,6 +21,7 @@ HAPPY_PATH = [(Status.DRAFT, Action.SUBMIT, Status.RECEIVED), (Status.RECEIVED, 
     (Status.SIGNED, Action.RETURN_MISROUTED, Status.RECEIVED),
     (Status.CALLBACK_DONE, Action.REOPEN, Status.DISPATCHED),
     (Status.ANSWERED, Action.ARCHIVE, Status.ARCHIVED),
+    (Status.REPLY_REVIEW, Action.RETURN_REPLY, Status.IN_PROGRESS),
 ])
 def test_allowed_transitions(before, action, after):
     assert next_status(before, action) == after
@@ -48,7 +51,7 @@ def test_only_table_entries_are_allowed(status):
 
 
 def test_strings_are_accepted_and_unknown_names_refused():
-    assert next_status("in_progress", "reply") == Status.REPLIED
+    assert next_status("in_progress", "reply") == Status.REPLY_REVIEW
     with pytest.raises(ValueError):
         next_status(Status.RECEIVED, "teleport")
 
@@ -61,7 +64,8 @@ EXPECTED = {
                  "escalate": "escalated"},
     "dispatched": {"sign": "signed", "return_misrouted": "received", "escalate": "escalated"},
     "signed": {"start": "in_progress", "return_misrouted": "received", "escalate": "escalated"},
-    "in_progress": {"reply": "replied", "escalate": "escalated"},
+    "in_progress": {"reply": "reply_review", "escalate": "escalated"},
+    "reply_review": {"approve_reply": "replied", "return_reply": "in_progress"},  # 审核把关 before it is sent
     "replied": {"callback": "callback_done", "reopen": "dispatched"},
     "callback_done": {"close": "closed", "reopen": "dispatched"},
     "closed": {"archive": "archived"},

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
+from ticket_steps import reply_and_approve, walk
 from tickets import service
 from tickets.classify import Classifier
 from tickets.deadlines import DeadlineSettings
@@ -67,9 +68,10 @@ def test_settled_tickets_are_left_alone_and_the_callback_is_reminded_then_superv
     with session_factory.begin() as session:
         service.transition(session, answered_id, Action.ANSWER_DIRECTLY, actor="op", rules=rules, now=T0)
         unit = service.create_unit(session, {"name": "市政局"})
-        for action in (Action.DISPATCH, Action.SIGN, Action.START, Action.REPLY):
-            service.transition(session, replied_id, action, actor="unit", rules=rules, unit_id=unit.id,
-                               now=T0 + timedelta(hours=1))
+        service.transition(session, replied_id, Action.DISPATCH, actor="op", rules=rules, unit_id=unit.id,
+                           now=T0 + timedelta(hours=1))
+        walk(session, rules, replied_id, T0 + timedelta(hours=1), (Action.SIGN, 0, {}), (Action.START, 0, {}),
+             (Action.REPLY, 0, {}))
     scheduler = Scheduler(session_factory)
     # callback rule: 2 working days after the reply on Monday 10:00 -> due Wednesday 23:59:59 Shanghai,
     # reminded at 80 % of those 61:59:59 (Wednesday 11:35:59 Shanghai)
@@ -253,14 +255,13 @@ def test_a_ticket_replied_after_the_candidate_query_is_not_flagged(session_facto
 
     def reply() -> None:
         with session_factory.begin() as session:
-            service.transition(session, ticket_id, Action.REPLY, actor="unit", rules=rules,
-                               now=T0 + timedelta(hours=1))
+            reply_and_approve(session, rules, ticket_id, T0 + timedelta(hours=1))
 
     racing = ReplyBeforeTheClaim(session_factory, reply)
     report = Scheduler(racing).run_once(T0 + timedelta(hours=hours))
     assert racing.replied and getattr(report, job) == []
     events, ticket = history(session_factory, ticket_id)
-    assert [a for a, _ in events][-1] == "reply"
+    assert [a for a, _ in events][-2:] == ["reply", "approve_reply"]
     assert (ticket.status, ticket.supervised_at, ticket.overdue) == ("replied", None, False)
     assert [(d.kind, d.reminded_at, d.supervised_at) for d in ticket.deadlines if d.kind != "callback"] == [
         ("response", None, None), ("unit_reply", None, None)]

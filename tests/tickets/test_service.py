@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from ticket_steps import reply_and_approve
 from tickets import service
 from tickets.lifecycle import Action, InvalidTransition, Status
 from tickets.models import Ticket, TicketEvent
@@ -95,8 +96,12 @@ def test_full_lifecycle_records_every_step(session_factory, rules):
              (Action.CALLBACK, {"callback_result": "满意"}), (Action.CLOSE, {}), (Action.ARCHIVE, {})]
     for offset, (action, extra) in enumerate(steps, start=1):
         with session_factory.begin() as session:
-            service.transition(session, ticket.id, action, actor="op1", rules=rules, note=f"step {offset}",
-                               now=MONDAY_10 + timedelta(hours=offset), **extra)
+            at = MONDAY_10 + timedelta(hours=offset)
+            if action == Action.REPLY:
+                reply_and_approve(session, rules, ticket.id, at)
+            else:
+                service.transition(session, ticket.id, action, actor="op1", rules=rules, note=f"step {offset}",
+                                   now=at, **extra)
     with session_factory() as session:
         done = service.get_ticket(session, ticket.id)
         assert done.status == Status.ARCHIVED
@@ -104,12 +109,14 @@ def test_full_lifecycle_records_every_step(session_factory, rules):
         assert done.replied_at == MONDAY_10 + timedelta(hours=4)
         assert done.callback_due_at is not None and done.callback_due_at > done.replied_at
         assert done.closed_at == MONDAY_10 + timedelta(hours=6)
-        assert done.version == 1 + len(steps)
+        assert done.version == 2 + len(steps)  # the reply is two steps: submitted, approved
         assert [(e.action, e.from_status, e.to_status) for e in done.events] == [
             ("create", None, "received"), ("dispatch", "received", "dispatched"), ("sign", "dispatched", "signed"),
-            ("start", "signed", "in_progress"), ("reply", "in_progress", "replied"),
+            ("start", "signed", "in_progress"), ("reply", "in_progress", "reply_review"),
+            ("approve_reply", "reply_review", "replied"),
             ("callback", "replied", "callback_done"), ("close", "callback_done", "closed"),
             ("archive", "closed", "archived")]
+        assert [e.result for e in done.events if e.action == "callback"] == ["满意"]
 
 
 def test_invalid_transition_says_what_is_allowed_and_changes_nothing(session_factory, rules):
@@ -127,8 +134,18 @@ def test_reject_needs_a_reason_and_dispatch_a_unit(session_factory, rules):
     with session_factory.begin() as session:
         ticket = create(session, rules)
     with session_factory() as session:
-        with pytest.raises(ValueError, match="^note: "):
-            service.transition(session, ticket.id, Action.REJECT, actor="op1", rules=rules)
+        with pytest.raises(ValueError, match="^rejection_reason: "):
+            service.transition(session, ticket.id, Action.REJECT, actor="op1", rules=rules, note="不归我们管")
+        session.rollback()
+        with pytest.raises(ValueError, match="^note: free text goes with the reason 'other' only"):
+            service.transition(session, ticket.id, Action.REJECT, actor="op1", rules=rules,
+                               rejection_reason="out_of_jurisdiction", note="外省")
+        session.rollback()
+        with pytest.raises(ValueError, match="^note: the reason 'other' needs the reason in words"):
+            service.transition(session, ticket.id, Action.REJECT, actor="op1", rules=rules, rejection_reason="other")
+        session.rollback()
+        with pytest.raises(ValueError, match="^action: reply goes with the reply itself"):
+            service.transition(session, ticket.id, Action.REPLY, actor="op1", rules=rules)
         session.rollback()
         with pytest.raises(ValueError, match="^unit_id: "):
             service.transition(session, ticket.id, Action.DISPATCH, actor="op1", rules=rules)

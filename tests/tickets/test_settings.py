@@ -62,3 +62,28 @@ def test_unreadable_file(tmp_path):
         load_ticket_settings(tmp_path / "missing.conf")
     with pytest.raises(ConfigError, match=r"\[line  3\]: option .level_1. in section .tickets. already exists"):
         load_ticket_settings(write(tmp_path, "[tickets]\nlevel_1 = 1h\nlevel_1 = 2h\n"))
+
+
+def test_the_procedures_choices(tmp_path):
+    (tmp_path / "reasons.yaml").write_text("out_of_area: 不属本市\nother: 其他\n", encoding="utf-8")
+    settings = load_ticket_settings(write(tmp_path, (
+        "[tickets]\ncomplaint_review = 12h\nrejection_reasons = reasons.yaml\nreply_channel = sms\n"
+        "attachments_dir = files\nattachment_max_mb = video:50, text:0.5\n"))).procedures
+    assert settings.rejection_reasons == {"out_of_area": "不属本市", "other": "其他"}
+    assert (settings.reply_channel, settings.attachments_dir) == ("sms", (tmp_path / "files").resolve())
+    assert settings.attachment_max_bytes["video"] == 50 * 1024 * 1024
+    assert settings.attachment_max_bytes["text"] == 512 * 1024
+    assert settings.attachment_max_bytes["image"] == 10 * 1024 * 1024  # the default
+
+
+@pytest.mark.parametrize("line, message", [
+    ("reply_channel = pigeon", "reply_channel must be one of phone, sms, none"),
+    ("attachment_max_mb = video:lots", "attachment_max_mb expects kind:megabytes"),
+    ("attachment_max_mb = pdf:3", "attachment_max_mb expects kind:megabytes"),
+    ("rejection_reasons = missing.yaml", "rejection_reasons cannot be used"),
+    ("rejection_reasons = no_other.yaml", "the reasons must include 'other'"),
+])
+def test_bad_procedure_settings_name_the_key(tmp_path, line, message):
+    (tmp_path / "no_other.yaml").write_text("out_of_area: 不属本市\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_ticket_settings(write(tmp_path, f"[tickets]\n{line}\n"))

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import ticket_steps
 from tickets import service, stats
 from tickets.lifecycle import Action
 
@@ -23,10 +24,7 @@ def make(session, rules, at, content, **fields):
 
 
 def walk(session, rules, ticket, at, *steps):
-    """Apply (action, hours after `at`, extra arguments) steps."""
-    for action, hours, extra in steps:
-        service.transition(session, ticket.id, action, actor="op", rules=rules, now=at + timedelta(hours=hours),
-                           **extra)
+    ticket_steps.walk(session, rules, ticket.id, at, *steps)
 
 
 WORKED = [(Action.DISPATCH, 1, {}), (Action.SIGN, 2, {}), (Action.START, 3, {})]
@@ -48,7 +46,7 @@ def month(session_factory, rules):
         walk(session, rules, answered, day(4), (Action.ANSWER_DIRECTLY, 0, {}))
         make(session, rules, day(5), "路灯坏了", level=3, unit_id=roads.id, topic="路灯", request_type="投诉")
         rejected = make(session, rules, day(6), "外省的事", level=3, topic="其他", request_type="咨询")
-        walk(session, rules, rejected, day(6), (Action.REJECT, 0, {"note": "不属本市管辖"}))
+        walk(session, rules, rejected, day(6), (Action.REJECT, 0, {"rejection_reason": "out_of_jurisdiction"}))
         unreachable = make(session, rules, day(7), "井盖丢失", level=2, unit_id=roads.id, topic="供水",
                            request_type="举报")
         walk(session, rules, unreachable, day(7), *WORKED, (Action.REPLY, 20, {}),

@@ -105,5 +105,6 @@ def test_a_three_way_call_is_stored_and_noted_in_the_tickets_history(session_fac
         assert ticket.events[-1].action == "three_way"
         assert ticket.events[-1].note == f"three-way call {'c' * 32} with 自来水公司, seat 1003: joined"
         assert three_way_calls.get_call(session, "d" * 32).unit_id is None
+        assert three_way_calls.is_stored(session, "d" * 32) and not three_way_calls.is_stored(session, "e" * 32)
         with pytest.raises(service.NotFound):
             three_way_calls.get_call(session, "e" * 32)

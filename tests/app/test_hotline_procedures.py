@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import callflows
-from callflow_fakes import Harness, Keys, Quiet, Say, ScriptedCall
 from callflows.bundle import load_bundle
 from tests.app.test_adapters_tickets import session_factory, stored, tickets  # noqa: F401 - the database fixtures
+from tests.callflows.callflow_fakes import Harness, Keys, Quiet, Say, ScriptedCall
 from tickets import service
 from tickets.models import utcnow
 from tickets.scheduler import RoundReport, Scheduler
