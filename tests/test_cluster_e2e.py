@@ -39,6 +39,7 @@ from callflows.prompts import PromptLibrary
 from ivr.local_sip_server import LocalSipServer, free_udp_port
 from ivr.softphone.audio import similarity
 from ivr.softphone.phone import ActiveCall, Softphone
+from tests.app.test_shared_calls import eventually
 from tests.test_server import ADMIN_TOKEN, free_tcp_port
 from tests.tickets.conftest import POSTGRES_URL, PostgresDatabases
 from tickets.models import Ticket
@@ -50,8 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RATE = 8000
 MATCH = 0.8
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-SERVICE, CALLERS, SEAT = "12345", ("1001", "1002", "1003", "1004"), "1009"
-RTP = {"a": (26000, 26999), "b": (27000, 27999)}
+SERVICE, CALLERS, SEAT = "12345", ("1001", "1002", "1004", "1005"), "1003"  # the seat of deploy/cluster
+EXAMPLES = {name: ROOT / "deploy" / "cluster" / f"node-{name}.conf" for name in ("a", "b")}
 EXPIRY = 2  # [server] live_calls_expiry: a dead node's calls leave the shared view this soon
 FLOW = load_bundle(ROOT / "callflows" / "flows" / "hotline12345.yaml").flows["hotline12345"]
 
@@ -114,20 +115,29 @@ class Cluster:
             return wav.readframes(wav.getnframes())
 
 
+def read_ini(path: Path) -> configparser.ConfigParser:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(path, encoding="utf-8")
+    return config
+
+
+# Each node's RTP port range as the shipped files give it: which node answered a call shows in the port.
+RTP = {name: (int(read_ini(path)["sip"]["rtp_port_low"]), int(read_ini(path)["sip"]["rtp_port_high"]))
+       for name, path in EXAMPLES.items()}
+
+
 def node_config(tmp: Path, name: str, *, kamailio_port: int, sip_port: int, password: str, database_url: str,
                 prefix: str) -> Path:
-    """The shipped example with what a second node on the same machine changes (see deploy/cluster/)."""
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(ROOT / "sip.conf.example", encoding="utf-8")
-    config["sip"].update({"registrar_port": str(kamailio_port), "password": password, "sip_port": str(sip_port),
-                          "rtp_port_low": str(RTP[name][0]), "rtp_port_high": str(RTP[name][1])})
-    config.remove_section("test_extensions")
+    """The shipped deploy/cluster/node-<name>.conf with free ports, this test's database, Redis prefix,
+    passwords and folders, and a short expiry of the shared calls."""
+    config = read_ini(EXAMPLES[name])
+    assert config["server"]["node_name"] == f"node-{name}" and config["callflows"]["operator_seat"] == SEAT
+    config["sip"].update({"registrar_port": str(kamailio_port), "password": password, "sip_port": str(sip_port)})
+    config.remove_section("test_extensions")  # this test's Kamailio has its own
     config["server"].update({
-        "http_port": str(free_tcp_port()), "start_local_sip_server": "no", "database_url": database_url,
-        "redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": prefix, "node_name": f"node-{name}",
+        "http_port": str(free_tcp_port()), "database_url": database_url, "redis_prefix": prefix,
         "live_calls_expiry": str(EXPIRY), "recordings_dir": str(tmp / name / "recordings"),
         "prompt_cache_dir": str(tmp / "prompts"), "admin_token": ADMIN_TOKEN})
-    config["callflows"]["operator_seat"] = SEAT
     path = tmp / f"node-{name}.conf"
     with path.open("w", encoding="utf-8") as file:
         config.write(file)
@@ -154,9 +164,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     for name, sip_port in sip_ports.items():
         config = node_config(tmp, name, kamailio_port=kamailio.port, sip_port=sip_port,
                              password=extensions[SERVICE], database_url=database_url, prefix=prefix)
-        http_port = configparser.ConfigParser(interpolation=None)
-        http_port.read(config, encoding="utf-8")
-        nodes[name] = Node(name, config, f"http://127.0.0.1:{http_port['server']['http_port']}/api",
+        nodes[name] = Node(name, config, f"http://127.0.0.1:{read_ini(config)['server']['http_port']}/api",
                            tmp / f"node-{name}.log")
     try:
         for node in nodes.values():  # together: the prompt cache they share is written atomically
@@ -230,16 +238,6 @@ class Background:
 def node_of(call: ActiveCall) -> str:
     port = call.remote_rtp[1]
     return next(name for name, (low, high) in RTP.items() if low <= port <= high)
-
-
-def eventually(condition: Callable[[], object], timeout: float, message: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout} s: {message or condition()!r}")
 
 
 def pick_up_on(node: Node, call_id: str, seat: str) -> httpx.Response:

@@ -87,14 +87,15 @@ def hang_up(node: FakeNode, session: FakeSession) -> None:
     session.end()
 
 
-def eventually(condition: Callable[[], object], timeout: float = 10.0) -> object:
+def eventually(condition: Callable[[], object], timeout: float = 10.0, message: str = "") -> object:
+    """Until `condition()` is true (returned); AssertionError naming `message` (or the last value) after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {condition()!r}")
+    raise AssertionError(f"not within {timeout} s: {message or condition()!r}")
 
 
 def test_every_node_shows_every_nodes_calls_with_flow_node_transcript_and_elapsed(make_node):

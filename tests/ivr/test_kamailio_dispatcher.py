@@ -9,6 +9,8 @@ RTP port range.
 """
 from __future__ import annotations
 
+import configparser
+import re
 import secrets
 import signal
 import subprocess
@@ -20,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.local_sip_server import LocalSipServer, free_udp_port, sip_options_ping
+from ivr.local_sip_server import KAMCMD_BINARY, LocalSipServer, free_udp_port, sip_options_ping
 from ivr.node import IvrNode
 from ivr.session import CallSession
 from ivr.softphone import Softphone
+from tests.conftest import SipServerInfo
 from tests.ivr.raw_sip import RawSipEndpoint
 
 pytestmark = pytest.mark.sip
@@ -71,22 +74,21 @@ def hold(session: CallSession) -> None:
         pass
 
 
+@pytest.fixture(scope="module")
+def sip_server(cluster: Cluster) -> SipServerInfo:
+    """This module's Kamailio for the shared fixtures (ivr_node_factory)."""
+    return SipServerInfo(cluster.kamailio.host, cluster.kamailio.port, cluster.extensions, SERVICE, CALLERS)
+
+
 @pytest.fixture
-def start_node(cluster: Cluster) -> Iterator[Callable[..., IvrNode]]:
+def start_node(cluster: Cluster, ivr_node_factory: Callable[..., IvrNode]) -> Callable[..., IvrNode]:
     """start_node(name, max_calls=5) -> an IvrNode of this process on the node's fixed SIP port, holding
     every call until the caller hangs up; stopped after the test."""
-    nodes: list[IvrNode] = []
 
     def start(name: str, max_calls: int = 5) -> IvrNode:
-        node = IvrNode("127.0.0.1", cluster.kamailio.port, SERVICE, cluster.extensions[SERVICE], on_call=hold,
-                       sip_port=cluster.sip_ports[name], rtp_ports=RTP[name], max_calls=max_calls)
-        node.start()
-        nodes.append(node)
-        return node
+        return ivr_node_factory(hold, sip_port=cluster.sip_ports[name], rtp_ports=RTP[name], max_calls=max_calls)
 
-    yield start
-    for node in nodes:
-        node.stop()
+    return start
 
 
 @pytest.fixture
@@ -175,6 +177,11 @@ def test_a_node_at_capacity_answers_486_and_the_call_goes_to_the_next(cluster, s
     finally:
         for call in calls:
             call.hangup()
+    # The callers' BYEs reached the nodes that answered, also for the calls that failed over.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (full.health().active_calls or other.health().active_calls):
+        time.sleep(0.1)
+    assert (full.health().active_calls, other.health().active_calls) == (0, 0)
 
 
 def test_a_killed_node_is_skipped_taken_out_by_the_probes_and_back_when_it_answers_again(
@@ -228,3 +235,33 @@ def test_with_no_node_answering_the_caller_hears_503(cluster, caller):
     call = caller.dial(SERVICE)
     assert not call.wait_answered(15)
     assert call.summary().sip_status == 503
+
+
+def test_the_command_line_runs_the_clusters_kamailio_from_a_node_configuration(tmp_path):
+    """README "Several nodes": `python -m ivr.local_sip_server --config deploy/cluster/node-a.conf --node ...`
+    (the shipped file, on free ports)."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "deploy" / "cluster" / "node-a.conf", encoding="utf-8")
+    port = free_udp_port()
+    config["sip"]["registrar_port"] = str(port)
+    path = tmp_path / "node-a.conf"
+    with path.open("w", encoding="utf-8") as file:
+        config.write(file)
+    nodes = [f"127.0.0.1:{free_udp_port()}", f"127.0.0.1:{free_udp_port()}"]
+    process = subprocess.Popen([sys.executable, "-m", "ivr.local_sip_server", "--config", str(path),
+                                "--node", nodes[0], "--node", nodes[1], "--define", "DS_PING_INTERVAL=1"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(f"Kamailio on udp:127.0.0.1:{port} dispatching {nodes[0]}, {nodes[1]};"), \
+            line + process.stdout.read()
+        runtime = Path(re.search(r"\(log (.+)\)", line).group(1)).parent
+        listed = subprocess.run([KAMCMD_BINARY, "-s", f"unix:{runtime / 'kamailio_ctl'}", "dispatcher.list"],
+                                capture_output=True, text=True, timeout=10).stdout
+        assert f"sip:{nodes[0]}" in listed and f"sip:{nodes[1]}" in listed
+        with Softphone("127.0.0.1", port, "1001", config["test_extensions"]["1001"]):
+            pass  # the test extensions of the node's file are the server's
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert not sip_options_ping("127.0.0.1", port, timeout=0.5) and not runtime.exists()
