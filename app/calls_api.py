@@ -1,11 +1,13 @@
 """The calls API: GET /api/health (open, for load balancers and monitoring) and GET /api/calls (operators
 only: caller numbers are personal data), read from the running IVR node. `since`/`until` must carry their
-UTC offset: the call records are tz-aware, and a naive time has no one meaning across nodes.
+UTC offset: the call records are tz-aware, and a naive time has no one meaning across nodes. With
+`speech_load` (the recognisers' asr.PoolMetrics as a dict), /api/health shows it as "speech".
 
 Calls in progress are every node's (app.shared_calls: through Redis when several nodes share it, each
 record naming its `ivr_node`); ended calls are this node's own recent detail records."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,7 +19,8 @@ from tickets.api import Operator
 from tickets.schemas import ONE_LINE, AwareTimestamp
 
 
-def calls_router(node: IvrNode, shared: SharedCalls) -> APIRouter:
+def calls_router(node: IvrNode, shared: SharedCalls,
+                 speech_load: Callable[[], dict[str, Any]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["calls"])
 
     @router.get("/health")
@@ -28,6 +31,8 @@ def calls_router(node: IvrNode, shared: SharedCalls) -> APIRouter:
         state = node.health().to_dict()
         state["status"] = "ok" if state["registration"] == "registered" else "degraded"
         state["cluster"] = shared.state()
+        if speech_load is not None:
+            state["speech"] = speech_load()
         return state
 
     @router.get("/calls")

@@ -59,6 +59,9 @@ class CallflowSettings:
     police_number: str = "110"  # SIP number of the 110 desk (9 during the emergency guidance)
     flows_dir: str = "callflows/flows"
     models_dir: str = "var/models"  # Vosk models, one folder per language (Korean is also packaged)
+    # Free-speech answers the recognisers decode in real time at once (0: asr's default per core); callers
+    # beyond it are served on keys. Measure with benchmarks/bench_asr.py.
+    speech_capacity: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("operator_seat", "police_number"):

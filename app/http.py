@@ -31,7 +31,7 @@ def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, a
         shared = SharedCalls(socket.gethostname(), application.node, live)
     app = FastAPI(title="12345 hotline", version="1")
     install(app, TicketsContext(session_factory, rules))
-    app.include_router(calls_router(application.node, shared))
+    app.include_router(calls_router(application.node, shared, application.speech_load))
     app.include_router(three_way_router(application.three_way, application.announcements, extensions))
     console.install(app, console_settings, shared if live is not None else None)
     return app

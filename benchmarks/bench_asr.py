@@ -1,40 +1,50 @@
-"""ASR speed on this machine: model load, one stream's real-time factor, threads vs processes, and how many
-simultaneous real-time 8 kHz streams the worker pool sustains.
+"""ASR speed on this machine: model load, real-time factor, threads vs processes, and how many simultaneous
+real-time callers the recognisers sustain, on several different utterances.
+
+    .venv/bin/python benchmarks/bench_asr.py [--seconds 30] [--streams 4,8,12] [--grammar-streams 16,32]
+
+Audio: the test set of benchmarks/bench_decoder.py (var/asr-testset: a dozen Korean request sentences and
+the flow's menu words, two espeak-ng voices, G.711), generated when missing. Decoder settings: asr's
+defaults (`AsrSettings.decoder`, chosen from bench_decoder's table).
 
 Prints:
 - model load: seconds and resident memory added by loading the Korean model (once per process);
-- real-time factor (CPU-bound decode time / audio time) of one free-speech stream (words on, partials read
-  once per 20 ms frame as a call would) and of one grammar stream, fed 20 ms frames of 8 kHz 16-bit PCM;
+- real-time factor (CPU seconds per audio second) of free speech and of grammar answers over the whole set;
 - aggregate throughput (x real time) of 1 and 2 threads sharing one model vs 2 forked processes;
-- for each N in --streams (free speech) and --grammar-streams (menu answers): N streams fed in real time (20 ms per tick) through asr.RecognitionPool
-  for --seconds; the highest backlog and the lag from the last frame fed to the last result. A count is
-  "sustained" when the lag stays under 1 s (the backlog drains as fast as audio arrives).
-
-Speech is espeak-ng Korean (the same sentence repeated, pauses kept), run through G.711 mu-law.
-Usage: .venv/bin/python benchmarks/bench_asr.py [--seconds 15] [--streams 2,4,8] [--grammar-streams 8,16]
+- for each N in --streams: N callers at once, each saying the sentences in its own order with 1.5 s pauses,
+  fed in real time (20 ms per tick) through the product's path: asr.Endpointer (VAD: silence not decoded)
+  and a pool stream per answer (asr.ListeningTurn), a new answer as soon as the last one ended. Printed:
+  answers, the time from a caller's end of speech to its words (p50/p95/max: what a caller waits), the
+  recognisers' highest backlog and lag. N is "sustained" when the p95 wait stays under 1 s and nothing
+  piles up (the lag returns to under 1 s);
+- the same for --grammar-streams: menu answers (one word, then 2 s of quiet) with the menu's grammar.
 Figures on a shared, loaded machine are noisy: compare runs taken under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
-import audioop
 import multiprocessing
 import os
-import subprocess
+import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from asr.models import configure
-from asr.pool import RecognitionPool
-from asr.settings import AsrSettings
-from pcm import FRAME_BYTES, frames, read_wav
-from asr.recognizer import StreamRecognizer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SENTENCE = "안녕하세요 민원을 신청하고 싶습니다 도로에 구멍이 있어요 빨리 고쳐 주세요"
-GRAMMAR = ["네", "아니요", "민원", "구", "칠"]
+from asr.endpoint import Endpointer  # noqa: E402
+from asr.models import configure  # noqa: E402
+from asr.pool import RecognitionPool  # noqa: E402
+from asr.recognizer import StreamRecognizer  # noqa: E402
+from asr.settings import AsrSettings  # noqa: E402
+from asr.turn import ListeningTurn  # noqa: E402
+from benchmarks.bench_decoder import MENU_WORDS, TESTSET, build_testset  # noqa: E402
+from pcm import frames, read_wav  # noqa: E402
+
+PAUSE = bytes(int(1.5 * 16000))
 
 
 def resident_mb() -> float:
@@ -42,28 +52,21 @@ def resident_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def speech(seconds: float, workdir: Path) -> bytes:
-    wav = workdir / "sentence.wav"
-    subprocess.run(["espeak-ng", "-v", "ko", SENTENCE, "-w", str(wav)], check=True)
-    pcm = audioop.ulaw2lin(audioop.lin2ulaw(read_wav(wav), 2), 2)
-    needed = int(seconds * 16000)
-    return (pcm * (needed // len(pcm) + 1))[:needed // FRAME_BYTES * FRAME_BYTES]
-
-
-def decode_seconds(model, pcm: bytes, grammar=None) -> float:
-    """Wall time to decode `pcm` as a call does (frame by frame, partial read per frame)."""
+def decode_cpu(model, pcm: bytes, grammar=None) -> float:
+    """CPU seconds to decode `pcm` as a call does (frame by frame, partial read every 100 ms)."""
     recognizer = StreamRecognizer(model, grammar=grammar)
-    started = time.perf_counter()
-    for frame in frames(pcm):
+    started = time.process_time()
+    for n, frame in enumerate(frames(pcm)):
         recognizer.accept(frame)
-        recognizer.partial()
+        if n % 5 == 4:
+            recognizer.partial()
     recognizer.finish()
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 def throughput_threads(model, pcm: bytes, n: int) -> float:
     """Audio seconds decoded per wall second by n threads, each decoding `pcm`."""
-    threads = [threading.Thread(target=decode_seconds, args=(model, pcm)) for _ in range(n)]
+    threads = [threading.Thread(target=decode_cpu, args=(model, pcm)) for _ in range(n)]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -76,7 +79,7 @@ _forked_model = None
 
 
 def _decode_in_child(pcm: bytes) -> float:
-    return decode_seconds(_forked_model, pcm)
+    return decode_cpu(_forked_model, pcm)
 
 
 def throughput_processes(model, pcm: bytes, n: int) -> float:
@@ -89,63 +92,110 @@ def throughput_processes(model, pcm: bytes, n: int) -> float:
         return n * len(pcm) / 16000 / (time.perf_counter() - started)
 
 
-def realtime_streams(pool: RecognitionPool, pcm: bytes, n: int, grammar=None) -> tuple[int, float]:
-    """Feed n streams one 20 ms frame each per tick, on the clock; return (max backlog frames, final lag s)."""
-    streams = [pool.open_stream("ko", grammar=grammar) for _ in range(n)]
-    pool.reset_max_backlog()  # the highest backlog of this run only
+class Caller:
+    """One simulated caller: its audio, and the answers it is giving, one ListeningTurn at a time."""
+
+    def __init__(self, pool: RecognitionPool, audio: bytes, grammar, end_silence: float) -> None:
+        self.pool, self.frames, self.grammar, self.end_silence = pool, frames(audio), grammar, end_silence
+        self.turn = self._new_turn()
+        self.waits: list[float] = []
+        self._collectors: list[threading.Thread] = []
+
+    def _new_turn(self) -> ListeningTurn:
+        endpointer = Endpointer(timeout=30, end_silence=self.end_silence, max_length=20)
+        return ListeningTurn(endpointer, self.pool.open_stream("ko", grammar=self.grammar), result_timeout=120)
+
+    def feed(self, index: int) -> None:
+        self.turn.feed(self.frames[index % len(self.frames)])
+        if self.turn.finished:
+            ended, turn = time.perf_counter(), self.turn
+            collector = threading.Thread(target=self._collect, args=(turn, ended), daemon=True)
+            collector.start()
+            self._collectors.append(collector)
+            self.turn = self._new_turn()
+
+    def _collect(self, turn: ListeningTurn, ended: float) -> None:
+        turn.result()
+        self.waits.append(time.perf_counter() - ended)
+
+    def finish(self) -> None:
+        self.turn.cancel()
+        for collector in self._collectors:
+            collector.join(120)
+
+
+def realtime_callers(pool: RecognitionPool, audios: list[bytes], n: int, seconds: float, grammar=None,
+                     end_silence: float = 1.0) -> dict:
+    callers = [Caller(pool, audios[i % len(audios)], grammar, end_silence) for i in range(n)]
+    pool.reset_max_backlog()
+    lags = []
     started = time.perf_counter()
-    for i, frame in enumerate(frames(pcm)):
-        for stream in streams:
-            stream.feed(frame)
+    ticks = int(seconds / 0.02)
+    for i in range(ticks):
+        for caller in callers:
+            caller.feed(i)
+        if i % 50 == 0:
+            lags.append(pool.metrics().lag_seconds)
         delay = started + (i + 1) * 0.02 - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-    fed_at = time.perf_counter()
-    for stream in streams:
-        stream.close()
-    for stream in streams:
-        stream.closed.wait()
-    lag = time.perf_counter() - fed_at
-    return pool.metrics().max_backlog_frames, lag
+    for caller in callers:
+        caller.finish()
+    waits = sorted(w for caller in callers for w in caller.waits)
+    metrics = pool.metrics()
+    p95 = waits[int(0.95 * (len(waits) - 1))] if waits else float("inf")
+    settled = max(lags[-3:], default=0.0) < 1.0
+    return {"answers": len(waits), "wait_p50": statistics.median(waits) if waits else None, "wait_p95": p95,
+            "wait_max": max(waits, default=None), "max_backlog_s": metrics.max_backlog_frames * 0.02,
+            "max_lag_s": metrics.max_lag_seconds, "sustained": p95 < 1.0 and settled}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="audio per stream in the real-time runs")
-    parser.add_argument("--streams", default="1,2,4,8", help="free-speech stream counts to try in real time")
-    parser.add_argument("--grammar-streams", default="8,16", help="grammar stream counts to try in real time")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio per caller in the real-time runs")
+    parser.add_argument("--streams", default="4,8,12", help="free-speech caller counts to try in real time")
+    parser.add_argument("--grammar-streams", default="16,32", help="menu-answer caller counts to try")
     args = parser.parse_args()
+    items = build_testset()
+    sentences = [read_wav(TESTSET / i["file"]) for i in items if i["kind"] == "sentence"]
+    words = [read_wav(TESTSET / i["file"]) for i in items if i["kind"] == "menu"]
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        registry = configure(AsrSettings(models_dir=workdir / "models", cache_dir=workdir / "cache"))
-        print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f} (machine shared: noisy)")
+        registry = configure(AsrSettings(models_dir=Path(tmp) / "models", cache_dir=Path(tmp) / "cache"))
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  cores: {os.cpu_count()}  load average: "
+              f"{os.getloadavg()[0]:.2f} (machine shared: noisy)  decoder: {dict(registry.settings.decoder) or 'model default'}")
         rss = resident_mb()
         started = time.perf_counter()
         model = registry.model("ko")
         print(f"model load: {time.perf_counter() - started:.2f} s (checksums + overlay + load), "
               f"+{resident_mb() - rss:.0f} MB resident")
 
-        pcm = speech(10.0, workdir)
-        decode_seconds(model, pcm)  # warm the graph caches
-        audio = len(pcm) / 16000
-        cpu = time.process_time()
-        wall = decode_seconds(model, pcm)
-        print(f"RTF one stream, free speech: {wall / audio:.3f} wall, {(time.process_time() - cpu) / audio:.3f} CPU")
-        print(f"RTF one stream, grammar:     {decode_seconds(model, pcm, GRAMMAR) / audio:.3f}")
+        free, menu = b"".join(sentences), b"".join(words)
+        decode_cpu(model, sentences[0])  # warm the graph caches
+        print(f"RTF free speech ({len(sentences)} sentences, {len(free) / 16000:.0f} s): "
+              f"{decode_cpu(model, free) / (len(free) / 16000):.3f} CPU s per audio s")
+        print(f"RTF grammar ({len(words)} menu words): "
+              f"{decode_cpu(model, menu, MENU_WORDS) / (len(menu) / 16000):.3f}")
+        sample = free[: 16000 * 20]
         for n in (1, 2):
-            print(f"threads={n}: {throughput_threads(model, pcm, n):.1f}x real time (shared model)")
-        print(f"processes=2: {throughput_processes(model, pcm, 2):.1f}x real time (forked, model shared COW)")
+            print(f"threads={n}: {throughput_threads(model, sample, n):.1f}x real time (shared model)")
+        print(f"processes=2: {throughput_processes(model, sample, 2):.1f}x real time (forked, model shared COW)")
 
         pool = RecognitionPool(registry)
-        long_pcm = speech(args.seconds, workdir)
         runs = [(int(n), None) for n in args.streams.split(",") if n]
-        runs += [(int(n), GRAMMAR) for n in args.grammar_streams.split(",") if n]
+        runs += [(int(n), MENU_WORDS) for n in args.grammar_streams.split(",") if n]
         for n, grammar in runs:
-            backlog, lag = realtime_streams(pool, long_pcm, n, grammar)
-            verdict = "sustained" if lag < 1.0 else "NOT sustained"
-            kind = "grammar" if grammar else "free-speech"
-            print(f"{n:3d} real-time {kind} streams x {args.seconds:.0f} s: max backlog {backlog} frames "
-                  f"({backlog * 0.02:.1f} s of audio), lag after last frame {lag:.2f} s -> {verdict}")
+            if grammar is None:  # each caller says the sentences in its own order, 1.5 s between answers
+                audios = [b"".join(s + PAUSE for s in sentences[k:] + sentences[:k]) for k in range(len(sentences))]
+                result = realtime_callers(pool, audios, n, args.seconds)
+            else:
+                audios = [b"".join(w + PAUSE + PAUSE for w in words[k:] + words[:k]) for k in range(len(words))]
+                result = realtime_callers(pool, audios, n, args.seconds, grammar, end_silence=0.8)
+            kind = "menu-answer" if grammar else "free-speech"
+            print(f"{n:3d} real-time {kind} callers x {args.seconds:.0f} s: {result['answers']} answers, wait "
+                  f"after end of speech p50/p95/max {result['wait_p50'] or 0:.2f}/{result['wait_p95']:.2f}/"
+                  f"{result['wait_max'] or 0:.2f} s, max backlog {result['max_backlog_s']:.1f} s of audio, "
+                  f"max lag {result['max_lag_s']:.2f} s -> {'sustained' if result['sustained'] else 'NOT sustained'}",
+                  flush=True)
         pool.shutdown()
 
 

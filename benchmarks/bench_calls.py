@@ -9,12 +9,18 @@ at a random moment. The IVR plays a 400 Hz prompt with barge-in; the digit cuts 
 follows; the caller measures how long after its first telephone-event packet the new tone arrives
 (DTMF-to-reaction latency, i.e. detection + barge-in + the send queue + the network).
 
-Printed per N: calls answered, set-up time, CPU of the IVR process (percent of one core), its threads,
-caller->IVR frames lost (frames the IVR's tap got vs. 50 per second of each call), IVR->caller packets
-received vs. expected (50 per connected second), lost (sequence gaps) and late (after their play-out time in
-the softphone's jitter buffer), the softphone's own late media ticks (it shares the machine), and DTMF
-reaction latency. Speed is measured here, never
-asserted in tests.
+Printed per N (one JSON line), every count as delivered/expected so that nothing missing goes unseen:
+- calls answered, set-up time median/max;
+- IVR process: CPU (percent of one core) and threads (max seen);
+- caller->IVR: frames the IVR's tap got vs. 50 per second of each call (total, and the worst call);
+- IVR->caller: packets the caller received vs. 50 per connected second (total, worst call), of which late
+  (after their play-out time in the caller's jitter buffer) and lost (sequence gaps); "on tick" = received
+  minus late, i.e. frames the caller could play on their 20 ms tick;
+- the IVR engine's own accounting: ticks late (sent a frame or more behind schedule, catching up) and ticks
+  and frames skipped (never sent after a stall > 200 ms: each one a 20 ms gap on every call);
+- the softphone's own late media ticks and skipped frames (it shares the machine: caller->IVR frames it never
+  sent are missing for the caller's reasons, not the IVR's), and DTMF reaction latency p50/p95/max.
+Speed is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -81,8 +87,11 @@ def serve_ivr(host: str, port: int, password: str, max_calls: int, stats_path: P
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
+    health = node.health()  # before stop(): the engine's counters for the run
     node.stop()
-    stats_path.write_text(json.dumps(results))
+    stats_path.write_text(json.dumps({"calls": results, "ticks_late": health.media_ticks_late,
+                                      "ticks_skipped": health.media_ticks_skipped,
+                                      "frames_skipped": health.media_frames_skipped}))
 
 
 # ------------------------------------------------------------------------------------------ caller side
@@ -154,37 +163,52 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
                         digit_plan[id(call)] = None
                 time.sleep(0.05)
             cpu = (proc_cpu_seconds(ivr.pid) - cpu_start) / (time.monotonic() - wall_start)
-            latencies, lost, late, received, sent_late, connected = [], 0, 0, 0, 0, 0.0
+            latencies, lost, late, received, sent_late, expected, caller_skipped = [], 0, 0, 0, 0, 0, 0
+            worst_on_tick = 100.0
             for call in answered:
                 stats = call.media_stats
+                call_expected = round(call.seconds_connected() * 50)
                 lost, late, received = lost + stats.packets_lost, late + stats.packets_late, received + stats.packets_received
+                expected += call_expected
+                if call_expected:
+                    worst_on_tick = min(worst_on_tick,
+                                        100 * (stats.packets_received - stats.packets_late) / call_expected)
                 sent_late = max(sent_late, stats.late_ticks)  # one media clock for all the softphone's calls
+                caller_skipped += stats.frames_skipped
                 probe = probes.get(id(call))
                 if probe and probe.high_tone_at and call.digit_sent_at:
                     latencies.append(probe.high_tone_at - call.digit_sent_at[0][1])
-                connected += call.seconds_connected()
                 call.hangup()
             time.sleep(1.0)
             phone.stop()
         finally:
             ivr.terminate()
             ivr.wait(30)
-        per_call = json.loads(stats_path.read_text()) if stats_path.exists() else []
+        ivr_side = json.loads(stats_path.read_text()) if stats_path.exists() else {"calls": []}
         stats_path.unlink(missing_ok=True)
-    expected_up = sum(r["seconds"] for r in per_call) * 50
+    per_call = ivr_side["calls"]
+    expected_up = round(sum(r["seconds"] for r in per_call) * 50)
     tapped = sum(r["frames_tapped"] for r in per_call)
+    worst_up = min((100 * r["frames_tapped"] / (r["seconds"] * 50) for r in per_call if r["seconds"] > 0),
+                   default=None)
     return {
         "calls": calls, "answered": len(answered),
+        "unanswered_statuses": [call.summary().sip_status for call, _ in active if not call.answered],
         "setup_s_median": round(statistics.median(setup), 3) if setup else None,
         "setup_s_max": round(max(setup), 3) if setup else None,
         "ivr_cpu_percent_of_one_core": round(100 * cpu, 1), "ivr_threads_max": threads_max,
-        "caller_to_ivr_frames_lost_percent": round(100 * (1 - tapped / expected_up), 2) if expected_up else None,
-        "unanswered_statuses": [call.summary().sip_status for call, _ in active if not call.answered],
-        "ivr_to_caller_packets_received": received,
-        "ivr_to_caller_packets_expected": round(connected * 50),
-        "ivr_to_caller_lost_percent": round(100 * lost / max(1, received + lost), 2),
-        "ivr_to_caller_late_percent": round(100 * late / max(1, received), 2),
+        "caller_to_ivr_frames": f"{tapped}/{expected_up}",
+        "caller_to_ivr_delivered_percent": round(100 * tapped / expected_up, 2) if expected_up else None,
+        "caller_to_ivr_worst_call_percent": round(worst_up, 2) if worst_up is not None else None,
+        "ivr_to_caller_packets": f"{received}/{expected}",
+        "ivr_to_caller_delivered_percent": round(100 * received / expected, 2) if expected else None,
+        "ivr_to_caller_on_tick_percent": round(100 * (received - late) / expected, 2) if expected else None,
+        "ivr_to_caller_worst_call_on_tick_percent": round(worst_on_tick, 2) if answered else None,
+        "ivr_to_caller_late": late, "ivr_to_caller_lost": lost,
+        "ivr_engine_ticks_late": ivr_side.get("ticks_late"), "ivr_engine_ticks_skipped": ivr_side.get("ticks_skipped"),
+        "ivr_engine_frames_skipped": ivr_side.get("frames_skipped"),
         "softphone_media_ticks_late": sent_late,
+        "softphone_frames_skipped": caller_skipped,  # caller->IVR frames the caller itself never sent
         "dtmf_reactions_measured": len(latencies),
         "dtmf_reaction_ms_median": round(1000 * statistics.median(latencies)) if latencies else None,
         "dtmf_reaction_ms_p95": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))]) if latencies else None,

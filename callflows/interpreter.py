@@ -11,29 +11,23 @@ Rules that hold everywhere, whatever the flow says:
 """
 from __future__ import annotations
 
-import audioop
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pcm import FRAME_SECONDS, SAMPLE_WIDTH
-
 from callflows import model
 from callflows.bundle import FlowBundle
+from callflows.listening import CallListener, Heard
 from callflows.model import Flow, InputNode, Node, Prompt
-from callflows.ports import (Call, CallEnded, CallObserver, NoCallObserver, PromptAudio, Recordings, Speech,
-                             Switchboard, TicketNotFound, Tickets, WorkingDays)
+from callflows.ports import (Call, CallEnded, CallObserver, Listening, NoCallObserver, PromptAudio, Recordings,
+                             Speech, Switchboard, TicketNotFound, Tickets, WorkingDays)
 from callflows.templates import render
 
 log = logging.getLogger(__name__)
 
-NO_FRAME_WAIT = 0.2        # read_frame timeout; counted as that much silence when nothing arrives
-SPEECH_RMS = 400           # a 20 ms frame louder than this counts as speech
-PRE_ROLL_FRAMES = 10       # keep 200 ms before the first loud frame so a word's onset is not cut
 MENU_UTTERANCE = 4.0       # longest answer to a menu, seconds
 MENU_END_SILENCE = 0.8
 CONFIRM_YES, CONFIRM_AGAIN = "1", "2"
@@ -60,12 +54,6 @@ class CallResult:
     vars: dict[str, Any]
     visited: list[str]              # "flow:node" in order ("error" marks a rescue to the operator)
     detail: str = ""
-
-
-@dataclass
-class _Heard:
-    digit: str | None = None
-    audio: bytes | None = None
 
 
 class _Jump(Exception):
@@ -107,6 +95,7 @@ class FlowRunner:
         self.detail = ""
         self.draft_open = False
         self.submitted = False
+        self.listener = CallListener(call, services.speech, services.observer)
 
     @property
     def language(self) -> str:
@@ -219,52 +208,14 @@ class FlowRunner:
         if digit and self.main.operator and digit == self.main.operator.digit:
             raise _Jump(self.main.operator.node)
 
-    def _listen(self, *, timeout: float, speech: bool, max_length: float = MENU_UTTERANCE,
-                end_silence: float = MENU_END_SILENCE, pending: str | None = None) -> _Heard:
-        """Wait for a digit, or (when `speech`) for an utterance cut at `end_silence` of quiet.
-
-        Time is counted in audio frames, not by the wall clock, so a loaded machine does not shorten it."""
+    def _listen(self, *, timeout: float, pending: str | None = None, turn: Listening | None = None) -> Heard:
+        """A digit; with a listening `turn` (callflows.listening), a digit or the caller's utterance."""
+        if turn is not None:
+            return self.listener.hear(turn, pending=pending)
         queued = self.call.next_digit(0)
         if queued or pending:
-            return _Heard(digit=queued or pending)
-        if not speech:
-            return _Heard(digit=self.call.next_digit(timeout))
-        waited = quiet = 0.0
-        pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
-        utterance: list[bytes] | None = None
-        backlog = self._queued_frames()
-        while True:
-            digit = self.call.next_digit(0)
-            if digit:
-                return _Heard(digit=digit)
-            stale = bool(backlog)
-            frame = backlog.popleft() if stale else self.call.read_frame(NO_FRAME_WAIT)
-            step = FRAME_SECONDS if frame else NO_FRAME_WAIT
-            loud = bool(frame) and audioop.rms(frame, SAMPLE_WIDTH) >= SPEECH_RMS
-            if utterance is None:
-                waited += 0.0 if stale else step  # audio from before we listened is heard, not waited for
-                if loud:
-                    utterance = [*pre_roll, frame]
-                elif frame:
-                    pre_roll.append(frame)
-                if utterance is None and waited >= timeout:
-                    return _Heard()
-                continue
-            if frame:
-                utterance.append(frame)
-            quiet = 0.0 if loud else quiet + step
-            if quiet >= end_silence or len(utterance) * FRAME_SECONDS >= max_length:
-                return _Heard(audio=b"".join(utterance))
-
-    def _queued_frames(self) -> deque[bytes]:
-        """Caller audio that queued up while a prompt played or the last answer was being recognised.
-
-        It is still listened to (a caller may answer over the end of a prompt), but it must not count as
-        time waited: a 12 s prompt would otherwise use up a 5 s time-out before the caller had a chance."""
-        frames: deque[bytes] = deque()
-        while (frame := self.call.read_frame(0)) is not None:
-            frames.append(frame)
-        return frames
+            return Heard(digit=queued or pending)
+        return Heard(digit=self.call.next_digit(timeout))
 
     def _attempts(self, flow: Flow, node: InputNode, attempt: Callable[[], str]) -> str | None:
         """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN."""
@@ -322,17 +273,21 @@ class FlowRunner:
     def _do_menu(self, flow: Flow, node: model.MenuNode) -> str | None:
         language = self.language
         phrases = [word for option in node.options for word in option.say.get(language, [])]
-        speech = bool(phrases) and self.services.speech.has_model(language)
-        prompt = node.prompt if speech or node.keypad_prompt is None else node.keypad_prompt
 
         def attempt() -> str:
-            interrupted = self._say(flow, prompt, barge_in=node.barge_in)
-            heard = self._listen(timeout=node.timeout, speech=speech, pending=interrupted)
+            with self.listener.turn(language, phrases=phrases, recognise=bool(phrases), record=False,
+                                    timeout=node.timeout, max_length=MENU_UTTERANCE,
+                                    end_silence=MENU_END_SILENCE) as turn:
+                prompt = node.prompt if turn is not None or node.keypad_prompt is None else node.keypad_prompt
+                interrupted = self._say(flow, prompt, barge_in=node.barge_in)
+                heard = self._listen(timeout=node.timeout, pending=interrupted, turn=turn)
             self._check_operator(heard.digit)
             if heard.digit:
                 chosen = next((o for o in node.options if o.digit == heard.digit), None)
+            elif heard.audio and not heard.recognised:
+                return _AGAIN  # the recogniser could not keep up: asked again, on keys
             elif heard.audio:
-                said = self.services.speech.recognize(heard.audio, language, phrases)
+                said = heard.text
                 if said:
                     self._safely(self.services.observer.final_transcript, self.call.call_id, said)
                 chosen = next((o for o in node.options if said and said in o.say.get(language, [])), None)
@@ -360,7 +315,7 @@ class FlowRunner:
             if node.read_back is not None:
                 self._say(flow, node.read_back, barge_in=node.confirm, extra={node.var: digits})
             if node.confirm:
-                answer = self._listen(timeout=node.timeout, speech=False).digit
+                answer = self._listen(timeout=node.timeout).digit
                 self._check_operator(answer)
                 if answer != CONFIRM_YES:
                     return _AGAIN if answer == CONFIRM_AGAIN else _INVALID
@@ -371,43 +326,46 @@ class FlowRunner:
 
     def _do_ask(self, flow: Flow, node: model.AskNode) -> str | None:
         language = self.language
-        has_model = self.services.speech.has_model(language)
-        phrases = (node.grammar or {}).get(language, [])
+        has_model = self.listener.speech_available(language)
+        phrases = (node.grammar or {}).get(language, []) if node.grammar is not None else None
         if not has_model and (node.grammar is not None or node.no_model):
             return node.no_model or self._give_up(flow, node)
-        prompt = node.prompt if has_model or node.keypad_prompt is None else node.keypad_prompt
 
         def attempt() -> str:
-            interrupted = self._say(flow, prompt, barge_in=node.barge_in)
-            heard = self._listen(timeout=node.timeout, speech=True, max_length=node.max_length,
-                                 end_silence=node.end_silence, pending=interrupted)
+            with self.listener.turn(language, phrases=phrases, recognise=True, record=True, timeout=node.timeout,
+                                    max_length=node.max_length, end_silence=node.end_silence) as turn:
+                prompt = node.prompt if turn.recognising or node.keypad_prompt is None else node.keypad_prompt
+                interrupted = self._say(flow, prompt, barge_in=node.barge_in)
+                heard = self._listen(timeout=node.timeout, pending=interrupted, turn=turn)
             self._check_operator(heard.digit)
             if heard.digit:
                 return _INVALID
             if heard.audio is None:
                 return _NO_INPUT
             if node.grammar is not None:
-                said = self.services.speech.recognize(heard.audio, language, phrases)
-                if said is None:
+                if not heard.recognised:  # recognisers full: as without a model
+                    return node.no_model or self._give_up(flow, node)
+                if heard.text is None:
                     return _INVALID
-                self._safely(self.services.observer.final_transcript, self.call.call_id, said)
-                self._store(node.var, said)
+                self._safely(self.services.observer.final_transcript, self.call.call_id, heard.text)
+                self._store(node.var, heard.text)
                 return node.next
             self._store(f"{node.var}_audio", self.services.recordings.save(self.call.call_id, node.var, heard.audio))
-            text = self.services.speech.transcribe(heard.audio, language).strip() if has_model else ""
+            text = (heard.text or "").strip()
             if text:
                 self._safely(self.services.observer.final_transcript, self.call.call_id, text)
-            if has_model and not text:
+            if heard.recognised and not text:
                 return _INVALID
-            self._store(node.var, text)  # '' without a model: the recording is transcribed later
+            self._store(node.var, text)  # '' when not recognised (no model, or on keys): transcribed later
             return node.next
 
         return self._attempts(flow, node, attempt)
 
     def _do_record(self, flow: Flow, node: model.RecordNode) -> str:
-        self._say(flow, node.prompt)
-        heard = self._listen(timeout=node.timeout, speech=True, max_length=node.max_length,
-                             end_silence=node.end_silence)
+        with self.listener.turn(self.language, phrases=None, recognise=False, record=True, timeout=node.timeout,
+                                max_length=node.max_length, end_silence=node.end_silence) as turn:
+            self._say(flow, node.prompt)
+            heard = self._listen(timeout=node.timeout, turn=turn)
         self._check_operator(heard.digit)
         if heard.audio:
             self._store(node.var, self.services.recordings.save(self.call.call_id, node.var, heard.audio))
@@ -427,7 +385,7 @@ class FlowRunner:
         if c.language is not None:
             return self.language == c.language
         if c.speech_available is not None:
-            return self.services.speech.has_model(self.language) == c.speech_available
+            return self.listener.speech_available(self.language) == c.speech_available
         if c.seats_on_duty is not None:
             unit = self._render(flow, c.seats_on_duty)
             return bool(unit) and self.services.switchboard.seats_on_duty(unit)

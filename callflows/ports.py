@@ -36,24 +36,66 @@ class Call(Protocol):
 
     def read_frame(self, timeout: float = 1.0) -> bytes | None: ...
 
-    def next_digit(self, timeout: float) -> str | None: ...
+    def stream_frames(self, sink: Callable[[bytes, bool], None]) -> Callable[[], None]:
+        """Hand every caller frame to `sink(frame, queued)` as it arrives (on the media thread: quick),
+        starting with the frames queued since the last read (queued=True); returns what stops it."""
+        ...
+
+    def next_digit(self, timeout: float, *, until: Callable[[], bool] | None = None) -> str | None:
+        """The oldest digit not yet taken; None after `timeout` s, or as soon as `until()` holds (checked
+        whenever a frame was handed to a `stream_frames` sink, so a listener's end wakes the waiter)."""
+        ...
 
     def hangup(self) -> None: ...
 
 
+class HeardSpeech(Protocol):
+    """What one answer turned out to be (asr.TurnResult fits)."""
+
+    audio: bytes | None  # the utterance (8 kHz 16-bit PCM), None when the caller said nothing in time
+    text: str | None     # free speech: the words ('' not understood); grammar: the phrase said, or None
+    recognised: bool     # False: no recognition ran or it could not finish (keep the audio, transcribe later)
+
+
+class Listening(Protocol):
+    """One answer being listened to. The port finds where the speech starts and ends (once) and, when
+    `recognising`, decodes it while the caller speaks. Frames come from `Call.stream_frames`."""
+
+    recognising: bool
+
+    def feed(self, frame: bytes, queued: bool = False) -> None: ...
+
+    def silence(self, seconds: float) -> None:
+        """No audio arrived for `seconds`: count it as quiet."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """The utterance ended, or nobody spoke within the time-out, or it was cancelled."""
+        ...
+
+    def result(self) -> HeardSpeech:
+        """After `finished`: the answer (waits briefly for the recogniser's last words)."""
+        ...
+
+    def cancel(self) -> None:
+        """A key was pressed or the call ended: give the recogniser back (harmless when done)."""
+        ...
+
+
 class Speech(Protocol):
-    """Recognition of one utterance (8 kHz 16-bit mono PCM, cut by the interpreter at end of speech)."""
+    """Listening to a caller's answers: endpointing always, recognition where a model and capacity exist."""
 
     def has_model(self, language: str) -> bool:
         """False where no model is installed: the flow then runs on keypad answers and recordings."""
         ...
 
-    def recognize(self, pcm: bytes, language: str, phrases: Sequence[str]) -> str | None:
-        """The phrase of `phrases` that was said, or None when it was none of them or too unsure."""
-        ...
-
-    def transcribe(self, pcm: bytes, language: str) -> str:
-        """Free speech to text ('' when nothing was understood)."""
+    def listen(self, language: str, *, phrases: Sequence[str] | None = None, recognise: bool = True,
+               timeout: float, max_length: float, end_silence: float,
+               on_partial: Callable[[str], None] | None = None) -> Listening | None:
+        """A listening for one answer: free speech, or one of `phrases` (a grammar). None when recognition
+        was asked for and the node's recognisers are at capacity (serve the caller on keys instead); with
+        `recognise=False` it only finds the utterance (recordings) and is never None."""
         ...
 
 

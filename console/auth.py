@@ -89,6 +89,21 @@ class ConsoleUser:
         """Operators and administrators edit tickets and transcripts; unit staff work their own tickets."""
         return self.principal.role in ("operator", "admin")
 
+    @property
+    def may_supervise(self) -> bool:
+        """Statistics are for the centre: operators, administrators and supervisors (督办)."""
+        return self.principal.role in ("operator", "admin", "supervisor")
+
+    @property
+    def may_reply(self) -> bool:
+        """Who writes a reply to the citizen (tickets.procedures_api's Replier)."""
+        return self.principal.role in ("operator", "unit_staff", "admin")
+
+    @property
+    def may_review_replies(self) -> bool:
+        """Who approves or returns a reply (tickets.procedures_api's Reviewer)."""
+        return self.principal.role in ("reviewer", "admin")
+
 
 class SignInRequired(Exception):
     """A page was asked for without a session: the console answers with the sign-in page."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -21,7 +22,7 @@ from console.countdown import countdown
 from console.i18n import known, language_of
 from console.transcripts import transcript_document
 from console.web import render
-from tickets import review, service
+from tickets import replies, review, service
 from tickets.api import UNIT_STAFF_ACTIONS
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import CALLBACK_RESULTS, REQUEST_TYPES, Ticket, utcnow
@@ -32,10 +33,24 @@ PAGE_SIZE = 25
 
 
 def actions_for(ticket: Ticket, user: ConsoleUser) -> list[str]:
-    allowed = allowed_actions(Status(ticket.status))
+    """The lifecycle actions this user may take now, as the API allows them. A reply and its review go with
+    the reply's content (tickets.replies): they have their own forms (`reply`, `reply-review`)."""
+    allowed = [action for action in allowed_actions(Status(ticket.status)) if action not in service.REPLY_ACTIONS]
     if user.principal.role == "unit_staff":
         allowed = [action for action in allowed if action in UNIT_STAFF_ACTIONS]
+    elif not user.may_edit:
+        allowed = []
     return [action.value for action in allowed]
+
+
+def reply_forms(ticket: Ticket, user: ConsoleUser, session: Session) -> dict[str, Any]:
+    """Which reply form the page shows: writing one (in progress) or reviewing the pending one."""
+    allowed = allowed_actions(Status(ticket.status))
+    pending = next((reply for reply in replies.replies_of(session, ticket.id) if reply.status == "pending_review"),
+                   None)
+    return {"write": Action.REPLY in allowed and user.may_reply,
+            "review": pending if Action.APPROVE_REPLY in allowed and user.may_review_replies else None,
+            "pending": pending}
 
 
 def history(ticket: Ticket) -> list[dict[str, Any]]:
@@ -62,6 +77,9 @@ def ticket_page(request: Request, user: ConsoleUser, ticket_id: int, *, error: s
                       unit_names={unit.id: unit.name for unit in units}, units=units,
                       countdown=countdown(ticket, utcnow(), lang), history=history(ticket),
                       recordings=recordings, transcript=transcript, actions=actions_for(ticket, user),
+                      reply=reply_forms(ticket, user, session),
+                      handled_default=utcnow() + timedelta(minutes=1),  # the form's minutes never predate now
+                      rejection_reasons=request.app.state.tickets.rules.procedures.rejection_reasons,
                       request_types=REQUEST_TYPES, callback_results=CALLBACK_RESULTS, error=error,
                       saved=request.query_params.get("saved") == "1")
 
@@ -82,7 +100,7 @@ def change(request: Request, user: ConsoleUser, ticket_id: int, work: Callable[[
             work(session, visible_ticket(session, ticket_id, user.principal))
     except service.NotFound:
         return render(request, "notfound.html", user, language_of(request), status_code=404)
-    except (InvalidTransition, service.ConcurrentUpdate) as error:
+    except (InvalidTransition, service.ConcurrentUpdate, service.Conflict) as error:
         return ticket_page(request, user, ticket_id, error=str(error), status_code=409)
     except ValueError as error:
         return ticket_page(request, user, ticket_id, error=str(error), status_code=422)
@@ -92,20 +110,62 @@ def change(request: Request, user: ConsoleUser, ticket_id: int, work: Callable[[
 @router.post("/tickets/{ticket_id}/transition")
 def transition(ticket_id: int, request: Request, user: PageUser, action: Annotated[str, Form()],
                note: Annotated[str, Form(max_length=2000)] = "", unit_id: Annotated[str, Form()] = "",
-               callback_result: Annotated[str, Form()] = "",
+               callback_result: Annotated[str, Form()] = "", rejection_reason: Annotated[str, Form()] = "",
                expected_version: Annotated[str, Form()] = "") -> Response:
-    if action not in [a.value for a in Action]:
+    if action not in [a.value for a in Action] or Action(action) in service.REPLY_ACTIONS:
         raise HTTPException(422, detail=[{"loc": ["body", "action"], "type": "value_error",
                                           "msg": f"{action!r} is not an action"}])
     if user.principal.role == "unit_staff" and Action(action) not in UNIT_STAFF_ACTIONS:
         raise HTTPException(403, detail=f"unit staff may not {action}")
+    if user.principal.role not in ("unit_staff", "operator", "admin"):
+        raise HTTPException(403, detail=f"the {user.principal.role} role may not {action}")
 
     def work(session: Session, ticket: Ticket) -> None:
         service.transition(session, ticket.id, action, actor=user.principal.name,
                            rules=request.app.state.tickets.rules, note=note.strip() or None,
                            unit_id=_optional_int("unit_id", unit_id),
-                           callback_result=callback_result or None,
+                           callback_result=callback_result or None, rejection_reason=rejection_reason or None,
                            expected_version=_optional_int("expected_version", expected_version))
+
+    return change(request, user, ticket_id, work, editors_only=False)
+
+
+@router.post("/tickets/{ticket_id}/reply")
+def reply(ticket_id: int, request: Request, user: PageUser, handling_unit: Annotated[str, Form(max_length=100)] = "",
+          handled_at: Annotated[str, Form(max_length=40)] = "", situation: Annotated[str, Form(max_length=4000)] = "",
+          result: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """The reply to the citizen with its four parts (tickets.replies), which then waits for review."""
+    if not user.may_reply:
+        raise HTTPException(403, detail=f"the {user.principal.role} role may not reply")
+
+    def work(session: Session, ticket: Ticket) -> None:
+        try:
+            moment = service.as_utc(datetime.fromisoformat(handled_at))
+        except ValueError:
+            raise ValueError(f"handled_at: {handled_at!r} is not a date and time") from None
+        replies.submit_reply(session, ticket.id, {"handling_unit": handling_unit.strip(), "handled_at": moment,
+                                                  "situation": situation.strip(), "result": result.strip()},
+                             actor=user.principal.name, rules=request.app.state.tickets.rules)
+
+    return change(request, user, ticket_id, work, editors_only=False)
+
+
+@router.post("/tickets/{ticket_id}/reply-review")
+def review_reply(ticket_id: int, request: Request, user: PageUser, decision: Annotated[str, Form()],
+                 note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """审核把关 of the ticket's pending reply: approve it (it counts as sent) or return it with the reason."""
+    if not user.may_review_replies:
+        raise HTTPException(403, detail=f"the {user.principal.role} role may not review replies")
+    if decision not in ("approve", "return"):
+        raise HTTPException(422, detail=[{"loc": ["body", "decision"], "type": "value_error",
+                                          "msg": "approve or return"}])
+
+    def work(session: Session, ticket: Ticket) -> None:
+        pending = reply_forms(ticket, user, session)["pending"]
+        if pending is None:
+            raise service.Conflict("this ticket has no reply waiting for review")
+        replies.review_reply(session, pending.id, approve=decision == "approve", actor=user.principal.name,
+                             rules=request.app.state.tickets.rules, note=note.strip() or None)
 
     return change(request, user, ticket_id, work, editors_only=False)
 

@@ -22,8 +22,8 @@ OVERDUE_LIMIT = 1000
 
 @router.get("/statistics")
 def statistics(request: Request, user: PageUser, days: int = 30) -> Response:
-    if not user.may_edit:
-        raise HTTPException(403, detail="statistics are for the centre's operators")
+    if not user.may_supervise:
+        raise HTTPException(403, detail="statistics are for the centre's operators and supervisors")
     if days not in PERIODS:
         raise HTTPException(422, detail=[{"loc": ["query", "days"], "type": "value_error",
                                           "msg": f"one of {', '.join(map(str, PERIODS))}"}])

@@ -25,7 +25,13 @@ def local_time(value: datetime | None, with_seconds: bool = False) -> str:
     return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
 
 
+def datetime_local(value: datetime) -> str:
+    """The value of an <input type=datetime-local> (Shanghai time, to the minute)."""
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+
+
 templates.env.filters["local"] = local_time
+templates.env.filters["datetime_local"] = datetime_local
 
 
 def render(request: Request, template: str, user: ConsoleUser | None, lang: str, status_code: int = 200,

@@ -35,9 +35,11 @@ CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]
     "PCMU": (0, g711.decode_pcmu, g711.encode_pcmu),
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
 }
-MAX_CATCH_UP_FRAMES = 10  # behind by more than 200 ms: skip frames instead of bursting them
+MAX_CATCH_UP_FRAMES = 10  # behind by more than 200 ms: skip frames instead of bursting them (counted)
 MAX_GAP_FILL = 50  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
 MAX_DATAGRAMS_PER_TICK = 64  # read per socket per tick at most (a flood must not stall the other calls)
+MEDIA_THREAD_NICE = -10  # the media thread's scheduling priority when allowed (root or CAP_SYS_NICE)
+OUTPUT_LOW_FRAMES = 25  # `on_output_low` fires when the send queue falls to this many frames (500 ms)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class StreamStats:
     malformed: int = 0
     foreign: int = 0  # datagrams from anyone but the far end (see ivr.rtp_source), dropped unread
     frames_sent: int = 0
-    send_ticks_late: int = 0  # ticks handled more than one frame after their due time
+    frames_skipped: int = 0  # 20 ms ticks never sent because the engine stalled past MAX_CATCH_UP_FRAMES
 
 
 class JitterBuffer:
@@ -127,9 +129,11 @@ class MediaStream:
     """One call's RTP: a bound UDP socket, the far end, the codec, and the queues the session uses.
 
     `on_frame(pcm)` gets every 20 ms caller frame and `on_digit(digit)` every key press, both on the media
-    thread (keep them short); `on_closed()` once when the stream is stopped. Only the far end is heard:
-    datagrams from any other source are dropped (ivr.rtp_source); `remote` must be an IP address, never a
-    host name (sendto would resolve it for every packet).
+    thread (keep them short); `on_closed()` once when the stream is stopped. `on_output_low()` (media thread)
+    when the send queue falls to OUTPUT_LOW_FRAMES and again when it runs empty, so whoever queues audio
+    ahead (a prompt) is woken twice a second to top it up instead of polling every frame. Only the far end
+    is heard: datagrams from any other source are dropped (ivr.rtp_source); `remote` must be an IP address,
+    never a host name (sendto would resolve it for every packet).
     """
 
     sock: socket.socket
@@ -139,6 +143,7 @@ class MediaStream:
     on_frame: Callable[[bytes], None]
     on_digit: Callable[[str], None]
     on_closed: Callable[[], None] = lambda: None
+    on_output_low: Callable[[], None] = lambda: None
     jitter_depth: int = 3
     stats: StreamStats = field(default_factory=StreamStats)
 
@@ -188,7 +193,11 @@ class MediaStream:
 
     def send_tick(self) -> None:
         with self._outgoing_lock:
-            pcm = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
+            queued = bool(self._outgoing)
+            pcm = self._outgoing.popleft() if queued else SILENCE_FRAME
+            left = len(self._outgoing)
+        if queued and left in (OUTPUT_LOW_FRAMES, 0):
+            self.on_output_low()
         packet = RtpPacket(payload_type=self.payload_type, sequence_number=self._sequence,
                            timestamp=self._timestamp, ssrc=self._ssrc, payload=self._encode(pcm),
                            marker=self._marker)
@@ -202,9 +211,11 @@ class MediaStream:
             log.debug("RTP send to %s failed: %s", self.remote, exc)
 
     def skip(self, frames: int) -> None:
-        """The clock jumped `frames` ticks: advance the RTP timestamp (not the sequence: nothing was lost)."""
+        """The clock jumped `frames` ticks: advance the RTP timestamp (not the sequence: nothing queued is
+        dropped, it is sent late) and count them: the far end misses those 20 ms slots."""
         self._timestamp = (self._timestamp + frames * FRAME_SAMPLES) & 0xFFFFFFFF
         self._marker = True
+        self.stats.frames_skipped += frames
 
     def receive(self, now: float) -> None:
         """Drain the socket (non-blocking)."""
@@ -306,7 +317,10 @@ class MediaEngine:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._tickers: tuple[Callable[[], None], ...] = ()  # replaced, never mutated: read without a lock
         self._tickers_lock = threading.Lock()
-        self.ticks_late = 0
+        self.ticks = 0
+        self.ticks_late = 0  # ticks handled a frame or more after their due time (sent at once, catching up)
+        self.ticks_skipped = 0  # ticks never sent after a stall longer than MAX_CATCH_UP_FRAMES
+        self.frames_skipped = 0  # the same, summed over the streams that missed them
 
     def start(self) -> None:
         self._running = True
@@ -378,6 +392,7 @@ class MediaEngine:
 
     def _run(self) -> None:
         """Wait for packets until the next 20 ms tick, then send one frame per stream."""
+        _raise_priority(threading.get_native_id())
         next_tick = time.monotonic()
         while self._running:
             try:
@@ -403,12 +418,18 @@ class MediaEngine:
             if key.data is not None:
                 key.data.receive(now)
         behind = int((now - next_tick) / FRAME_SECONDS)
+        self.ticks += 1
         if behind:
             self.ticks_late += 1
         if behind > MAX_CATCH_UP_FRAMES:
             # Stalled too long to catch up by sending faster: skip those frames, and move the RTP timestamps
-            # on by the same amount so the far end's schedule stays true to the wall clock.
+            # on by the same amount so the far end's schedule stays true to the wall clock. Counted per
+            # stream and in total: a far end hears each skipped tick as a gap.
             next_tick += behind * FRAME_SECONDS
+            self.ticks_skipped += behind
+            self.frames_skipped += behind * len(self._streams)
+            log.warning("media engine stalled %d ms: %d ticks skipped on %d streams", behind * 20, behind,
+                        len(self._streams))
             for stream in list(self._streams):
                 stream.skip(behind)
         next_tick += FRAME_SECONDS  # when behind by a few frames, the next cycles come at once (catch up)
@@ -429,6 +450,18 @@ class MediaEngine:
             except Exception:
                 log.exception("media tick failed for stream on port %s", stream.local_port)
         return next_tick
+
+
+def _raise_priority(thread_id: int) -> None:
+    """Give the media thread precedence over the node's other threads (recognition, calls) and over other
+    processes, as telephony servers do: on a busy machine a 20 ms tick that waits for a CPU is a gap the
+    caller hears. Without the privilege to lower a nice value this is logged once and the thread runs at
+    normal priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread_id, MEDIA_THREAD_NICE)
+    except OSError as exc:
+        log.info("media thread keeps normal priority (nice %d not allowed: %s)", MEDIA_THREAD_NICE, exc)
+
 
 def open_rtp_socket(ip: str, low: int, high: int) -> socket.socket:
     """Bind a UDP socket on an even port in [low, high] (RTCP would take the odd one above).

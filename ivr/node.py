@@ -65,6 +65,8 @@ class NodeHealth:
     malformed_sip_datagrams: int
     foreign_sip_datagrams: int  # from anyone but the SIP server: dropped unread
     media_ticks_late: int  # 20 ms send ticks handled a frame or more late since start (CPU starvation)
+    media_ticks_skipped: int  # ticks never sent after a stall > 200 ms (each one a 20 ms gap on every call)
+    media_frames_skipped: int  # those ticks summed over the calls that missed them
     registrations: int  # successful REGISTERs since start (renewals included)
 
     def to_dict(self) -> dict:
@@ -184,7 +186,8 @@ class IvrNode:
         return NodeHealth(registration=state, registration_error=sip.registration_error, active_calls=active,
                           capacity=self.settings.max_calls, malformed_sip_datagrams=sip.malformed_datagrams,
                           foreign_sip_datagrams=sip.foreign_datagrams, media_ticks_late=self._engine.ticks_late,
-                          registrations=sip.registrations)
+                          media_ticks_skipped=self._engine.ticks_skipped,
+                          media_frames_skipped=self._engine.frames_skipped, registrations=sip.registrations)
 
     def active_calls(self) -> list[CallRecord]:
         """Snapshot of calls in progress (digits so far included)."""
@@ -227,7 +230,8 @@ class IvrNode:
         called = headers["To"]["number"]
         session = CallSession(call.call_id, caller, called, codec, outgoing=None, hangup=lambda: self._hangup(call))
         stream = MediaStream(sock, remote, codec, dtmf_pt, on_frame=session.deliver_frame,
-                             on_digit=session.deliver_digit, on_closed=session.mark_ended)
+                             on_digit=session.deliver_digit, on_closed=session.mark_ended,
+                             on_output_low=session.output_low)
         session.attach_output(stream)
         call.session = session
         record = CallRecord(call.call_id, "inbound" if inbound else "outbound", caller, called, codec,

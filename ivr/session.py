@@ -18,12 +18,15 @@ from typing import Any, Protocol
 
 from pydub import AudioSegment
 
-from pcm import FRAME_SECONDS, to_pcm
-from pcm import frames as split_frames
+from pcm import FRAME_BYTES, FRAME_SECONDS, to_pcm
 
 log = logging.getLogger(__name__)
 
-PLAYBACK_LEAD_FRAMES = 5  # queued ahead of the send clock: a barge-in cuts the prompt within 100 ms
+PLAYBACK_LEAD_FRAMES = 50  # a prompt is queued up to 1 s ahead of the send clock and topped up when the
+# media stream says its queue fell to half (ivr.media.OUTPUT_LOW_FRAMES): two wake-ups a second per playing
+# call instead of one per frame. A barge-in digit empties the queue on the media thread, so the cut does not
+# wait for the application thread either.
+PLAYBACK_WAIT_MARGIN = 1.0  # seconds past the queued audio's end a play() waits before looking again
 INBOUND_FRAMES_KEPT = 250  # 5 s of caller audio waits for read_frame; older frames are dropped (taps got them)
 
 
@@ -43,6 +46,7 @@ class OutgoingAudio(Protocol):
     def clear_outgoing(self) -> None: ...
     @property
     def queued_frames(self) -> int: ...
+    # and calls the session's `output_low()` when its queue runs low (see ivr.media.MediaStream.on_output_low)
 
 
 def _now() -> datetime:
@@ -68,7 +72,11 @@ class CallSession:
         self._send_hangup = hangup
         self._condition = threading.Condition()
         self._frames: deque[bytes] = deque(maxlen=INBOUND_FRAMES_KEPT)
+        self._frame_waiters = 0  # application threads blocked in read_frame: only they are woken per frame
+        self._sink: Callable[[bytes, bool], None] | None = None  # stream_frames: frames go here, not queued
+        self._wake_when: Callable[[], bool] | None = None  # next_digit(until=...) of the waiting thread
         self._digits: deque[str] = deque()
+        self._barge_in_playing = False  # a play(barge_in=True) is running: a digit empties the send queue
         self._taps: list[Callable[[bytes], None]] = []
         self._end_callbacks: list[Callable[[CallSession], None]] = []
         self._ended = False
@@ -88,13 +96,28 @@ class CallSession:
             except Exception:  # a broken recorder must not break the call
                 log.exception("recording tap failed on call %s", self.call_id)
         with self._condition:
-            self._frames.append(pcm)
-            self._condition.notify_all()
+            if self._sink is not None:
+                try:
+                    self._sink(pcm, False)
+                except Exception:  # a broken listener must not break the call's media
+                    log.exception("frame sink failed on call %s", self.call_id)
+                    self._sink = None
+            else:
+                self._frames.append(pcm)
+            if self._frame_waiters or (self._wake_when is not None and self._wake_when()):
+                self._condition.notify_all()
 
     def deliver_digit(self, digit: str) -> None:
         with self._condition:
             self._digits.append(digit)
             self.digits_received += digit
+            if self._barge_in_playing and self._outgoing is not None:
+                self._outgoing.clear_outgoing()  # cut the prompt at this very tick
+            self._condition.notify_all()
+
+    def output_low(self) -> None:
+        """The media stream's send queue ran low (media thread): wake a play() to top it up."""
+        with self._condition:
             self._condition.notify_all()
 
     def mark_answered(self) -> None:
@@ -155,52 +178,83 @@ class CallSession:
         """Next 20 ms of caller audio (320 bytes), None after `timeout` seconds without audio."""
         return self._take(self._frames, timeout)
 
+    def stream_frames(self, sink: Callable[[bytes, bool], None]) -> Callable[[], None]:
+        """Hand every caller frame to `sink(frame, queued)` from now on, on the media thread (keep it quick),
+        instead of queueing it for read_frame: first the frames queued since the last read (queued=True),
+        then each one as it arrives (False). Returns the function that stops it. One sink at a time."""
+        with self._condition:
+            if self._sink is not None:
+                raise RuntimeError("frames are already streamed to another sink")
+            while self._frames:
+                sink(self._frames.popleft(), True)
+            self._sink = sink
+
+        def stop() -> None:
+            with self._condition:
+                if self._sink is sink:
+                    self._sink = None
+        return stop
+
     def write_frame(self, pcm: bytes) -> None:
         """Queue audio to the caller (normally 20 ms; longer PCM is cut into frames)."""
         if self._ended:
             raise CallEnded()
         self._outgoing.queue_pcm(pcm)
 
-    def next_digit(self, timeout: float) -> str | None:
-        """The oldest digit not yet taken, waiting up to `timeout` seconds; digits pressed before the hang-up
-        are still handed out, then CallEnded."""
-        return self._take(self._digits, timeout)
+    def next_digit(self, timeout: float, *, until: Callable[[], bool] | None = None) -> str | None:
+        """The oldest digit not yet taken, waiting up to `timeout` seconds, or less: None as soon as
+        `until()` holds (checked on the media thread after each frame went to a stream_frames sink, so a
+        listener that found the end of speech wakes this thread). Digits pressed before the hang-up are
+        still handed out, then CallEnded."""
+        return self._take(self._digits, timeout, until)
 
-    def _take(self, queue: deque, timeout: float) -> Any:
-        """The oldest item of `queue`, waiting up to `timeout` seconds (None then); what arrived before the
-        hang-up is still handed out, after that CallEnded."""
+    def _take(self, queue: deque, timeout: float, until: Callable[[], bool] | None = None) -> Any:
+        """The oldest item of `queue`, waiting up to `timeout` seconds (None then, or once `until()`);
+        what arrived before the hang-up is still handed out, after that CallEnded."""
         deadline = time.monotonic() + timeout
+        waits_for_frames = queue is self._frames
         with self._condition:
             while not queue:
                 if self._ended:
                     raise CallEnded()
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (until is not None and until()):
                     return None
-                self._condition.wait(remaining)
+                self._frame_waiters += waits_for_frames
+                self._wake_when = until
+                try:
+                    self._condition.wait(remaining)
+                finally:
+                    self._frame_waiters -= waits_for_frames
+                    self._wake_when = None
             return queue.popleft()
 
     def play(self, audio: str | pathlib.Path | AudioSegment | bytes, *, barge_in: bool = True) -> str | None:
         """Play a prompt to the end; with `barge_in`, a key press stops it and that digit is returned (it stays
         queued for next_digit/collect_digits)."""
         pcm = to_pcm(audio)
-        frames = split_frames(pcm)
-        position = 0
+        position, chunk = 0, PLAYBACK_LEAD_FRAMES * FRAME_BYTES
         with self._condition:
-            while True:
-                if self._ended:
-                    raise CallEnded()
-                if barge_in and self._digits:
-                    self._outgoing.clear_outgoing()
-                    return self._digits[0]
-                queued = self._outgoing.queued_frames
-                if position == len(frames) and queued == 0:
-                    return None
-                while position < len(frames) and queued < PLAYBACK_LEAD_FRAMES:
-                    self._outgoing.queue_pcm(frames[position])
-                    position += 1
-                    queued += 1
-                self._condition.wait(FRAME_SECONDS)
+            self._barge_in_playing = barge_in
+            try:
+                while True:
+                    if self._ended:
+                        raise CallEnded()
+                    if barge_in and self._digits:
+                        self._outgoing.clear_outgoing()  # normally done already by deliver_digit
+                        return self._digits[0]
+                    queued = self._outgoing.queued_frames
+                    if position >= len(pcm) and queued == 0:
+                        return None
+                    if position < len(pcm) and queued * FRAME_BYTES < chunk:
+                        room = chunk - queued * FRAME_BYTES
+                        self._outgoing.queue_pcm(pcm[position:position + room])
+                        position += room
+                        queued = self._outgoing.queued_frames
+                    # Woken by output_low (half the lead sent, or all of it), a digit or the end of the call.
+                    self._condition.wait(queued * FRAME_SECONDS + PLAYBACK_WAIT_MARGIN)
+            finally:
+                self._barge_in_playing = False
 
     def collect_digits(self, *, max_digits: int, first_digit_timeout: float = 5.0,
                        inter_digit_timeout: float = 3.0, terminator: str | None = "#") -> str:

@@ -407,3 +407,15 @@ def hotline_get(url: str) -> dict:
     response = httpx.get(url, headers=AUTH, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def test_health_shows_the_recognisers_capacity_and_load(hotline: Hotline):
+    """The recognisers' part of /api/health; once the calls are over every recogniser is given back (a slow
+    machine may still be decoding the last answer of an earlier test: waited for, not assumed)."""
+    deadline = time.monotonic() + 180
+    while (speech := httpx.get(f"{hotline.api}/health", timeout=10).json()["speech"])["open_streams"]:
+        assert time.monotonic() < deadline, f"recognisers not given back: {speech}"
+        time.sleep(1)
+    assert speech["capacity"] > 0 and speech["workers"] >= 1 and speech["load"] == 0.0
+    assert speech["backlog_frames"] == 0 and speech["lag_seconds"] == 0.0
+    assert {"max_backlog_frames", "max_lag_seconds", "frames_recognised", "refused"} <= set(speech)

@@ -1,52 +1,39 @@
-"""The `Speech` port over asr's recognition pool, for live calls.
+"""The `Speech` port over asr for live calls: one asr.ListeningTurn per answer.
 
-The interpreter has already cut one utterance out of the caller's audio; here it goes through a fresh
-stream of the shared pool (whose workers bound the CPU used by all calls together) and the call's thread
-waits for the result. Grammar answers count only when asr's own matching accepts them (whole phrase,
-confidence threshold), so an unsure answer makes the flow ask again instead of guessing.
+The turn's endpointer (VAD) finds the answer in the caller's frames as they arrive and hands only voiced
+audio to a stream of the shared recognition pool, so decoding overlaps the speech and silence is never
+decoded. A recogniser is taken with `try_open_stream`: when the node's recognisers are at capacity the port
+says so (None) and the flow serves the caller on keys. Grammar answers count only when asr's own matching
+accepts them (whole phrase, confidence threshold), so an unsure answer makes the flow ask again.
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from asr import RecognitionPool, Stream, Utterance
-
-log = logging.getLogger(__name__)
+from asr import Endpointer, ListeningTurn, RecognitionPool
 
 
 class VoskSpeech:
     """`callflows.ports.Speech` over `pool` (asr.RecognitionPool; its registry says which languages exist).
 
-    `result_timeout` bounds the wait for the pool, in seconds: on a saturated machine a caller is asked
-    again (or sent to the keypad) rather than left in silence forever."""
+    `result_timeout` bounds the wait, after the caller stopped, for the last words: past it the answer
+    counts as not recognised (its recording is kept) and the flow goes on on keys."""
 
-    def __init__(self, pool: RecognitionPool, *, result_timeout: float = 30.0) -> None:
+    def __init__(self, pool: RecognitionPool, *, result_timeout: float = 10.0) -> None:
         self.pool = pool
         self.result_timeout = result_timeout
 
     def has_model(self, language: str) -> bool:
         return language in self.pool.registry.available_languages()
 
-    def recognize(self, pcm: bytes, language: str, phrases: Sequence[str]) -> str | None:
-        stream = self.pool.open_stream(language, grammar=list(phrases))
-        understood = {stream.phrase(utterance) for utterance in self._utterances(stream, pcm)}
-        understood.discard(None)
-        return understood.pop() if len(understood) == 1 else None
-
-    def transcribe(self, pcm: bytes, language: str) -> str:
-        stream = self.pool.open_stream(language)
-        return " ".join(u.text for u in self._utterances(stream, pcm) if u.text).strip()
-
-    def _utterances(self, stream: Stream, pcm: bytes) -> list[Utterance]:
-        """Every final result of `pcm` (the pool endpoints inside it too), up to the stream's end."""
-        stream.feed(pcm)
-        stream.close()
-        if not stream.closed.wait(self.result_timeout):
-            log.warning("speech recognition gave no result within %.0f s; treated as not understood",
-                        self.result_timeout)
-            return []
-        utterances = []  # all queued before `closed` was set, ended by the stream's None
-        while (utterance := stream.next_utterance(timeout=0)) is not None:
-            utterances.append(utterance)
-        return utterances
+    def listen(self, language: str, *, phrases: Sequence[str] | None = None, recognise: bool = True,
+               timeout: float, max_length: float, end_silence: float,
+               on_partial: Callable[[str], None] | None = None) -> ListeningTurn | None:
+        endpointer = Endpointer(timeout=timeout, end_silence=end_silence, max_length=max_length)
+        stream = None
+        if recognise:
+            stream = self.pool.try_open_stream(language, grammar=list(phrases) if phrases else None,
+                                               on_partial=on_partial)
+            if stream is None:
+                return None
+        return ListeningTurn(endpointer, stream, result_timeout=self.result_timeout)

@@ -33,6 +33,7 @@ class MediaStats:
     packets_lost: int  # never arrived by the time the jitter buffer moved past them
     packets_late: int  # arrived after their place had been played out (or duplicates)
     late_ticks: int  # the softphone's 20 ms send clock ran more than a frame behind (loaded machine)
+    frames_skipped: int = 0  # frames this call never sent: the softphone's own engine stalled (loaded machine)
 
 
 @dataclass
@@ -235,4 +236,5 @@ class CallerMedia:
     @property
     def stats(self) -> MediaStats:
         s = self.stream.stats
-        return MediaStats(s.frames_sent, s.packets_received, s.packets_lost, s.packets_late, self._engine.ticks_late)
+        return MediaStats(s.frames_sent, s.packets_received, s.packets_lost, s.packets_late, self._engine.ticks_late,
+                          s.frames_skipped)

@@ -1,5 +1,5 @@
-"""VoskSpeech (the `Speech` port) with real Vosk on espeak-ng Korean, as the interpreter hands it over:
-one utterance of 8 kHz 16-bit PCM that went through G.711 on the wire."""
+"""VoskSpeech (the `Speech` port) with real Vosk on espeak-ng Korean, as a live call hands it over: 20 ms
+frames of 8 kHz 16-bit PCM that went through G.711 on the wire, fed to the port's listening one by one."""
 from __future__ import annotations
 
 import audioop
@@ -11,7 +11,7 @@ import pytest
 
 import asr
 from app.adapters.speech_adapter import VoskSpeech
-from pcm import read_wav
+from pcm import frames, read_wav
 
 pytestmark = pytest.mark.vosk
 YES_NO = ["네", "아니요"]
@@ -44,24 +44,74 @@ def korean(tmp_path_factory):
     return utterance
 
 
+def hear(speech: VoskSpeech, pcm: bytes, *, phrases=None, end_silence: float = 0.8, timeout: float = 3.0):
+    """Feed `pcm` frame by frame (then silence) as the call's media thread does; the port's result."""
+    turn = speech.listen("ko", phrases=phrases, timeout=timeout, max_length=20, end_silence=end_silence)
+    assert turn is not None
+    for frame in frames(pcm + bytes(16000 * 3)):
+        turn.feed(frame)
+        if turn.finished:
+            break
+    assert turn.finished
+    return turn, turn.result()
+
+
 def test_korean_yes_and_no_are_recognised_from_the_grammar(speech, korean):
-    assert speech.recognize(korean("네"), "ko", YES_NO) == "네"
-    assert speech.recognize(korean("아니요"), "ko", YES_NO) == "아니요"
+    assert hear(speech, korean("네"), phrases=YES_NO)[1].text == "네"
+    turn, result = hear(speech, korean("아니요"), phrases=YES_NO)
+    assert (result.text, result.recognised) == ("아니요", True)
+    assert speech.pool.metrics().open_streams == 0  # the recogniser was given back
 
 
-def test_silence_is_not_taken_for_an_answer(speech):
-    assert speech.recognize(bytes(16000 * 2), "ko", YES_NO) is None
-    assert speech.transcribe(bytes(16000 * 2), "ko") == ""
+def test_silence_is_not_taken_for_an_answer_and_is_never_decoded(speech):
+    before = speech.pool.metrics().frames_recognised
+    turn, result = hear(speech, bytes(16000 * 2), phrases=YES_NO)
+    assert (result.audio, result.text, result.recognised) == (None, None, False)  # nobody spoke: timed out
+    assert turn.endpointer.frames_seen == 150 and turn.endpointer.frames_decoded == 0
+    assert speech.pool.metrics().frames_recognised == before
 
 
-def test_free_speech_is_the_same_text_as_asr_decoding_the_audio_directly(speech, korean):
-    """espeak-ng free speech is not reliably recognised word for word, so compare with asr's own decoding of
-    the same PCM: the adapter must neither lose nor add utterances."""
-    pcm = korean("우리 집에 물이 안 나와요")
-    direct = asr.transcribe_pcm(pcm, speech.pool.registry.model("ko"), source="test", language="ko").text
+def test_streaming_recognition_equals_whole_utterance_recognition_on_the_same_audio(speech, korean):
+    """The words found while the caller spoke (voiced frames only, as they arrived) are the words asr
+    finds decoding the captured utterance whole; and the silence around it was not decoded."""
+    pcm = bytes(16000) + korean("우리 집에 물이 안 나와요") + bytes(16000)
+    partials: list[str] = []
+    turn = speech.listen("ko", timeout=3, max_length=20, end_silence=1.0, on_partial=partials.append)
+    for frame in frames(pcm + bytes(16000 * 2)):
+        turn.feed(frame)
+    result = turn.result()
+    whole = asr.transcribe_pcm(result.audio, speech.pool.registry.model("ko"), source="test", language="ko").text
+    assert result.recognised and result.text and result.text == whole.strip()
+    assert partials and all(partials)  # partial text was reported while the caller spoke
+    speech_seconds = (len(pcm) - 2 * 16000 - 2 * 8000) / 16000  # korean() pads 0.5 s either side
+    decoded_seconds = turn.endpointer.frames_decoded * 0.02
+    assert decoded_seconds <= speech_seconds + 0.8  # pre-roll and short pauses, not the seconds of silence
+    assert turn.endpointer.frames_seen * 0.02 >= speech_seconds + 2.0  # 1.5 s before it, 0.5+ s after
 
-    assert direct.strip()
-    assert speech.transcribe(pcm, "ko") == direct.strip()
+
+def test_a_recogniser_at_capacity_refuses_the_next_caller_until_one_is_given_back(tmp_path, korean):
+    """Capacity 1 and two callers speaking: the first gets the recogniser, the second is refused (the flow
+    serves it on keys); once the first answer is done, the next caller gets one again."""
+    registry = asr.ModelRegistry(asr.AsrSettings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache",
+                                                 realtime_streams=1))
+    pool = asr.RecognitionPool(registry)
+    try:
+        speech = VoskSpeech(pool, result_timeout=120.0)
+        first = speech.listen("ko", timeout=3, max_length=20, end_silence=0.8)
+        second = speech.listen("ko", timeout=3, max_length=20, end_silence=0.8)
+        assert first is not None and second is None
+        recording_only = speech.listen("ko", recognise=False, timeout=3, max_length=20, end_silence=0.8)
+        assert recording_only is not None and not recording_only.recognising  # endpointing needs no recogniser
+        assert pool.metrics().refused == 1 and pool.metrics().load == 1.0
+        for frame in frames(korean("네") + bytes(16000 * 2)):
+            first.feed(frame)
+        assert first.result().text
+        third = speech.listen("ko", phrases=YES_NO, timeout=3, max_length=20, end_silence=0.8)
+        assert third is not None
+        third.cancel()
+        assert third.stream.closed.wait(60) and pool.metrics().load == 0.0
+    finally:
+        pool.shutdown()
 
 
 def test_models_are_reported_per_language(speech):

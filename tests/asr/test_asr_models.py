@@ -74,3 +74,14 @@ def test_malformed_manifest_line_is_named(tmp_path):
     (tmp_path / "pins.sha256").write_text("abc  am/final.mdl\n")
     with pytest.raises(ValueError, match=r"pins\.sha256:1"):
         manifest.read_manifest(tmp_path / "pins.sha256")
+
+
+def test_overlay_sets_the_decoder_limits_in_model_conf(tmp_path):
+    model = fake_model(tmp_path / "model")
+    overlay = dither_free_overlay(model, tmp_path / "cache" / "ko-fast", {"beam": 8, "max-active": 1000})
+    assert (overlay / "conf" / "model.conf").read_text() == "--beam=8\n--max-active=1000\n"
+    assert (model / "conf" / "model.conf").read_text() == "--beam=10.0\n"
+    assert (overlay / "conf" / "mfcc.conf").read_text().endswith("--dither=0\n")
+    # Other settings, another overlay: the first one is rebuilt, never reused with the wrong limits.
+    assert dither_free_overlay(model, overlay, {"beam": 6}) == overlay
+    assert (overlay / "conf" / "model.conf").read_text() == "--beam=6\n"

@@ -3,7 +3,7 @@
 The caller is a script of events in order: keys pressed, an utterance, silence, hang-up. Time passes
 only as the interpreter consumes the script (frames of 20 ms, or digit time-outs), so tests are
 deterministic and instant. An utterance is audio whose samples encode which text was said, so the fake
-recogniser can "hear" it after the interpreter cut it out of the frame stream by its silence detection.
+recogniser can "hear" it after asr's real endpointer cut it out of the frame stream (a Say frame is voice).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from asr.endpoint import Endpointer, Phase
 from callflows.ports import CallEnded, ThreeWayResult, TicketInfo, TicketNotFound
 
 FRAME = 0.02
@@ -70,6 +71,7 @@ class ScriptedCall:
         self.played: list[Any] = []
         self.barge_in: list[bool] = []  # per played prompt
         self.hung_up = False
+        self._sink = None  # stream_frames: while set, time spent waiting for a digit feeds it frames
 
     def _front(self) -> Any:
         while self.events:
@@ -93,15 +95,32 @@ class ScriptedCall:
             return front.keys[0]  # interrupts, and stays queued
         return None
 
-    def next_digit(self, timeout: float) -> str | None:
+    def stream_frames(self, sink):
+        while self._backlog > 1e-9:
+            self._backlog -= FRAME
+            sink(QUIET_FRAME, True)
+        self._sink = sink
+
+        def stop() -> None:
+            self._sink = None
+        return stop
+
+    def next_digit(self, timeout: float, *, until=None) -> str | None:
         remaining = timeout
         while True:
+            if until is not None and until():
+                return None
             front = self._front()
             if isinstance(front, Keys):
                 digit, front.keys = front.keys[0], front.keys[1:]
                 return digit
             if front is None or remaining <= 1e-9:
                 return None
+            if self._sink is not None:  # the line carries the caller's audio frame by frame
+                front.seconds -= FRAME
+                remaining -= FRAME
+                self._sink(front.frame() if isinstance(front, Say) else QUIET_FRAME, False)
+                continue
             spent = min(front.seconds, remaining)  # the caller is quiet or talking: time passes
             front.seconds -= spent
             remaining -= spent
@@ -138,23 +157,85 @@ class ScriptedCall:
         return [str(item) for item in self.played]
 
 
+@dataclass
+class FakeHeard:
+    audio: bytes | None
+    text: str | None
+    recognised: bool
+
+
+class FakeListening:
+    """asr's real Endpointer (a Say frame is voice); "recognition" reads the Say codes of the utterance."""
+
+    def __init__(self, speech: FakeSpeech, language: str, phrases, recognise: bool, endpointer: Endpointer,
+                 on_partial=None):
+        self.speech, self.language, self.phrases = speech, language, phrases
+        self.recognising = recognise
+        self.endpointer = endpointer
+        self.on_partial = on_partial
+        self.last_partial = None
+        self.cancelled = False
+
+    @property
+    def finished(self) -> bool:
+        return self.cancelled or self.endpointer.finished
+
+    def feed(self, frame: bytes, queued: bool = False) -> None:
+        if not self.finished:
+            decoded = self.endpointer.push(frame, queued=queued)
+            said = heard_text(b"".join(decoded)) if decoded and self.recognising else None
+            if said and said != self.last_partial and self.on_partial is not None:
+                self.last_partial = said
+                self.on_partial(said)  # as the pool reports words while they are spoken, when they change
+
+    def silence(self, seconds: float) -> None:
+        if not self.finished:
+            self.endpointer.silence(seconds)
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            self.speech.open_turns -= self.recognising
+
+    def result(self) -> FakeHeard:
+        if self.endpointer.phase is not Phase.ENDED:
+            return FakeHeard(None, None, False)
+        pcm = self.endpointer.utterance
+        if not self.recognising:
+            return FakeHeard(pcm, None, False)
+        said = heard_text(pcm)
+        if self.phrases:
+            self.speech.requests.append(("recognize", self.language, tuple(self.phrases)))
+            return FakeHeard(pcm, said if said in self.phrases else None, True)
+        self.speech.requests.append(("transcribe", self.language, ()))
+        text = said or ""
+        return FakeHeard(pcm, "" if text == "<mumble>" else text, True)
+
+
 class FakeSpeech:
-    def __init__(self, languages: set[str] = frozenset({"zh", "ko"})):
+    """`capacity`: how many recognising listenings may be open at once (None: unlimited)."""
+
+    def __init__(self, languages: set[str] = frozenset({"zh", "ko"}), *, capacity: int | None = None,
+                 is_voice=None):
         self.languages = set(languages)
+        self.capacity = capacity
+        self.is_voice = is_voice or (lambda frame: heard_text(frame) is not None)
+        self.open_turns = 0
+        self.refused = 0
         self.requests: list[tuple[str, str, tuple[str, ...]]] = []
 
     def has_model(self, language: str) -> bool:
         return language in self.languages
 
-    def recognize(self, pcm: bytes, language: str, phrases) -> str | None:
-        said = heard_text(pcm)
-        self.requests.append(("recognize", language, tuple(phrases)))
-        return said if said in phrases else None
-
-    def transcribe(self, pcm: bytes, language: str) -> str:
-        self.requests.append(("transcribe", language, ()))
-        text = heard_text(pcm) or ""
-        return "" if text == "<mumble>" else text
+    def listen(self, language: str, *, phrases=None, recognise: bool = True, timeout: float, max_length: float,
+               end_silence: float, on_partial=None) -> FakeListening | None:
+        if recognise and self.capacity is not None and self.open_turns >= self.capacity:
+            self.refused += 1
+            return None
+        self.open_turns += recognise
+        endpointer = Endpointer(timeout=timeout, end_silence=end_silence, max_length=max_length,
+                                is_voice=self.is_voice)
+        return FakeListening(self, language, phrases, recognise, endpointer, on_partial if recognise else None)
 
 
 @dataclass

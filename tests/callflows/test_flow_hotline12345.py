@@ -160,6 +160,44 @@ def test_operator_busy_says_recorded_only_when_the_request_was():
     assert harness.tickets.drafts == {}
 
 
+def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still_gets_a_ticket():
+    """Graceful overload: no recogniser free for this caller (fake capacity 0). The flow does not wait or
+    fail: keypad prompts, the request recorded for later transcription, the type chosen by key, the
+    callback confirmed by key; a complete ticket, not an operator transfer."""
+    harness = Harness()
+    harness.speech.capacity = 0
+    call, result = run(
+        harness,
+        Keys("2"), Quiet(1.5),
+        Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),      # recorded, not recognised
+        Keys("1"),                                           # type menu: complaint
+        Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
+        Keys("1"))                                           # call back on this number
+    assert result.outcome == "completed" and harness.switchboard.transfers == []
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["content"], ticket["request_type"], ticket["phone"]) == ("", "投诉", CALLER)
+    assert ticket["recording_ref"] == "rec/call-1/request-1.wav"
+    assert ticket["address_recording_ref"] == "rec/call-1/address-3.wav"
+    assert harness.speech.requests == [] and harness.speech.refused == 1  # refused once, then keys for good
+    assert "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()  # the keypad prompt
+    assert any(text.startswith("ko:회신 전화는") and "맞으면 1번" in text for text in call.texts())
+
+
+def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_first_speaks():
+    """Capacity 1 taken by another caller's open listening: this caller is refused and served on keys;
+    once it is given back, the next caller speaks again."""
+    harness = Harness()
+    harness.speech.capacity = 1
+    holder = harness.speech.listen("ko", timeout=5, max_length=10, end_silence=1)
+    assert holder is not None
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()
+    holder.cancel()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp())
+    assert harness.speech.refused == 1 and "ko:용건을 말씀해 주십시오." in call.texts()
+    assert harness.speech.open_turns == 0  # every listening was given back, hang-up included
+
+
 # -- three-way calls with the topic's member unit --------------------------------------------------
 
 def water_request() -> tuple:

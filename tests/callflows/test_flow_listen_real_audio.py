@@ -1,10 +1,18 @@
-"""The interpreter's end-of-speech cut on real speech audio (espeak-ng), fed as 20 ms frames like RTP."""
+"""The end-of-speech cut (asr's VAD endpointer, as the interpreter drives it) on real speech audio
+(espeak-ng), fed as 20 ms frames like RTP."""
 from __future__ import annotations
 
 import audioop
+import threading
 import wave
 
-from callflow_fakes import FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets, write_flow
+import pytest
+
+import asr
+from asr.endpoint import VoiceActivity
+from app.adapters.speech_adapter import VoskSpeech
+from callflow_fakes import (HEADER, FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets,
+                            write_flow)
 from callflows.bundle import load_bundle
 from callflows.interpreter import CallServices, FlowRunner
 from tts import PromptSynthesizer
@@ -24,15 +32,16 @@ class StreamingCall:
         self.played.append(str(audio))
         return None
 
-    def next_digit(self, timeout):
-        return None
+    def stream_frames(self, sink):
+        self.sink = sink  # a live line: nothing is queued ahead
+        return lambda: None
 
-    def read_frame(self, timeout=1.0):
-        if timeout <= 0:
-            return None  # a live line: nothing is queued ahead
-        frame = self.pcm[self.offset:self.offset + FRAME_BYTES]
-        self.offset += FRAME_BYTES
-        return frame.ljust(FRAME_BYTES, b"\0")
+    def next_digit(self, timeout, *, until=None):
+        """No keys: the line's audio flows to the sink until the listener is done (or the audio ends)."""
+        while timeout > 0 and self.offset < len(self.pcm) and not (until and until()):
+            self.sink(self.pcm[self.offset:self.offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\0"), False)
+            self.offset += FRAME_BYTES
+        return None
 
     def collect_digits(self, **kwargs):
         return ""
@@ -59,7 +68,7 @@ def test_utterance_is_cut_at_end_of_speech_on_real_audio(tmp_path):
         done: {kind: hangup}
     """)
     recordings = KeepingRecordings()
-    services = CallServices(FakeSpeech(set()), FakeTickets(), FakeSwitchboard(), recordings, FakePrompts(),
+    services = CallServices(FakeSpeech(set(), is_voice=VoiceActivity()), FakeTickets(), FakeSwitchboard(), recordings, FakePrompts(),
                             FakeCalendar())
     call = StreamingCall(lead_in + speech + tail)
     result = FlowRunner(load_bundle(path), call, services).run()
@@ -73,3 +82,61 @@ def test_utterance_is_cut_at_end_of_speech_on_real_audio(tmp_path):
     assert audioop.rms(captured, 2) > 300
     # the call went on after 1.2 s of quiet, not after the whole 4 s tail
     assert call.offset < len(lead_in) + len(speech) + 16000 * 2
+
+
+@pytest.mark.vosk
+def test_two_callers_speak_with_one_recogniser_the_second_is_served_on_keys(tmp_path):
+    """Real Vosk, capacity 1, two callers asked for their request at the same moment (both prompts play
+    before either answers): the first answer is recognised, the second caller hears the keypad prompt and
+    its answer is recorded for later, not recognised; nobody is sent to the operator."""
+    registry = asr.ModelRegistry(asr.AsrSettings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache",
+                                                 realtime_streams=1))
+    pool = asr.RecognitionPool(registry)
+    try:
+        wav_path = PromptSynthesizer(tmp_path / "tts").synthesize("수도 단수 민원입니다", "ko")
+        with wave.open(str(wav_path)) as wav:
+            speech = wav.readframes(wav.getnframes())
+        path = write_flow(tmp_path, """
+            start:
+              kind: ask
+              prompt: {ko: 말씀하세요}
+              keypad_prompt: {ko: 녹음하세요}
+              var: request
+              end_silence: 1.0
+              next: done
+            done: {kind: hangup}
+        """, header=HEADER.replace("[zh]", "[ko]").replace("{zh: 正在为您转接人工}", "{ko: 상담원}"))
+        both_asked = threading.Barrier(2, timeout=60)
+
+        class AskedTogether(StreamingCall):
+            def play(self, audio, *, barge_in=True):
+                super().play(audio, barge_in=barge_in)
+                if len(self.played) == 1:
+                    both_asked.wait()  # each took (or was refused) its recogniser before the prompt
+                return None
+
+        results, calls = {}, {}
+
+        def caller(name: str) -> None:
+            recordings = KeepingRecordings()
+            services = CallServices(VoskSpeech(pool, result_timeout=120), FakeTickets(), FakeSwitchboard(),
+                                    recordings, FakePrompts(), FakeCalendar())
+            calls[name] = AskedTogether(bytes(8000) + speech + bytes(16000 * 3))
+            calls[name].call_id = name
+            results[name] = FlowRunner(load_bundle(path), calls[name], services).run()
+
+        threads = [threading.Thread(target=caller, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        prompts = sorted(call.played[0] for call in calls.values())
+        assert prompts == ["ko:녹음하세요", "ko:말씀하세요"]  # one caller asked to speak, the other on keys
+        spoken = next(name for name, call in calls.items() if call.played[0] == "ko:말씀하세요")
+        keyed = "b" if spoken == "a" else "a"
+        assert results[spoken].vars["request"]  # recognised text
+        assert results[keyed].vars["request"] == "" and results[keyed].vars["request_audio"]  # recorded only
+        assert all(r.outcome == "completed" for r in results.values())
+        assert pool.metrics().refused == 1 and pool.metrics().load == 0.0
+    finally:
+        pool.shutdown()

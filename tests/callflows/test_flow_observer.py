@@ -52,7 +52,7 @@ def test_nodes_and_final_transcripts_are_reported_in_call_order(tmp_path):
                         call_id="c0ffee")
     result = Harness(observer=observer).run(write_flow(tmp_path, FLOW), call)
     assert result.vars["request"] == "停水三天了"
-    assert observer.events == [
+    assert [event for event in observer.events if event[0] != "partial"] == [  # partials: test_flow_listening
         ("node", "c0ffee", "main", "start"),
         ("final", "c0ffee", "投诉"),            # the menu phrase the caller said
         ("node", "c0ffee", "main", "ask"),

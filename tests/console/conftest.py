@@ -72,7 +72,8 @@ def site(tmp_path) -> Iterator[ConsoleSite]:
         tokens = {"admin": issue_token(session, "admin", "admin")[1],
                   "operator": issue_token(session, "话务员小王", "operator")[1],
                   "water": issue_token(session, "供水公司值班", "unit_staff", water.id)[1],
-                  "roads": issue_token(session, "住建局值班", "unit_staff", roads.id)[1]}
+                  "roads": issue_token(session, "住建局值班", "unit_staff", roads.id)[1],
+                  "reviewer": issue_token(session, "审核员老李", "reviewer")[1]}
         ticket, _ = service.create_ticket(session, {
             "content": "수도 단수 민원입니다", "caller_name": "김철수", "phone": "1001", "address": "연길시",
             "language": "ko", "unit_id": water.id, "call_recording_ref": str(call_wav),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +98,16 @@ def node(tmp_path_factory) -> Iterator[Node]:
             "praise": _ticket(api, content="表扬供水公司抢修及时", request_type="表扬", level=3, topic="供水",
                               unit_id=units["供水公司"]),
         }
-        for action in ({"action": "dispatch", "unit_id": units["住建局"]}, {"action": "sign"}, {"action": "start"},
-                       {"action": "reply", "note": "已更换灯泡"}, {"action": "callback", "callback_result": "满意"}):
-            assert api("POST", f"/tickets/{others['streetlight']['id']}/transitions", json=action).status_code == 200
+        streetlight = others["streetlight"]["id"]
+        for action in ({"action": "dispatch", "unit_id": units["住建局"]}, {"action": "sign"}, {"action": "start"}):
+            assert api("POST", f"/tickets/{streetlight}/transitions", json=action).status_code == 200
+        reply = api("POST", f"/tickets/{streetlight}/replies", json={
+            "handling_unit": "住建局", "handled_at": datetime.now(timezone.utc).isoformat(),
+            "situation": "更换了路灯灯泡", "result": "路灯已恢复照明"})
+        assert reply.status_code == 201, reply.text
+        assert api("POST", f"/replies/{reply.json()['id']}/review", json={"decision": "approve"}).status_code == 200
+        assert api("POST", f"/tickets/{streetlight}/transitions",
+                   json={"action": "callback", "callback_result": "满意"}).status_code == 200
         yield Node(hotline, base, tokens, units, ticket, others)
 
 

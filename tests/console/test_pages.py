@@ -3,9 +3,16 @@ filters, and the ticket page's forms going through the ticket service's rules.""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tickets import service
 from tickets.models import ApiToken
+
+
+def just_now() -> str:
+    """A datetime-local value of the Shanghai clock, as the reply form prefills it (the next minute)."""
+    return (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
 
 
 def csrf_of(html: str) -> str:
@@ -126,7 +133,7 @@ def test_transitions_follow_the_lifecycle_and_the_roles(site):
     refused = site.client.post(url, data={"csrf_token": token, "action": "archive"})
     assert refused.status_code == 409 and "allowed: answer_directly, reject, dispatch, escalate" in refused.text
     no_reason = site.client.post(url, data={"csrf_token": token, "action": "reject"})
-    assert no_reason.status_code == 422 and "note" in no_reason.text
+    assert no_reason.status_code == 422 and "rejection_reason: one of out_of_jurisdiction" in no_reason.text
     done = site.client.post(url, data={"csrf_token": token, "action": "dispatch", "unit_id": site.units["water"],
                                        "note": "供水问题"}, follow_redirects=False)
     assert done.status_code == 303
@@ -138,6 +145,46 @@ def test_transitions_follow_the_lifecycle_and_the_roles(site):
     assert site.client.post(url, data={"csrf_token": token, "action": "escalate"}).status_code == 403
     assert site.client.post(url, data={"csrf_token": token, "action": "sign"}, follow_redirects=False).status_code == 303
     assert history_actions(site, site.ticket_id)[-1][:2] == ("供水公司值班", "sign")
+
+
+def test_a_reply_with_its_four_parts_waits_for_review_and_the_reviewer_approves_it(site):
+    site.sign_in("operator")
+    token = csrf_of(site.client.get(f"/tickets/{site.ticket_id}").text)
+    url = f"/tickets/{site.ticket_id}/transition"
+    site.client.post(url, data={"csrf_token": token, "action": "dispatch", "unit_id": site.units["water"]})
+    assert site.client.post(url, data={"csrf_token": token, "action": "reply"}).status_code == 422  # not here
+    site.sign_in("water")
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    token = csrf_of(page)
+    assert 'id="reply-form"' not in page  # signed and started first
+    for action in ("sign", "start"):
+        site.client.post(url, data={"csrf_token": token, "action": action})
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    assert 'id="reply-form"' in page and 'value="供水公司"' in page
+    assert re.search(r'name="handled_at" value="\d{4}-\d\d-\d\dT\d\d:\d\d"', page)
+    reply_url = f"/tickets/{site.ticket_id}/reply"
+    missing = site.client.post(reply_url, data={"csrf_token": token, "handling_unit": "供水公司",
+                                                "handled_at": just_now(), "situation": "", "result": "已恢复"})
+    assert missing.status_code == 422 and "situation" in missing.text
+    sent = site.client.post(reply_url, data={"csrf_token": token, "handling_unit": "供水公司",
+                                             "handled_at": just_now(), "situation": "更换了阀门",
+                                             "result": "已恢复供水"}, follow_redirects=False)
+    assert sent.status_code == 303
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    assert 'id="pending-reply"' in page and "更换了阀门" in page and "reply-review" not in page
+    site.sign_in("reviewer")
+    page = site.client.get(f"/tickets/{site.ticket_id}").text
+    token = csrf_of(page)
+    assert "回复待审核" in page and 'action="/tickets/%d/reply-review"' % site.ticket_id in page
+    assert site.client.post(f"/tickets/{site.ticket_id}/reply-review",
+                            data={"csrf_token": token, "decision": "return"}).status_code == 422  # needs a reason
+    approved = site.client.post(f"/tickets/{site.ticket_id}/reply-review",
+                                data={"csrf_token": token, "decision": "approve"}, follow_redirects=False)
+    assert approved.status_code == 303
+    with site.session_factory() as session:
+        assert service.get_ticket(session, site.ticket_id).status == "replied"
+    assert site.client.post(url, data={"csrf_token": token, "action": "callback",
+                                       "callback_result": "满意"}).status_code == 403  # reviewers review
 
 
 def test_copying_text_and_classifying_go_into_the_ticket_and_its_history(site):

@@ -44,9 +44,9 @@ def test_every_text_the_templates_use_exists_in_both_languages():
 
 
 @pytest.mark.parametrize("prefix, values", [("status.", "draft received answered not_accepted dispatched signed "
-                                            "in_progress replied callback_done closed archived escalated"),
+                                            "in_progress reply_review replied callback_done closed archived escalated"),
                                             ("action.", "submit answer_directly reject dispatch sign start reply "
-                                             "callback close archive escalate return_misrouted reopen")])
+                                             "approve_reply return_reply callback close archive escalate return_misrouted reopen")])
 def test_every_status_and_action_has_a_name(prefix, values):
     from tickets.lifecycle import Action, Status
     enum = Status if prefix == "status." else Action

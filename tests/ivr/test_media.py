@@ -228,3 +228,41 @@ def test_a_bound_method_ticker_is_removed_by_an_equal_bound_method(engine):
     assert _wait(lambda: len(counted) >= 2)
     engine.remove_ticker(room.tick)
     assert engine.ticker_count == 0
+
+
+def test_every_tick_the_engine_skips_after_a_stall_is_counted_and_accounted_for_in_the_timestamps(engine):
+    """A stall longer than MAX_CATCH_UP_FRAMES (here: one stream's callback blocking the media thread for
+    0.6 s) makes the engine skip ticks. Each one is counted per stream and in the engine, and the RTP
+    timestamps move on by them: sent + skipped frames account for the whole span the far end saw."""
+    stream, far, _ = make_stream("PCMU")
+    stalled = threading.Event()
+
+    def stall_once() -> None:
+        if not stalled.is_set():
+            stalled.set()
+            time.sleep(0.6)
+
+    stream.on_output_low = stall_once  # called on the media thread when the queue runs empty
+    stream.queue_pcm(bytes(FRAME_BYTES * 10))
+    engine.add(stream)
+    assert stalled.wait(5)
+    received = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        received.append(RtpPacket.parse(far.recv(2048)))
+    engine.remove(stream)
+    assert _wait(lambda: stream.closed)
+    while True:  # what was in flight when the stream closed
+        try:
+            far.settimeout(0.2)
+            received.append(RtpPacket.parse(far.recv(2048)))
+        except OSError:
+            break
+    far.close()
+    assert stream.stats.frames_skipped >= 20  # 0.6 s = 30 ticks, less the 10 it may catch up by sending fast
+    assert engine.frames_skipped >= stream.stats.frames_skipped and engine.ticks_skipped >= 20
+    assert len(received) == stream.stats.frames_sent  # loopback: nothing lost, so every sent frame arrived
+    span = ((received[-1].timestamp - received[0].timestamp) & 0xFFFFFFFF) // 160 + 1
+    assert span == stream.stats.frames_sent + stream.stats.frames_skipped
+    gap = next(p for p in received[1:] if p.marker)  # the first packet after the skip is marked
+    assert gap.sequence_number == (received[received.index(gap) - 1].sequence_number + 1) & 0xFFFF

@@ -8,17 +8,21 @@ from collections import deque
 
 import pytest
 
-from ivr.session import CallEnded, CallSession
+from ivr.media import OUTPUT_LOW_FRAMES
+from ivr.session import PLAYBACK_LEAD_FRAMES, CallEnded, CallSession
 from pcm import FRAME_BYTES
 
 
 class FakeOutput:
-    """Stands in for the media stream: a send clock that takes one queued frame every `tick` seconds."""
+    """Stands in for the media stream: a send clock that takes one queued frame every `tick` seconds and,
+    like ivr.media.MediaStream, tells `on_output_low` when its queue falls to OUTPUT_LOW_FRAMES and to 0."""
 
     def __init__(self, tick: float = 0.002) -> None:
         self.queue: deque[bytes] = deque()
         self.sent: list[bytes] = []
         self.cleared = 0
+        self.queue_calls = 0
+        self.on_output_low = lambda: None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(tick,), daemon=True)
         self._thread.start()
@@ -27,8 +31,11 @@ class FakeOutput:
         while not self._stop.wait(tick):
             if self.queue:
                 self.sent.append(self.queue.popleft())
+                if len(self.queue) in (OUTPUT_LOW_FRAMES, 0):
+                    self.on_output_low()
 
     def queue_pcm(self, pcm: bytes) -> None:
+        self.queue_calls += 1
         self.queue.extend(pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
 
     def clear_outgoing(self) -> None:
@@ -48,6 +55,7 @@ def session():
     output = FakeOutput()
     hangups: list[str] = []
     call = CallSession("call-1", "1001", "12345", "PCMU", output, hangup=lambda: hangups.append("bye"))
+    output.on_output_low = call.output_low
     call.test_output = output  # type: ignore[attr-defined]
     call.test_hangups = hangups  # type: ignore[attr-defined]
     yield call
@@ -73,6 +81,27 @@ def test_barge_in_stops_the_prompt_and_the_digit_stays_queued(session):
     assert session.play(frames_of(5, 2000)) == "3"  # 40 s prompt cut at once
     assert len(session.test_output.sent) < 200 and session.test_output.queued_frames == 0
     assert session.collect_digits(max_digits=2, inter_digit_timeout=0.1) == "3"
+
+
+def test_a_prompt_is_queued_a_second_ahead_and_topped_up_when_the_queue_runs_low(session):
+    prompt = b"".join(frames_of(n, 1) for n in range(1, 301))  # 6 s, 300 distinct frames
+    assert session.play(prompt) is None
+    assert session.test_output.sent == [frames_of(n, 1) for n in range(1, 301)]  # nothing lost or reordered
+    # One top-up per OUTPUT_LOW_FRAMES sent (plus the first fill), not one per frame.
+    refills = (300 - PLAYBACK_LEAD_FRAMES) / (PLAYBACK_LEAD_FRAMES - OUTPUT_LOW_FRAMES)
+    assert session.test_output.queue_calls <= refills + 2
+
+
+def test_a_barge_in_digit_empties_the_send_queue_before_the_application_thread_runs(session):
+    played = threading.Thread(target=session.play, args=(frames_of(5, 2000),))
+    played.start()
+    deadline = time.monotonic() + 5
+    while session.test_output.queued_frames == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    session.deliver_digit("7")  # on the media thread in real life: the queue is empty when this returns
+    assert session.test_output.queued_frames == 0 and session.test_output.cleared >= 1
+    played.join(5)
+    assert not played.is_alive() and session.next_digit(0) == "7"
 
 
 def test_without_barge_in_the_prompt_finishes_and_digits_wait(session):
@@ -174,3 +203,23 @@ def test_end_callbacks_finish_before_the_application_sees_the_end(session):
     assert closed.is_set()
     session.hangup()  # after the end: no BYE, returns at once
     assert session.test_hangups == []
+
+
+def test_stream_frames_hands_queued_then_live_frames_to_the_sink_and_until_wakes_the_waiter(session):
+    session.deliver_frame(frames_of(1, 1))
+    session.deliver_frame(frames_of(2, 1))
+    got: list[tuple[bytes, bool]] = []
+    stop = session.stream_frames(lambda frame, queued: got.append((frame, queued)))
+    assert got == [(frames_of(1, 1), True), (frames_of(2, 1), True)]
+    with pytest.raises(RuntimeError, match="another sink"):
+        session.stream_frames(lambda frame, queued: None)
+    later(0.05, lambda: session.deliver_frame(frames_of(3, 1)))
+    later(0.10, lambda: session.deliver_frame(frames_of(4, 1)))
+    started = time.monotonic()
+    # woken by the frame that makes `until` hold (the second live one), long before the 10 s time-out
+    assert session.next_digit(10, until=lambda: len(got) >= 4) is None
+    assert time.monotonic() - started < 5 and got[2:] == [(frames_of(3, 1), False), (frames_of(4, 1), False)]
+    assert session.read_frame(0) is None  # streamed frames are not queued for read_frame as well
+    stop()
+    session.deliver_frame(frames_of(5, 1))
+    assert len(got) == 4 and session.read_frame(0) == frames_of(5, 1)

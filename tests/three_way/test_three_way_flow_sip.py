@@ -27,6 +27,7 @@ from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.switchboard_adapter import IvrSwitchboard
 from app.adapters.tickets_adapter import DatabaseTickets
 from app.conferences import build_desk
+from asr import Endpointer, ListeningTurn, TurnResult
 from callflows.bundle import load_bundle
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
@@ -49,6 +50,23 @@ RATE = 8000
 UNIT = "自来水公司"
 
 
+class ScriptedAnswer(ListeningTurn):
+    """asr's real endpointer (the caller's real audio finds the answer's end), no decoding: the text is
+    scripted (None: a menu answer not understood)."""
+
+    def __init__(self, endpointer: Endpointer, text: str | None) -> None:
+        super().__init__(endpointer, None)
+        self.text = text
+
+    @property
+    def recognising(self) -> bool:
+        return True
+
+    def result(self) -> TurnResult:
+        heard = super().result()
+        return TurnResult(heard.audio, self.text if heard.audio else None, heard.audio is not None)
+
+
 class WaterComplaint:
     """The Speech port, scripted: every utterance is the same Korean water-supply complaint; menu answers
     are not recognised (the caller presses keys)."""
@@ -58,11 +76,12 @@ class WaterComplaint:
     def has_model(self, language: str) -> bool:
         return language == "ko"
 
-    def recognize(self, pcm: bytes, language: str, phrases) -> None:
-        return None
-
-    def transcribe(self, pcm: bytes, language: str) -> str:
-        return self.TEXT
+    def listen(self, language: str, *, phrases=None, recognise: bool = True, timeout: float, max_length: float,
+               end_silence: float, on_partial=None) -> ListeningTurn:
+        endpointer = Endpointer(timeout=timeout, end_silence=end_silence, max_length=max_length)
+        if not recognise:
+            return ListeningTurn(endpointer, None)
+        return ScriptedAnswer(endpointer, None if phrases else self.TEXT)
 
 
 class Hotline:

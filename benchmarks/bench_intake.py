@@ -1,0 +1,286 @@
+"""Whole 12345 intakes at once, as callers feel them: N simultaneous Korean callers scripted with the
+softphone through Kamailio against server.py (flow hotline12345, real Vosk, SQLite), all speaking at about
+the same moments.
+
+    .venv/bin/python benchmarks/bench_intake.py --calls 4,8,12,30
+    .venv/bin/python benchmarks/bench_intake.py --calls 12 --speech-capacity 4     # see the overload path
+
+For each N: a fresh server.py (its own Kamailio, database and prompt cache; prompts synthesised once into
+var/bench-intake/prompts and reused), N test extensions (each caller its own number, so its ticket is found
+by the callback number), and N callers started together. Each caller, driven by what it hears (the heads of
+the server's own cached prompts, by cross-correlation): presses 2 (Korean) during the greeting, states one of
+several requests when asked (by speech, or into the recorder when it is the keypad version of the question),
+presses 1 at the type confirmation or type menu, says a name and an address, presses 1 to be called back on
+its own number, and waits for the goodbye.
+
+Printed per N (one JSON line): how many calls ended with
+- a complete ticket: submitted, with the request as recognised text;
+- a keypad ticket: submitted, the request only recorded (served on keys: recognisers at capacity);
+- an operator transfer (draft marked incomplete "transferred ..." or the operator-busy goodbye), with the
+  node where it happened; and anything else (caller-side failures: prompt not heard in time...);
+plus the recognisers' peak backlog (frames and seconds of audio waiting) and longest wait, streams refused
+(callers put on keys), from /api/health, and the run's wall time. Speed is measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from callflows.bundle import load_bundle  # noqa: E402
+from callflows.templates import render  # noqa: E402
+from callflows.tts import PromptSynthesizer  # noqa: E402
+from ivr.local_sip_server import free_udp_port  # noqa: E402
+from ivr.softphone.audio import similarity, synthesize  # noqa: E402
+from ivr.softphone.phone import Softphone  # noqa: E402
+
+RATE = 8000
+WORK = ROOT / "var" / "bench-intake"
+ADMIN = "bench-intake-admin-token"
+MATCH = 0.75
+HEAD_SECONDS = 1.2
+REQUESTS = ["수도 단수 민원입니다. 우리 집이 사흘째 단수입니다.", "아파트 앞 도로에 큰 구멍이 있어요. 빨리 고쳐 주세요.",
+            "가로등이 고장나서 밤에 너무 어둡습니다.", "옆집 공사 소음 때문에 잠을 잘 수 없어요.",
+            "쓰레기가 일주일째 수거되지 않았습니다.", "난방이 안 들어와서 집이 너무 춥습니다."]
+NAMES = ["김철수", "이영희", "박민수", "최지원"]
+ADDRESSES = ["연길시 건설가 오번지", "연길시 하남가 십번지", "용정시 중앙로 삼번지"]
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Prompts:
+    """Heads of the prompts the caller reacts to, from the server's own prompt cache (same audio)."""
+
+    def __init__(self, cache: Path) -> None:
+        synthesizer = PromptSynthesizer(cache)
+        bundle = load_bundle(ROOT / "callflows" / "flows" / "hotline12345.yaml")
+        flow = bundle.flows["hotline12345"]
+
+        def head(node: str, key: str = "prompt") -> bytes:
+            text = render(getattr(flow.nodes[node], key).texts["ko"], {}, "ko", bundle.labels_for(flow))
+            with wave.open(str(synthesizer.synthesize(text, "ko"))) as wav:
+                return wav.readframes(wav.getnframes())[: int(HEAD_SECONDS * RATE) * 2]
+
+        self.heads = {"ask_request": head("ask_request"), "ask_request_keys": head("ask_request", "keypad_prompt"),
+                      "type_menu": head("type_menu"), "ask_name": head("ask_name"),
+                      "ask_address": head("ask_address"), "again": head("ask_request", "invalid"),
+                      "no_input": head("ask_request", "no_input"), "operator": head("operator"),
+                      "operator_busy": head("operator_busy"), "goodbye": head("goodbye")}
+
+    def which(self, heard: bytes) -> str | None:
+        scores = {name: similarity(heard, audio).similarity for name, audio in self.heads.items()}
+        name = max(scores, key=scores.get)
+        return name if scores[name] >= MATCH else None
+
+
+class Caller(threading.Thread):
+    """One scripted caller; `outcome` is set on the way (and from the ticket afterwards)."""
+
+    def __init__(self, phone: Softphone, number: str, prompts: Prompts, speech: dict[str, bytes], n: int) -> None:
+        super().__init__(name=f"caller-{number}", daemon=True)
+        self.phone, self.number, self.prompts, self.speech = phone, number, prompts, speech
+        self.request = REQUESTS[n % len(REQUESTS)]
+        self.name_said, self.address = NAMES[n % len(NAMES)], ADDRESSES[n % len(ADDRESSES)]
+        self.steps: list[str] = []
+        self.error = ""
+
+    def run(self) -> None:
+        try:
+            self._script()
+        except Exception as exc:  # the caller's own failure is an outcome, not a crash of the benchmark
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _script(self) -> None:
+        call = self.phone.dial("12345")
+        if not call.wait_answered(60):
+            self.error = "not answered"
+            return
+        self.call = call
+        if not call.wait_for_audio(0.3, timeout=60):
+            self.error = "no greeting"
+            return
+        call.send_dtmf("2")
+        mark, last_answer, deadline = 0.0, None, time.monotonic() + 420
+        while not call.ended and time.monotonic() < deadline:
+            heard = call.heard()
+            start = int(mark * RATE) * 2
+            if len(heard) - start < int((HEAD_SECONDS + 0.3) * RATE) * 2:
+                time.sleep(0.25)
+                continue
+            prompt = self.prompts.which(heard[start:])
+            if prompt is None:
+                # Prompts whose text depends on the call (the proposed type, the caller's number) are known
+                # by where they come: after the request the type confirmation (1 = yes), after the address
+                # the callback choice (1 = this number).
+                follow_up = {"request": "type", "request_keys": "type", "ask_address": "callback"}
+                step = follow_up.get(self.steps[-1] if self.steps else "")
+                if step and self._voiced_since(heard, start) > 2.5:
+                    call.send_dtmf("1")
+                    self.steps.append(step)
+                    mark = len(call.heard()) / 2 / RATE
+                time.sleep(0.25)
+                continue
+            self.steps.append(prompt)
+            mark = len(call.heard()) / 2 / RATE
+            if prompt in ("ask_request", "ask_request_keys"):
+                last_answer = self.speech[self.request]
+                self.steps[-1] = "request" if prompt == "ask_request" else "request_keys"
+            elif prompt == "type_menu":
+                call.send_dtmf("1")
+                self.steps[-1] = "type"
+                continue
+            elif prompt == "ask_name":
+                last_answer = self.speech[self.name_said]
+            elif prompt == "ask_address":
+                last_answer = self.speech[self.address]
+            elif prompt in ("again", "no_input"):
+                pass  # say the last answer again
+            else:  # operator, operator_busy, goodbye: the IVR ends the call
+                call.wait_ended(120)
+                break
+            if last_answer is not None:
+                call.play(last_answer, wait=True)
+                mark = len(call.heard()) / 2 / RATE
+        if not call.ended:
+            call.hangup()
+
+    @staticmethod
+    def _voiced_since(heard: bytes, start: int) -> float:
+        from ivr.softphone.audio import voiced_seconds
+        return voiced_seconds(heard[start:])
+
+
+def start_server(work: Path, numbers: list[str], speech_capacity: float) -> tuple[subprocess.Popen, str, int]:
+    sip_port, http_port = free_udp_port(), free_tcp_port()
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "sip.conf.example", encoding="utf-8")
+    config["sip"].update({"registrar_port": str(sip_port), "max_calls": str(len(numbers) + 10)})
+    config["server"].update({"http_port": str(http_port), "database_url": f"sqlite:///{work / 'tickets.sqlite3'}",
+                             "recordings_dir": str(work / "recordings"),
+                             "prompt_cache_dir": str(WORK / "prompts"), "admin_token": ADMIN})
+    config["callflows"].update({"flow": "hotline12345", "speech_capacity": str(speech_capacity)})
+    config["test_extensions"] = {number: f"pw{number}" for number in numbers}
+    path = work / "sip.conf"
+    with path.open("w", encoding="utf-8") as file:
+        config.write(file)
+    log = open(work / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(path)], cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{http_port}/api"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).json()["registration"] == "registered":
+                return server, api, sip_port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.kill()
+    raise RuntimeError(f"server.py did not start: see {work / 'server.log'}")
+
+
+def classify(ticket: dict | None, caller: Caller) -> str:
+    if caller.error:
+        return f"caller failed ({caller.error})"
+    if ticket is None:
+        return "no ticket"
+    if not ticket["is_draft"]:
+        return "complete ticket" if ticket["content"].strip() else "keypad ticket"
+    reason = ticket.get("incomplete_reason") or ""
+    if "transferred" in reason or "operator" in " ".join(caller.steps):
+        return f"operator transfer ({reason or 'operator prompt'})"
+    return f"draft ({reason})"
+
+
+def run_round(calls: int, speech_capacity: float) -> dict:
+    work = WORK / f"run-{os.getpid()}-{calls}"
+    work.mkdir(parents=True, exist_ok=True)
+    numbers = [str(2001 + n) for n in range(calls)]
+    server, api, sip_port = start_server(work, numbers, speech_capacity)
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        prompts = Prompts(WORK / "prompts")
+        speech = {text: synthesize(text, "ko") for text in REQUESTS + NAMES + ADDRESSES}
+        phones = [Softphone("127.0.0.1", sip_port, number, f"pw{number}") for number in numbers]
+        for phone in phones:
+            phone.start()
+        health = httpx.get(f"{api}/health", timeout=10).json()
+        refused_before = health.get("speech", {}).get("refused", 0)
+        callers = [Caller(phone, number, prompts, speech, n) for n, (phone, number) in enumerate(zip(phones, numbers))]
+        started = time.monotonic()
+        peak = {"backlog_frames": 0, "lag_seconds": 0.0, "load": 0.0}
+        for caller in callers:
+            caller.start()
+        while any(caller.is_alive() for caller in callers):
+            state = httpx.get(f"{api}/health", timeout=10).json().get("speech", {})
+            peak = {"backlog_frames": max(peak["backlog_frames"], state.get("backlog_frames", 0)),
+                    "lag_seconds": max(peak["lag_seconds"], state.get("lag_seconds", 0.0)),
+                    "load": max(peak["load"], state.get("load", 0.0))}
+            time.sleep(0.5)
+        wall = time.monotonic() - started
+        time.sleep(2)  # the last drafts are marked incomplete as the calls wind up
+        final = httpx.get(f"{api}/health", timeout=10).json().get("speech", {})
+        tickets = httpx.get(f"{api}/tickets", params={"page_size": 200}, headers=headers, timeout=30).json()["items"]
+        by_phone = {}
+        for ticket in tickets:
+            by_phone.setdefault(ticket.get("phone") or "", ticket)
+        by_call = {ticket["call_id"]: ticket for ticket in tickets}
+        outcomes = Counter()
+        for caller in callers:
+            call_id = getattr(getattr(caller, "call", None), "call_id", None)
+            ticket = by_phone.get(caller.number) or by_call.get(call_id)
+            outcomes[classify(ticket, caller)] += 1
+        for phone in phones:
+            phone.stop()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return {"calls": calls, "speech_capacity": final.get("capacity"), "outcomes": dict(outcomes),
+            "complete": outcomes["complete ticket"], "keypad": outcomes["keypad ticket"],
+            "operator": sum(v for k, v in outcomes.items() if k.startswith("operator")),
+            "recognisers_peak_backlog_frames": max(peak["backlog_frames"], final.get("max_backlog_frames", 0)),
+            "recognisers_peak_backlog_seconds": round(0.02 * max(peak["backlog_frames"],
+                                                                 final.get("max_backlog_frames", 0)), 2),
+            "recognisers_longest_wait_seconds": round(max(peak["lag_seconds"], final.get("max_lag_seconds", 0)), 2),
+            "recognisers_peak_load": peak["load"], "streams_refused": final.get("refused", 0) - refused_before,
+            "wall_seconds": round(wall, 1), "server_log": str(work / "server.log")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="4,8,12,30", help="comma-separated N values")
+    parser.add_argument("--speech-capacity", type=float, default=0.0,
+                        help="[callflows] speech_capacity for the server (0: its default)")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} at start", flush=True)
+    for calls in (int(n) for n in args.calls.split(",")):
+        print(json.dumps(run_round(calls, args.speech_capacity), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
