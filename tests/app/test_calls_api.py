@@ -27,7 +27,8 @@ class RecordsOnlyNode:
         self.records = records
 
     def health(self) -> NodeHealth:
-        return NodeHealth("registered", None, 0, 10, 0, 0, 0, 1)
+        return NodeHealth(**{name: 0 for name in NodeHealth.__dataclass_fields__} |
+                          {"registration": "registered", "registration_error": None, "capacity": 10})
 
     def active_calls(self) -> list[CallRecord]:
         return []
