@@ -4,8 +4,10 @@ order.
 
 One node on its embedded defaults (`make run`): Kamailio on loopback started from deploy/kamailio, the IVR
 registered to it as 12345, the ticket database in a SQLite file, the reminder scheduler, and the HTTP API
-(tickets, health, calls) on localhost. Several nodes: point [server] database_url at PostgreSQL, set
-redis_url so one node runs each scheduled job, and turn off start_local_sip_server.
+(tickets, health, calls) on localhost. Several nodes (README "Several nodes", deploy/cluster/): point [server]
+database_url at PostgreSQL, set redis_url (every node's calls shown on every node, one node runs each
+scheduled job) and node_name, turn off start_local_sip_server, and run one Kamailio with the dispatcher in
+front of the nodes.
 
 The call application is chosen by [callflows] flow: `hotline12345` (the 12345 flow of callflows/flows with
 speech recognition, tickets, recordings, transfers; see app.wiring) or `demo` (ivr's press-1/2 demo, no
