@@ -22,20 +22,18 @@ import argparse
 import logging
 import signal
 import sys
-from pathlib import Path
 
 import uvicorn
 
 import asr
 import console
-from app.config import DEMO_FLOW, ROOT, load_config
+from app.config import DEMO_FLOW, ROOT, add_config_argument, load_config_or_report
 from app.http import build_http_app
 from app.live_calls import LiveCallStore
 from app.retention import RetentionJob
 from app.wiring import (console_secret, demo_application, hotline_application, job_lock, local_extensions,
                         prepare_database, shared_calls)
 from callflows.issues import FlowError
-from inifile import ConfigError, config_path
 from ivr.local_sip_server import LocalSipServer
 from tickets import db
 from tickets.scheduler import Scheduler
@@ -46,14 +44,11 @@ log = logging.getLogger("server")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None,
-                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
+    add_config_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config or config_path())
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+    config = load_config_or_report(args.config)
+    if config is None:
         return 2
     log.info("configuration from %s", config.path)
 

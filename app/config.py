@@ -3,16 +3,18 @@
 [sip] and [test_extensions] are ivr's (ivr.config), [tickets] the ticket rules' (tickets.settings); the
 sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
 admin token, the console's secret), [callflows] (which call application answers, and the numbers it
-transfers to) and [retention] (app.retention).
+transfers to), [retention] (app.retention) and [journal] (the node's journal of what callers say).
 """
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.retention import retention_policy
-from inifile import IniFile, SettingError
+from inifile import ConfigError, IniFile, SettingError, config_path
 from ivr.config import IvrSettings, ivr_settings
 from recordings.retention import RetentionPolicy
 from tickets import db
@@ -76,6 +78,23 @@ class CallflowSettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """The [journal] section: the node's journal of what callers say (README "Nothing lost")."""
+
+    path: str = "var/journal/node.sqlite3"  # one per node
+    reserved_numbers: int = 20  # ticket numbers kept reserved per day for database outages
+    replay_interval_seconds: float = 10.0
+    keep_days: int = 30  # written calls are forgotten after this
+
+    def __post_init__(self) -> None:
+        for key in ("reserved_numbers", "keep_days"):
+            if getattr(self, key) < 0:
+                raise SettingError(key, f"must not be negative, got {getattr(self, key)}")
+        if self.replay_interval_seconds <= 0:
+            raise SettingError("replay_interval_seconds", f"must be positive, got {self.replay_interval_seconds}")
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything one node is configured with, and the file it came from."""
 
@@ -85,6 +104,23 @@ class NodeConfig:
     callflows: CallflowSettings
     tickets: TicketSettings
     retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
+    journal: JournalSettings
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, as the server and the composition's tools take it."""
+    parser.add_argument("--config", type=Path, default=None,
+                        help="INI file (default: $HOTLINE_SIP_CONF, else sip.conf, else sip.conf.example)")
+
+
+def load_config_or_report(path: Path | None) -> NodeConfig | None:
+    """The configuration at `path` (else this checkout's, inifile.config_path), or None after printing what is
+    wrong to stderr (the caller exits with status 2)."""
+    try:
+        return load_config(path or config_path())
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return None
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -92,4 +128,5 @@ def load_config(path: str | Path) -> NodeConfig:
     config = IniFile(path)
     return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
                       callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
-                      retention=config.parse("retention", retention_policy))
+                      retention=config.parse("retention", retention_policy),
+                      journal=config.typed("journal", JournalSettings))

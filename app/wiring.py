@@ -22,9 +22,9 @@ from app.adapters.calendar_adapter import DatabaseCalendar
 from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
-from app.adapters.tickets_adapter import DatabaseTickets
 from app.conferences import CaseAnnouncements, build_desk
 from app.config import ROOT, NodeConfig, ServerSettings
+from app.journal_service import JournalService
 from app.live_calls import LiveCallStore, PickUpSwitchboard
 from app.node_commands import NodeCommands
 from app.shared_calls import DEFAULT_PREFIX, SharedCalls
@@ -82,9 +82,10 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
 def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules,
                         live: LiveCallStore) -> Application:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
-    database, WAV recordings, transfers through the node itself, the holiday calendar; every call shown in
-    `live` (the console's live view, from which an operator picks a call up); the recognisers' load for
-    /api/health. Raises FlowError for a broken flow file, asr.ModelIntegrityError for a changed model."""
+    database behind the node's journal, WAV recordings, transfers through the node itself, the holiday
+    calendar; every call shown in `live` (the console's live view, from which an operator picks a call up);
+    the recognisers' load for /api/health. Raises FlowError for a broken flow file, asr.ModelIntegrityError
+    for a changed model."""
     settings, callflow_settings = config.server, config.callflows
     recordings_dir = ROOT / settings.recordings_dir
     asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
@@ -98,13 +99,19 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     flows = FlowRegistry(ROOT / callflow_settings.flows_dir)
     bundle = flows.get(callflow_settings.flow)
-    prompts = PromptLibrary(PromptSynthesizer(ROOT / settings.prompt_cache_dir))
-    warmed = sum(prompts.prewarm(flow) for flow in bundle.flows.values())
-    log.info("flow %s: %d fixed prompts synthesised or found in the cache", callflow_settings.flow, warmed)
+    synthesizer = PromptSynthesizer(ROOT / settings.prompt_cache_dir)
+    prompts = PromptLibrary(synthesizer)
+    warmed = set().union(*(prompts.prewarm(flow) for flow in bundle.flows.values()))
+    removed = synthesizer.keep_only(warmed)  # prompts with callers' data never stay in the cache
+    log.info("flow %s: %d fixed prompts synthesised or found in the cache (%d other files removed)",
+             callflow_settings.flow, len(warmed), removed)
 
-    tickets_port = DatabaseTickets(session_factory, rules)
+    journal = JournalService.open(config.journal, session_factory, rules)
+    tickets_port = journal.tickets
     transcript_jobs = asr.TranscriptJobs(asr_registry)
-    transcripts = TranscriptLinker(session_factory, transcript_jobs)
+    transcripts = TranscriptLinker(journal.journal, transcript_jobs, journal.sink)
+    transcripts.resume()
+    journal.start()
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
 
     def answer(session: CallSession) -> None:
@@ -127,7 +134,9 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     def shutdown() -> None:
         desk.stop()
-        transcripts.jobs.shutdown()
+        transcripts.shutdown()
+        journal.close()
+        prompts.close()
         pool.shutdown()
 
     announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)

@@ -24,7 +24,8 @@ from callflows.listening import CallListener, Heard
 from callflows.model import Flow, InputNode, Node, Prompt
 from callflows.ports import (Call, CallEnded, CallObserver, Listening, NoCallObserver, PromptAudio, Recordings,
                              Speech, Switchboard, TicketNotFound, Tickets, WorkingDays)
-from callflows.templates import render
+from callflows.prefetch import CallPrompts
+from callflows.templates import placeholders, render
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class FlowRunner:
         self.draft_open = False
         self.submitted = False
         self.listener = CallListener(call, services.speech, services.observer)
+        self.prompts = CallPrompts(bundle, services.prompts)  # this call's prompts with call data in them
 
     @property
     def language(self) -> str:
@@ -128,6 +130,7 @@ class FlowRunner:
         except self.call_ended:
             self.outcome, self.detail = "caller_hung_up", f"caller hung up at {self._where()}"
             self._after_hangup()
+        self.prompts.close()
         if self.draft_open and not self.submitted:
             self._safely(self.services.tickets.mark_incomplete, self.call.call_id, self.detail)
         return CallResult(self.outcome, dict(self.vars), list(self.visited), self.detail)
@@ -142,6 +145,7 @@ class FlowRunner:
             node = flow.nodes[name]
             self.visited.append(f"{flow.name}:{name}")
             self._safely(self.services.observer.node_entered, self.call.call_id, flow.name, name)
+            self._safely(self.prompts.ahead, flow, node, self.vars, self.language)
             name = getattr(self, f"_do_{node.kind}")(flow, node)
             if name == _RETURN:
                 return True
@@ -183,8 +187,10 @@ class FlowRunner:
         wav = prompt.wav_by_language.get(language) or prompt.wav
         if wav:
             return self.services.prompts.recorded(flow.path.parent / wav)
-        text = render(prompt.texts.get(language, ""), {**self.vars, **(extra or {})}, language,
-                      self.bundle.labels_for(flow))
+        template = prompt.texts.get(language, "")
+        text = render(template, {**self.vars, **(extra or {})}, language, self.bundle.labels_for(flow))
+        if placeholders(template):  # call data in it: synthesised for this call, never cached
+            return self.prompts.audio(text, language)
         return self.services.prompts.text(text, language)
 
     def _say(self, flow: Flow, prompt: Prompt | None, *, barge_in: bool = True, language: str | None = None,

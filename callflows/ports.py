@@ -6,6 +6,7 @@ methods (the ivr CallSession fits `Call` as it is; app/adapters wrap asr, ticket
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -214,7 +215,18 @@ class WorkingDays(Protocol):
 class PromptAudio(Protocol):
     """Turns a prompt into something `Call.play` accepts (callflows.prompts.PromptLibrary)."""
 
-    def text(self, text: str, language: str) -> str | Path | bytes: ...
+    def text(self, text: str, language: str) -> str | Path | bytes:
+        """A prompt without call data (may be cached and shared by every call)."""
+        ...
+
+    def variable(self, text: str, language: str) -> str | Path | bytes:
+        """A prompt with a caller's data in it (their number, their ticket number): for this call only,
+        never cached."""
+        ...
+
+    def prefetch(self, text: str, language: str) -> Future[Any]:
+        """`variable` started off the call's thread, for a prompt the call is about to play."""
+        ...
 
     def recorded(self, path: Path) -> str | Path | bytes: ...
 

@@ -102,8 +102,7 @@ _DATETIME = "$datetime"
 
 def encode(record: Record) -> str:
     """The record's body as JSON (its kind and call id are stored beside it)."""
-    body = {f.name: getattr(record, f.name) for f in fields(record) if f.name != "call_id"}
-    return json.dumps(body, ensure_ascii=False, sort_keys=True, default=_encode_value)
+    return encode_values({f.name: getattr(record, f.name) for f in fields(record) if f.name != "call_id"})
 
 
 def decode(kind: str, call_id: str, body: str) -> Record:
@@ -112,10 +111,22 @@ def decode(kind: str, call_id: str, body: str) -> Record:
     if record_type is None:
         raise RecordError(f"unknown record kind {kind!r}")
     try:
-        values = json.loads(body, object_hook=_decode_object)
-        return record_type(call_id=call_id, **values)
+        return record_type(call_id=call_id, **decode_values(body))
     except (TypeError, ValueError) as error:
         raise RecordError(f"{kind} record of call {call_id}: {error}") from None
+
+
+def encode_values(values: Mapping[str, Any]) -> str:
+    """Field values as JSON, datetimes tagged (also the body of an attachment, see journal.store)."""
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, default=_encode_value)
+
+
+def decode_values(body: str) -> dict[str, Any]:
+    """ValueError when `body` is not a JSON object."""
+    values = json.loads(body, object_hook=_decode_object)
+    if not isinstance(values, dict):
+        raise ValueError(f"expected an object, got {type(values).__name__}")
+    return values
 
 
 def _encode_value(value: Any) -> Any:

@@ -4,8 +4,8 @@ The replayer takes the calls that ended and are not yet known to be in the datab
 each to a `TicketSink` (the composition's adapter over the ticket service), which creates or completes the
 call's ticket keyed by our call id. Only then is the call marked written in the journal. A crash between
 the two repeats the write on the next round, and the sink finds the ticket by its unique call id and adds
-nothing. After the calls, transcripts that were made while their ticket was not yet in the database are
-linked to it.
+nothing. After the calls, references made after a call (its whole recording, its transcript) that waited
+for the call's ticket are set on it.
 
 `BackgroundTasks` runs the replayer (and the reservation top-up and the journal's pruning) on one thread
 in the node; `python -m journal replay` runs one round from the command line.
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from journal.records import JournaledCall
-from journal.store import JOB_TRANSCRIBED, Journal
+from journal.store import NO_TICKET, Journal
 
 log = logging.getLogger(__name__)
 REPLAYED_BY = "replay"
@@ -34,8 +34,8 @@ class TicketSink(Protocol):
         write (no request was given). Raises when the database cannot be reached."""
         ...
 
-    def link_transcript(self, call_id: str, transcript: str) -> bool:
-        """Store the transcript's reference on the call's ticket; False when the call has no ticket."""
+    def attach(self, call_id: str, fields: Mapping[str, Any], actor: str) -> bool:
+        """Set `fields` (references made after the call) on the call's ticket; False when it has none."""
         ...
 
     def available(self) -> bool:
@@ -48,13 +48,13 @@ class ReplayReport:
     written: list[tuple[str, str]] = field(default_factory=list)  # (call id, ticket number) written now
     nothing_to_write: list[str] = field(default_factory=list)     # ended calls that left no request
     failed: dict[str, str] = field(default_factory=dict)          # call id -> error, database reachable
-    transcripts_linked: list[str] = field(default_factory=list)
+    attached: list[str] = field(default_factory=list)           # call ids whose references were set
     error: str = ""                                               # why the round stopped early
 
     def __str__(self) -> str:
         tickets = ", ".join(f"{number} (call {call_id})" for call_id, number in self.written) or "none"
         text = (f"written: {tickets}; calls without a request: {len(self.nothing_to_write)}; "
-                f"transcripts linked: {len(self.transcripts_linked)}")
+                f"references attached: {len(self.attached)}")
         text += "".join(f"; call {call_id} failed: {error}" for call_id, error in self.failed.items())
         return text + (f"; stopped: {self.error}" if self.error else "")
 
@@ -64,9 +64,10 @@ class Replayer:
         self.journal = journal
         self.sink = sink
         self._round = threading.Lock()  # the node's thread and a CLI round in the same process never overlap
+        self._stopped_by = ""  # the error that stopped the last round, to log an outage once, not every round
 
     def replay_once(self) -> ReplayReport:
-        """Write every journaled call the database lacks, then link waiting transcripts.
+        """Write every journaled call the database lacks, then set the references that waited for their tickets.
 
         A failure while the database does not answer ends the round (it is away; the next round tries
         again). A failure while it answers is this call's own (logged, reported, tried again next round):
@@ -75,11 +76,15 @@ class Replayer:
         with self._round:
             try:
                 self._write_calls(report)
-                self._link_transcripts(report)
+                self._attach(report)
             except Exception as error:  # the database went away again: keep everything for the next round
                 report.error = f"{type(error).__name__}: {error}"
-                log.warning("journal replay stopped: %s", report.error)
-        if report.written or report.transcripts_linked or report.failed:
+            if report.error and not self._stopped_by:
+                log.warning("journal replay stopped, calls stay in the journal: %s", report.error)
+            elif self._stopped_by and not report.error:
+                log.info("journal replay works again")
+            self._stopped_by = report.error
+        if report.written or report.attached or report.failed:
             log.info("journal replay: %s", report)
         return report
 
@@ -99,16 +104,17 @@ class Replayer:
             else:
                 report.nothing_to_write.append(call.call_id)
 
-    def _link_transcripts(self, report: ReplayReport) -> None:
-        for job in self.journal.transcript_jobs(JOB_TRANSCRIBED):
-            call = self.journal.call(job.call_id)
-            if call is None or call.written_at is None or job.transcript is None:
+    def _attach(self, report: ReplayReport) -> None:
+        for attachment in self.journal.attachments_to_write():
+            call = self.journal.call(attachment.call_id)
+            if call is None or call.written_at is None:
                 continue  # its ticket is not in the database yet
-            if self.sink.link_transcript(job.call_id, job.transcript):
-                self.journal.transcript_linked(job.call_id)
-                report.transcripts_linked.append(job.call_id)
+            if call.number and self.sink.attach(attachment.call_id, attachment.fields, attachment.actor):
+                self.journal.attachment_done(attachment.id)
+                report.attached.append(attachment.call_id)
             else:
-                self.journal.transcript_failed(job.call_id, "the call has no ticket to link to", give_up_after=1)
+                log.error("journal replay: call %s has no ticket for %s", attachment.call_id, sorted(attachment.fields))
+                self.journal.attachment_done(attachment.id, NO_TICKET)
 
 
 class BackgroundTasks:
@@ -118,6 +124,7 @@ class BackgroundTasks:
     def __init__(self, tasks: Sequence[Callable[[], object]], *, interval: float, name: str = "journal") -> None:
         self.tasks = list(tasks)
         self.interval = interval
+        self._failing: set[int] = set()  # tasks whose last run failed: logged once until they work again
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -131,12 +138,19 @@ class BackgroundTasks:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for task in self.tasks:
+            for index, task in enumerate(self.tasks):
                 if self._stop.is_set():
                     return
+                name = getattr(task, "__qualname__", repr(task))
                 try:
                     task()
-                except Exception:
-                    log.exception("journal task %s failed; retrying in %.0f s",
-                                  getattr(task, "__qualname__", task), self.interval)
+                except Exception as error:
+                    if index not in self._failing:  # once per outage, not every few seconds
+                        log.warning("journal task %s failed, retrying every %.0f s: %s: %s", name, self.interval,
+                                    type(error).__name__, error)
+                        self._failing.add(index)
+                    continue
+                if index in self._failing:
+                    self._failing.discard(index)
+                    log.info("journal task %s works again", name)
             self._stop.wait(self.interval)

@@ -12,7 +12,8 @@ fatal.
 
 Tables: `entries` (the append-only records, see journal.records), `calls` (an index of each call's outcome
 and whether the ticket database holds it), `reserved_numbers` (ticket numbers reserved from the database
-for use while it is away) and `transcript_jobs` (durable transcription jobs).
+for use while it is away), `attachments` (references made after the call, such as its recording and its
+transcript, waiting for the call's ticket) and `transcript_jobs` (durable transcription jobs).
 """
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ import logging
 import sqlite3
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from journal.records import (DatabaseMissed, JournaledCall, LeftIncomplete, Record, RecordError, Submitted,
-                             Written, decode, encode, fold)
+                             Written, decode, decode_values, encode, encode_values, fold)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,17 @@ CREATE TABLE IF NOT EXISTS reserved_numbers (
     call_id TEXT UNIQUE,
     taken_at TEXT
 );
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    body TEXT NOT NULL,
+    crc INTEGER NOT NULL,
+    queued_at TEXT NOT NULL,
+    done_at TEXT,
+    outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS attachments_to_write ON attachments (done_at, call_id);
 CREATE TABLE IF NOT EXISTS transcript_jobs (
     call_id TEXT PRIMARY KEY,
     recording TEXT NOT NULL,
@@ -69,7 +82,8 @@ CREATE TABLE IF NOT EXISTS transcript_jobs (
     finished_at TEXT
 );
 """
-JOB_QUEUED, JOB_TRANSCRIBED, JOB_LINKED, JOB_FAILED = "queued", "transcribed", "linked", "failed"
+JOB_QUEUED, JOB_TRANSCRIBED, JOB_FAILED = "queued", "transcribed", "failed"
+ATTACHED, NO_TICKET = "attached", "no ticket"  # how an attachment ended
 
 
 def utcnow() -> datetime:
@@ -77,8 +91,19 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """References made after the call (its whole recording, its transcript) for the call's ticket: kept
+    here until the ticket is in the database, then set on it (journal.replayer)."""
+
+    id: int
+    call_id: str
+    actor: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class TranscriptJob:
-    """A recorded call to transcribe (queued), or transcribed and waiting for its ticket (transcribed)."""
+    """A recorded call to transcribe (queued), transcribed (the transcript is an attachment), or failed."""
 
     call_id: str
     recording: str
@@ -98,6 +123,7 @@ class JournalStatus:
     calls_written: int
     reserved_unused: int
     reserved_taken_unwritten: int
+    attachments_to_write: int
     transcripts: dict[str, int]
     damaged_records: int
 
@@ -265,6 +291,41 @@ class Journal:
                    (call_id, self.clock().isoformat(), row[0]))
         return str(row[0])
 
+    # -- references made after the call, for its ticket -----------------------------------------------------
+
+    def attach(self, call_id: str, fields: Mapping[str, Any], actor: str) -> int:
+        """Keep `fields` to set on the call's ticket (by `actor`) once it is in the database; returns its id.
+        The same fields for the same call again (a repeated end-of-call event) are kept once."""
+        body = encode_values(fields)
+        with self._transaction() as db:
+            same = db.execute("SELECT id FROM attachments WHERE call_id = ? AND actor = ? AND body = ?",
+                              (call_id, actor, body)).fetchone()
+            if same is not None:
+                return int(same[0])
+            cursor = db.execute("INSERT INTO attachments (call_id, actor, body, crc, queued_at) VALUES (?, ?, ?, ?, ?)",
+                                (call_id, actor, body, zlib.crc32(body.encode()), self.clock().isoformat()))
+            return int(cursor.lastrowid or 0)
+
+    def attachments_to_write(self) -> list[Attachment]:
+        """Attachments not yet set on their ticket, oldest first (a damaged one is logged and skipped)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, call_id, actor, body, crc FROM attachments WHERE done_at IS NULL "
+                                    "ORDER BY id").fetchall()
+        found = []
+        for attachment_id, call_id, actor, body, crc in rows:
+            try:
+                if zlib.crc32(body.encode()) != crc:
+                    raise ValueError("checksum mismatch")
+                found.append(Attachment(attachment_id, call_id, actor, decode_values(body)))
+            except ValueError as error:
+                self._damaged(call_id, attachment_id, f"attachment: {error}")
+        return found
+
+    def attachment_done(self, attachment_id: int, outcome: str = ATTACHED) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE attachments SET done_at = ?, outcome = ? WHERE id = ?",
+                       (self.clock().isoformat(), outcome, attachment_id))
+
     # -- durable transcription jobs ---------------------------------------------------------------------
 
     def queue_transcript(self, call_id: str, recording: str, language: str) -> bool:
@@ -289,11 +350,8 @@ class Journal:
         return TranscriptJob(*row) if row else None
 
     def transcript_done(self, call_id: str, transcript: str) -> None:
-        self._set_job(call_id, "state = ?, transcript = ?, attempts = attempts + 1, last_error = NULL",
-                      (JOB_TRANSCRIBED, transcript))
-
-    def transcript_linked(self, call_id: str) -> None:
-        self._set_job(call_id, "state = ?, finished_at = ?", (JOB_LINKED, self.clock().isoformat()))
+        self._set_job(call_id, "state = ?, transcript = ?, attempts = attempts + 1, last_error = NULL, "
+                      "finished_at = ?", (JOB_TRANSCRIBED, transcript, self.clock().isoformat()))
 
     def transcript_failed(self, call_id: str, error: str, *, give_up_after: int) -> bool:
         """Count a failed attempt; True when the job is given up (state failed) after `give_up_after`."""
@@ -312,17 +370,18 @@ class Journal:
     # -- keeping it small -------------------------------------------------------------------------------
 
     def prune(self, older_than: timedelta) -> int:
-        """Forget calls written to the database (and their linked or failed transcript jobs and used
-        numbers) that ended more than `older_than` ago, and unused reservations as old. Returns the number
-        of calls forgotten. Unwritten calls are never pruned."""
+        """Forget calls written to the database, with their finished transcription jobs, set attachments
+        and used numbers, that ended more than `older_than` ago, and unused reservations as old. Returns the
+        number of calls forgotten. Unwritten calls and anything still to do for a call are never pruned."""
         cutoff = (self.clock() - older_than).isoformat()
         with self._transaction() as db:
             ids = [row[0] for row in db.execute(
                 "SELECT c.call_id FROM calls c LEFT JOIN transcript_jobs j ON j.call_id = c.call_id "
-                "WHERE c.written_at IS NOT NULL AND c.ended_at < ? AND (j.state IS NULL OR j.state IN (?, ?))",
-                (cutoff, JOB_LINKED, JOB_FAILED))]
+                "WHERE c.written_at IS NOT NULL AND c.ended_at < ? AND (j.state IS NULL OR j.state <> ?) "
+                "AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.call_id = c.call_id AND a.done_at IS NULL)",
+                (cutoff, JOB_QUEUED))]
             for call_id in ids:
-                for table in ("entries", "calls", "transcript_jobs", "reserved_numbers"):
+                for table in ("entries", "calls", "transcript_jobs", "reserved_numbers", "attachments"):
                     db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))
             db.execute("DELETE FROM reserved_numbers WHERE call_id IS NULL AND reserved_at < ?", (cutoff,))
         return len(ids)
@@ -339,4 +398,5 @@ class Journal:
                 reserved_taken_unwritten=one(
                     "SELECT COUNT(*) FROM reserved_numbers r JOIN calls c ON c.call_id = r.call_id "
                     "WHERE c.written_at IS NULL"),
+                attachments_to_write=one("SELECT COUNT(*) FROM attachments WHERE done_at IS NULL"),
                 transcripts=jobs, damaged_records=self.damaged_records)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,13 +86,16 @@ def wav_pcm(path: Path) -> bytes:
 
 
 @contextmanager
-def running_hotline(tmp_path: Path) -> Iterator[Hotline]:
-    """server.py with the 12345 flow on free ports, everything under tmp_path; stopped (exit 0) after."""
+def running_hotline(tmp_path: Path, **sections: dict[str, str]) -> Iterator[Hotline]:
+    """server.py with the 12345 flow on free ports, everything under tmp_path, plus `sections` of settings
+    ({"server": {...}, "journal": {...}}); stopped (exit 0) after."""
     sip_port, http_port = free_udp_port(), free_tcp_port()
     config_path = write_config(tmp_path, sip_port, http_port)
     config = configparser.ConfigParser(interpolation=None)
     config.read(config_path, encoding="utf-8")
     config["callflows"].update({"flow": "hotline12345", "operator_seat": "1003", "police_number": "110"})
+    for name, values in sections.items():
+        config[name].update(values)
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
     log = tmp_path / "server.log"
@@ -212,10 +215,14 @@ class ComplaintCall:
     read_back_from: float  # the second of call audio after which the ticket number is read back
 
 
-def korean_complaint_call(hotline: Hotline, phone: Softphone) -> ComplaintCall:
+def korean_complaint_call(hotline: Hotline, phone: Softphone,
+                          on_answer: Callable[[], object] | None = None) -> ComplaintCall:
     """A whole Korean complaint through the 12345 flow, spoken and keyed as a caller would, until the IVR
-    says goodbye: request, type (confirmed or chosen by key 1), name, address, call back on this number."""
+    says goodbye: request, type (confirmed or chosen by key 1), name, address, call back on this number.
+    `on_answer` runs as soon as the IVR answered (a test takes the database away there)."""
     call, _ = dial(hotline, phone)
+    if on_answer is not None:
+        on_answer()
     ready = choose_korean_and_state_request(hotline, call)
     print(f"answer -> caller can state the request: {ready:.2f} s of call audio")
 

@@ -35,6 +35,7 @@ def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
     config["server"].update({"http_port": str(http_port), "database_url": f"sqlite:///{tmp_path / 'tickets.sqlite3'}",
                              "recordings_dir": str(tmp_path / "recordings"),
                              "prompt_cache_dir": str(tmp_path / "prompts"), "admin_token": ADMIN_TOKEN})
+    config["journal"]["path"] = str(tmp_path / "journal" / "node.sqlite3")
     config["tickets"]["holidays"] = "2027-01-01"
     config["callflows"]["flow"] = "demo"  # ivr's press-1/2 menu: no speech models needed
     path = tmp_path / "sip.conf"

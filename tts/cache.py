@@ -36,3 +36,14 @@ class PromptCache:
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
                 os.replace(write_wav(Path(scratch) / target.name, pcm), target)
         return target
+
+    def keep_only(self, keep: set[Path]) -> int:
+        """Delete every cached WAV but `keep` (a node keeps its flows' fixed prompts: whatever else an older
+        version cached, such as prompts with callers' numbers in them, goes). Returns how many went."""
+        kept = {path.resolve() for path in keep}
+        gone = 0
+        for path in self.cache_dir.glob("*.wav"):
+            if path.resolve() not in kept:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone

@@ -14,6 +14,7 @@ from pathlib import Path
 from pypinyin import Style, lazy_pinyin
 
 from .cache import PromptCache
+from .espeak import speak
 
 VOICES = {"zh": "cmn-latn-pinyin", "ko": "ko"}
 SPEEDS = {"zh": 190, "ko": 175}  # words per minute; the pinyin voice counts a syllable as a word
@@ -35,7 +36,8 @@ def spoken_text(text: str, language: str) -> str:
 
 
 class PromptSynthesizer:
-    """Prompt text in a language → a cached 8 kHz WAV (synthesised once, then found in `cache_dir`)."""
+    """Prompt text in a language → a cached 8 kHz WAV (synthesised once, then found in `cache_dir`), or PCM
+    in memory for text that must not be cached."""
 
     def __init__(self, cache_dir: str | Path, *, speeds: dict[str, int] | None = None):
         self.cache = PromptCache(cache_dir)
@@ -46,6 +48,14 @@ class PromptSynthesizer:
 
     def synthesize(self, text: str, language: str) -> Path:
         return self.cache.get(spoken_text(text, language), voice_for(language), self.speeds[language])
+
+    def keep_only(self, keep: set[Path]) -> int:
+        return self.cache.keep_only(keep)
+
+    def pcm(self, text: str, language: str) -> bytes:
+        """`text` spoken as 8 kHz 16-bit PCM, in memory only: for prompts with a caller's data in them
+        (a phone or ticket number), which must not be left on disk or kept after the call."""
+        return speak(spoken_text(text, language), voice_for(language), self.speeds[language])
 
 
 def voice_for(language: str) -> str:

@@ -41,13 +41,15 @@ class DatabaseTickets:
     def propose(self, text: str) -> Proposal:
         return self.rules.classifier.propose(text)
 
-    def save_draft(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> None:
-        self._in_transaction(lambda session: service.save_draft(
-            session, call_id, _typed(fields), rules=self.rules, caller=caller, actor=ACTOR))
+    def save_draft(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> str:
+        """Returns the draft's ticket number (the journal keeps it, to tell the caller if the database goes
+        away before the submit)."""
+        return self._in_transaction(lambda session: service.save_draft(
+            session, call_id, typed_fields(fields), rules=self.rules, caller=caller, actor=ACTOR).number)
 
     def submit(self, call_id: str, caller: str, fields: Mapping[str, Any]) -> TicketInfo:
         return self._in_transaction(lambda session: _info(service.submit_draft(
-            session, call_id, _typed(fields), rules=self.rules, caller=caller, actor=ACTOR)))
+            session, call_id, typed_fields(fields), rules=self.rules, caller=caller, actor=ACTOR)))
 
     def mark_incomplete(self, call_id: str, reason: str) -> None:
         self._in_transaction(lambda session: service.mark_incomplete(session, call_id, reason, actor=ACTOR))
@@ -58,7 +60,7 @@ class DatabaseTickets:
                 ticket = service.get_by_number(session, number)
             except service.TicketNotFound as error:
                 raise TicketNotFound(number) from error
-            return _info(service.update_fields(session, ticket, _typed(fields), actor=ACTOR, rules=self.rules))
+            return _info(service.update_fields(session, ticket, typed_fields(fields), actor=ACTOR, rules=self.rules))
         return self._in_transaction(work)
 
     def find(self, number: str) -> TicketInfo | None:
@@ -105,7 +107,7 @@ class DatabaseTickets:
             return work(session, ticket, three_way_calls.unit_by_name(session, unit))
         return self._in_transaction(in_session)
 
-def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
+def typed_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Flow templates render every value as text; the level is a number in the ticket model."""
     values = dict(fields)
     level = values.get("level")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import CallflowSettings, ServerSettings, load_config
+from app.config import CallflowSettings, JournalSettings, ServerSettings, load_config
 from inifile import ConfigError
 from tickets.settings import TicketSettings
 
@@ -19,6 +19,7 @@ def test_the_shipped_example_loads_into_every_section():
     assert config.server == ServerSettings()
     assert config.callflows == CallflowSettings()
     assert config.tickets == TicketSettings()
+    assert config.journal == JournalSettings()
     assert (config.sip.extension, config.sip.test_extensions["1001"]) == ("12345", "test1001")
 
 
@@ -28,6 +29,9 @@ def test_the_shipped_example_loads_into_every_section():
     ("callflows", "flow", "hotline", "[callflows] flow 'hotline': no flow file"),
     ("tickets", "level_1", "soon", "[tickets] level_1 must be a positive amount with a unit (h, d)"),
     ("sip", "max_calls", "0", "[sip] max_calls must be at least 1"),
+    ("journal", "reserved_numbers", "-1", "[journal] reserved_numbers must not be negative, got -1"),
+    ("journal", "replay_interval_seconds", "0", "[journal] replay_interval_seconds must be positive, got 0.0"),
+    ("journal", "keep_days", "a month", "[journal] keep_days must be a whole number, got 'a month'"),
 ])
 def test_a_mistake_in_any_section_names_file_section_and_key(tmp_path, section, key, value, message):
     parser = configparser.ConfigParser(interpolation=None)

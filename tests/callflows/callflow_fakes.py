@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -377,8 +378,25 @@ class FakeCalendar:
 
 
 class FakePrompts:
+    """Prompts as "language:text"; remembers which were spoken as variable (call data, never cached) and
+    which were started ahead."""
+
+    def __init__(self) -> None:
+        self.variable_texts: list[str] = []
+        self.prefetched: list[str] = []
+
     def text(self, text: str, language: str) -> str:
         return f"{language}:{text}"
+
+    def variable(self, text: str, language: str) -> str:
+        self.variable_texts.append(f"{language}:{text}")
+        return f"{language}:{text}"
+
+    def prefetch(self, text: str, language: str) -> Future[str]:
+        self.prefetched.append(f"{language}:{text}")
+        started: Future[str] = Future()
+        started.set_result(self.variable(text, language))
+        return started
 
     def recorded(self, path: Path) -> str:
         return f"wav:{path.name}"
@@ -418,6 +436,7 @@ class Harness:
     switchboard: FakeSwitchboard = field(default_factory=FakeSwitchboard)
     recordings: FakeRecordings = field(default_factory=FakeRecordings)
     calendar: FakeCalendar = field(default_factory=FakeCalendar)
+    prompts: FakePrompts = field(default_factory=FakePrompts)
     now: datetime = datetime(2026, 12, 1, 10, 0)  # a Tuesday morning
     observer: Any = None  # a callflows.ports.CallObserver, or None for the default (nobody watching)
 
@@ -426,7 +445,7 @@ class Harness:
         from callflows.interpreter import CallServices, FlowRunner
 
         bundle = load_bundle(path_or_bundle) if isinstance(path_or_bundle, Path) else path_or_bundle
-        services = CallServices(self.speech, self.tickets, self.switchboard, self.recordings, FakePrompts(),
+        services = CallServices(self.speech, self.tickets, self.switchboard, self.recordings, self.prompts,
                                 self.calendar, clock=lambda: self.now)
         if self.observer is not None:
             services.observer = self.observer

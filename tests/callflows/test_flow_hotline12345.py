@@ -57,6 +57,13 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "ko:접수되었습니다. 민원 번호는 이 공 이 육 공 공 공 공 공 일이고, 십이월 삼일 십칠시 삼십분까지 회신해 드리겠습니다.",
         "ko:전화해 주셔서 감사합니다. 안녕히 계십시오."]
     assert harness.tickets.incomplete == {}
+    # The prompts with the caller's data are made for this call only (never cached); the callback question
+    # was started while the caller gave the address.
+    texts = call.texts()
+    with_data = [texts[4], texts[7], texts[8]]  # proposed type and level, the caller's number, ticket number
+    assert set(with_data) <= set(harness.prompts.variable_texts)
+    assert not set(texts) - set(with_data) & set(harness.prompts.variable_texts)  # fixed ones: cached
+    assert texts[7] in harness.prompts.prefetched
 
 
 def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
@@ -158,6 +165,17 @@ def test_operator_busy_says_recorded_only_when_the_request_was():
     call, _ = run(harness, Keys("0"))                        # 0 at once: nothing was said
     assert call.texts()[-1] == "zh:人工坐席正忙，请稍后再拨打12345。"
     assert harness.tickets.drafts == {}
+
+
+def test_status_check_while_the_database_is_away_says_so_instead_of_not_found():
+    harness = Harness()
+
+    def away(number: str) -> None:
+        raise ConnectionError("database away")
+
+    harness.tickets.find = away
+    call, _ = run(harness, Quiet(1.2), Keys("8"), Keys("2026000777#"))
+    assert call.texts()[-2:] == ["zh:工单查询暂时无法使用，请稍后再试。", "zh:感谢您的来电，再见。"]
 
 
 def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still_gets_a_ticket():

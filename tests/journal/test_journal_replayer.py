@@ -4,6 +4,7 @@ The real sink over the ticket service, on SQLite and PostgreSQL, is tested in te
 unique call id is what makes a repeated write add nothing; here the fake only counts)."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ import pytest
 
 from journal.records import DraftSaved, JournaledCall, LeftIncomplete, Submitted
 from journal.replayer import BackgroundTasks, Replayer
-from journal.store import JOB_FAILED, JOB_LINKED, JOB_TRANSCRIBED, Journal
+from journal.store import Journal
 
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
 
@@ -21,7 +22,7 @@ class FakeSink:
     def __init__(self) -> None:
         self.calls: list[JournaledCall] = []
         self.tickets: dict[str, str] = {}
-        self.links: dict[str, str] = {}
+        self.links: dict[str, dict] = {}
         self.away = False
 
     def write_call(self, call: JournaledCall) -> str:
@@ -36,12 +37,12 @@ class FakeSink:
     def available(self) -> bool:
         return not self.away
 
-    def link_transcript(self, call_id: str, transcript: str) -> bool:
+    def attach(self, call_id: str, fields: dict, actor: str) -> bool:
         if self.away:
             raise ConnectionError("database away")
         if call_id not in self.tickets:
             return False
-        self.links[call_id] = transcript
+        self.links.setdefault(call_id, {}).update(fields)
         return True
 
 
@@ -121,29 +122,29 @@ def test_a_crash_between_the_write_and_its_acknowledgement_writes_again_and_the_
     assert [call.call_id for call in sink.calls].count("submitted") == 2  # asked twice, one ticket
 
 
-def test_transcripts_are_linked_once_their_call_is_written(journal):
+def test_references_made_after_the_call_are_set_once_its_ticket_is_written(journal):
     ended_calls(journal)
-    for call_id in ("submitted", "in-flow"):
-        journal.queue_transcript(call_id, f"/rec/{call_id}.wav", "ko")
-        journal.transcript_done(call_id, f"/rec/{call_id}.transcript.json")
+    journal.attach("submitted", {"call_recording_ref": "/rec/submitted.wav"}, "ivr")
+    journal.attach("in-flow", {"call_recording_ref": "/rec/in-flow.wav"}, "ivr")
+    journal.attach("submitted", {"transcript_ref": "/rec/submitted.transcript.json"}, "asr")
     sink = FakeSink()
     report = Replayer(journal, sink).replay_once()
-    assert report.transcripts_linked == ["submitted"]
-    assert sink.links == {"submitted": "/rec/submitted.transcript.json"}
-    assert journal.transcript_job("submitted").state == JOB_LINKED
-    assert journal.transcript_job("in-flow").state == JOB_TRANSCRIBED  # its call has not ended yet
+    assert report.attached == ["submitted", "submitted"]
+    assert sink.links == {"submitted": {"call_recording_ref": "/rec/submitted.wav",
+                                        "transcript_ref": "/rec/submitted.transcript.json"}}
+    assert [a.call_id for a in journal.attachments_to_write()] == ["in-flow"]  # its call has not ended yet
+    assert Replayer(journal, sink).replay_once().attached == []
 
 
-def test_a_transcript_whose_written_call_has_no_ticket_is_given_up(journal):
+def test_a_reference_for_a_call_that_left_no_ticket_is_dropped_with_an_error(journal, caplog):
     ended_calls(journal)
-    journal.queue_transcript("language-only", "/rec/l.wav", "ko")
-    journal.transcript_done("language-only", "/rec/l.transcript.json")
+    journal.attach("language-only", {"call_recording_ref": "/rec/l.wav"}, "ivr")
     Replayer(journal, FakeSink()).replay_once()
-    job = journal.transcript_job("language-only")
-    assert (job.state, job.last_error) == (JOB_FAILED, "the call has no ticket to link to")
+    assert journal.attachments_to_write() == []
+    assert "call language-only has no ticket for ['call_recording_ref']" in caplog.text
 
 
-def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly():
+def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly(caplog):
     ran: list[str] = []
     second_round = threading.Event()
 
@@ -163,6 +164,7 @@ def test_background_tasks_run_in_rounds_survive_a_failing_task_and_stop_promptly
     tasks.stop()
     assert time.monotonic() - started < 5 and not tasks._thread.is_alive()
     assert ran[:4] == ["failing", "counting", "failing", "counting"]
+    assert sum("journal task" in record.getMessage() for record in caplog.records) == 1  # once, not each round
 
 
 def test_stop_does_not_wait_for_the_interval():
@@ -171,3 +173,18 @@ def test_stop_does_not_wait_for_the_interval():
     started = time.monotonic()
     tasks.stop()
     assert time.monotonic() - started < 5
+
+
+def test_an_outage_is_logged_once_and_its_end_once(journal, caplog):
+    caplog.set_level(logging.INFO, logger="journal.replayer")
+    ended_calls(journal)
+    sink = FakeSink()
+    sink.away = True
+    replayer = Replayer(journal, sink)
+    for _ in range(3):
+        replayer.replay_once()
+    sink.away = False
+    replayer.replay_once()
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("journal replay stopped" in m for m in messages) == 1
+    assert sum("journal replay works again" in m for m in messages) == 1

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from journal.records import DraftSaved, LeftIncomplete, Submitted, Written
-from journal.store import JOB_FAILED, JOB_LINKED, JOB_QUEUED, JOB_TRANSCRIBED, Journal
+from journal.store import ATTACHED, JOB_FAILED, JOB_QUEUED, JOB_TRANSCRIBED, NO_TICKET, Journal
 
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,14 +186,36 @@ def test_transcript_jobs_survive_a_reopen_and_move_through_their_states(tmp_path
         journal.transcript_done("call-1", "/rec/call-1.transcript.json")
         job = journal.transcript_job("call-1")
         assert (job.state, job.transcript, job.attempts) == (JOB_TRANSCRIBED, "/rec/call-1.transcript.json", 1)
-        journal.transcript_linked("call-1")
         assert not journal.transcript_failed("call-2", "AudioFileError: truncated", give_up_after=2)
         assert journal.transcript_job("call-2").state == JOB_QUEUED
         assert journal.transcript_failed("call-2", "AudioFileError: truncated", give_up_after=2)
-        assert journal.transcript_job("call-1").state == JOB_LINKED
         assert (journal.transcript_job("call-2").state, journal.transcript_job("call-2").last_error) == (
             JOB_FAILED, "AudioFileError: truncated")
-        assert journal.status().transcripts == {JOB_LINKED: 1, JOB_FAILED: 1}
+        assert journal.status().transcripts == {JOB_TRANSCRIBED: 1, JOB_FAILED: 1}
+
+
+def test_attachments_wait_durably_until_done_and_a_damaged_one_is_skipped(tmp_path, clock):
+    path = tmp_path / "attachments.sqlite3"
+    with Journal(path, clock=clock) as journal:
+        first = journal.attach("call-1", {"call_recording_ref": "/rec/call-1.wav"}, "ivr")
+        journal.attach("call-1", {"transcript_ref": "/rec/call-1.transcript.json", "transcript_confidence": 0.82,
+                                  "at": T0}, "asr")
+        journal.attach("call-2", {"call_recording_ref": "/rec/call-2.wav"}, "ivr")
+        assert journal.attach("call-1", {"call_recording_ref": "/rec/call-1.wav"}, "ivr") == first  # kept once
+    with Journal(path, clock=clock) as journal:
+        waiting = journal.attachments_to_write()
+        assert [(a.call_id, a.actor, a.fields) for a in waiting] == [
+            ("call-1", "ivr", {"call_recording_ref": "/rec/call-1.wav"}),
+            ("call-1", "asr", {"transcript_ref": "/rec/call-1.transcript.json", "transcript_confidence": 0.82,
+                               "at": T0}),
+            ("call-2", "ivr", {"call_recording_ref": "/rec/call-2.wav"})]
+        journal.attachment_done(first)
+        journal.attachment_done(waiting[2].id, NO_TICKET)
+        journal._db.execute("UPDATE attachments SET body = replace(body, '0.82', '0.99') WHERE call_id = 'call-1'")
+        assert journal.attachments_to_write() == [] and journal.damaged_records == 1
+        assert journal._db.execute("SELECT outcome FROM attachments ORDER BY id").fetchall() == [
+            (ATTACHED,), (None,), (NO_TICKET,)]
+        assert journal.status().attachments_to_write == 1
 
 
 def test_prune_forgets_only_old_written_calls_with_finished_jobs(journal, clock):
@@ -203,11 +225,15 @@ def test_prune_forgets_only_old_written_calls_with_finished_jobs(journal, clock)
     for call_id in ("old-written", "old-job-waiting"):
         journal.append(Written(call_id, "", "call", T0))
     journal.queue_transcript("old-job-waiting", "/rec/x.wav", "ko")
+    journal.append(draft("old-attachment-waiting", 1), LeftIncomplete("old-attachment-waiting", "hung up", T0),
+                   Written("old-attachment-waiting", "2633600009", "call", T0))
+    journal.attach("old-attachment-waiting", {"call_recording_ref": "/rec/y.wav"}, "ivr")
     journal.submit_with_reserved_number(Submitted("old-written", "1001", {}, T0), "2026-12-02", "away")
     clock.now = T0 + timedelta(days=31)
     journal.append(LeftIncomplete("new-written", "hung up", clock.now), Written("new-written", "", "call", clock.now))
     assert journal.prune(timedelta(days=30)) == 1
     assert journal.call("old-written") is None
     assert journal.call("old-unwritten") is not None and journal.call("old-job-waiting") is not None
+    assert journal.call("old-attachment-waiting") is not None
     assert journal.call("new-written") is not None
     assert journal.unused_reserved() == []  # the unused old reservation is dropped too

@@ -69,3 +69,24 @@ def test_every_language_a_flow_may_speak_has_a_voice():
     from callflows.templates import LANGUAGES
 
     assert set(LANGUAGES) <= set(VOICES)
+
+
+def test_a_prompt_with_a_callers_data_is_spoken_in_memory_and_leaves_no_file(tmp_path):
+    synthesizer = PromptSynthesizer(tmp_path / "cache")
+    text = "민원 번호는 이 육 삼 삼 육 공 공 공 사 일입니다."
+    pcm = synthesizer.pcm(text, "ko")
+    assert audioop.rms(pcm, 2) > 300 and len(pcm) > 8000 * 2  # more than a second of speech
+    assert pcm == read_wav(synthesizer.synthesize(text, "ko"))[1]  # the same audio as the cached way
+    (tmp_path / "cache" / synthesizer.cache_path(text, "ko").name).unlink()
+    synthesizer.pcm(text, "ko")
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing written for it
+
+
+def test_keep_only_clears_every_other_cached_prompt(tmp_path):
+    synthesizer = PromptSynthesizer(tmp_path)
+    fixed = synthesizer.synthesize("感谢您的来电，再见。", "zh")
+    personal = synthesizer.synthesize("您的号码是幺三九零四", "zh")  # as an older version cached them
+    (tmp_path / "notes.txt").write_text("not a prompt")
+    assert synthesizer.keep_only({fixed}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fixed.name, "notes.txt"])
+    assert not personal.exists()
