@@ -52,94 +52,54 @@ SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 RTP_RANGES = [(30000, 31999), (32000, 33999)]
 FRAMES_PER_SECOND = 50
 
-# SIPp's caller: INVITE, answer the digest challenge, ACK the answer, stream the µ-law file for the hold
-# time (-d), BYE. A refusal (486, 503) or a timeout ends the call as failed.
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="hotline caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:{caller}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
+SDP = """v=0
 o=- 1 1 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
 m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="401" auth="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 2 INVITE
-Contact: <sip:{caller}@[local_ip]:[local_port]>
-[authentication]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true" rtd="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-[routes]
-CSeq: 2 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>
-  <pause/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-[routes]
-CSeq: 3 BYE
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <recv response="200"/>
-  <ResponseTimeRepartition value="10, 20, 50, 100, 200, 500, 1000"/>
-</scenario>
 """
+
+
+def sipp_request(caller: str, request_line: str, cseq: str, *, in_dialog: bool = False, extra: str = "",
+                 sdp: bool = False, retransmit: bool = True) -> str:
+    """One <send> of SIPp's caller (SIPp fills the [keywords] per call)."""
+    headers = [request_line,
+               "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+               f"From: <sip:{caller}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag[call_number]",
+               "To: <sip:[service]@[remote_ip]:[remote_port]>" + ("[peer_tag_param]" if in_dialog else ""),
+               "Call-ID: [call_id]", f"CSeq: {cseq}"]
+    if request_line.startswith("INVITE"):
+        headers.append(f"Contact: <sip:{caller}@[local_ip]:[local_port]>")
+    headers += [line for line in (extra, "Max-Forwards: 70") if line]
+    if sdp:
+        headers.append("Content-Type: application/sdp")
+    text = "\n".join([*headers, "Content-Length: [len]" if sdp else "Content-Length: 0", ""])
+    if sdp:
+        text += "\n" + SDP
+    attributes = ' retrans="500"' if retransmit else ""
+    return f"  <send{attributes}><![CDATA[\n{text}]]></send>\n"
+
+
+def scenario(caller: str, audio: Path) -> str:
+    """SIPp's caller: INVITE, answer the digest challenge, ACK the answer, stream the µ-law file for the hold
+    time (-d), BYE. A refusal (486, 503) or a timeout ends the call as failed."""
+    invite = "INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0"
+    return "".join([
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="hotline caller">\n',
+        sipp_request(caller, invite, "1 INVITE", sdp=True),
+        '  <recv response="100" optional="true"/>\n  <recv response="401" auth="true"/>\n',
+        sipp_request(caller, "ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0", "1 ACK", in_dialog=True,
+                     retransmit=False),
+        sipp_request(caller, invite, "2 INVITE", extra="[authentication]", sdp=True),
+        '  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
+        '  <recv response="200" rrs="true" rtd="true"/>\n',
+        sipp_request(caller, "ACK [next_url] SIP/2.0", "2 ACK", in_dialog=True, extra="[routes]", retransmit=False),
+        f'  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>\n  <pause/>\n',
+        sipp_request(caller, "BYE [next_url] SIP/2.0", "3 BYE", in_dialog=True, extra="[routes]"),
+        '  <recv response="200"/>\n</scenario>\n',
+    ])
 
 
 # ---------------------------------------------------------------------------------------------- node side
@@ -252,9 +212,9 @@ def run_sipp(work: Path, kamailio_port: int, password: str, *, calls: int, rate:
              limit: int, name: str) -> SippRun:
     """SIPp places `calls` calls at `rate` per second, each held `hold_ms`; returns its counts and the
     response times of the answers."""
-    scenario = work / f"{name}.xml"
-    scenario.write_text(SCENARIO.format(caller=CALLER, audio=work / "caller.wav"))
-    command = [SIPP, f"127.0.0.1:{kamailio_port}", "-sf", str(scenario), "-s", SERVICE, "-au", CALLER,
+    scenario_file = work / f"{name}.xml"
+    scenario_file.write_text(scenario(CALLER, work / "caller.wav"))
+    command = [SIPP, f"127.0.0.1:{kamailio_port}", "-sf", str(scenario_file), "-s", SERVICE, "-au", CALLER,
                "-ap", password, "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1",
                "-mp", str(free_udp_port()), "-m", str(calls), "-r", str(rate), "-l", str(limit),
                "-d", str(hold_ms), "-nostdin", "-trace_stat", "-stf", str(work / f"{name}.csv"), "-fd", "1",
