@@ -208,6 +208,7 @@ class SharedCalls:
             log.warning("shared calls: Redis unreachable (%s): showing and serving this node's calls only "
                         "until it is back", error)
         self._reachable = False
+        self._last_published = ""  # the key may expire meanwhile: publish again as soon as Redis answers
         with self._lock:
             if self._others:
                 self._others, self._others_raw = {}, []

@@ -228,6 +228,23 @@ def test_redis_going_away_drops_the_other_nodes_calls_and_its_return_brings_them
     assert "Redis reachable again" in caplog.text
 
 
+def test_a_node_back_from_a_redis_outage_publishes_at_once(make_node, prefix):
+    """Its document may have expired while Redis was away: the first round after publishes it again,
+    without waiting for the next heartbeat."""
+    a, a_node, a_live = make_node("node-a", expiry=30.0)
+    b, _, _ = make_node("node-b")
+    answer(a_node, a_live, "a" * 32, "1001")
+    eventually(lambda: b.snapshot())
+    real = a.client
+    a.client = redis.Redis(host="127.0.0.1", port=free_udp_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
+                           retry=None)
+    eventually(lambda: a.state()["redis"] == "unreachable")
+    real.delete(f"{prefix}:calls:node-a")  # expired meanwhile
+    eventually(lambda: b.snapshot() == [])
+    a.client = real
+    eventually(lambda: b.snapshot(), timeout=3)  # long before the next heartbeat (expiry / 3 = 10 s)
+
+
 def test_two_nodes_with_one_name_are_reported(make_node, caplog):
     with caplog.at_level(logging.ERROR):
         make_node("node-a", commands=False)
