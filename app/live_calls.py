@@ -41,12 +41,14 @@ class LiveCall:
     node: str = ""
     partial: str = ""
     heard: list[str] = field(default_factory=list)
-    picked_up_by: str = ""
+    picked_up_by: str = ""  # the operator who picked the call up...
+    picked_up_to: str = ""  # ...to this seat
 
     def to_dict(self) -> dict[str, Any]:
         return {"call_id": self.session.call_id, "caller": self.session.caller,
                 "started_at": self.started_at.isoformat(), "flow": self.flow, "node": self.node,
-                "partial": self.partial, "heard": list(self.heard), "picked_up_by": self.picked_up_by}
+                "partial": self.partial, "heard": list(self.heard), "picked_up_by": self.picked_up_by,
+                "picked_up_to": self.picked_up_to}
 
 
 class LiveCallStore:
@@ -117,7 +119,7 @@ class LiveCallStore:
             if call is None:
                 return False
             self._seats[call_id] = seat
-            call.picked_up_by = by
+            call.picked_up_by, call.picked_up_to = by, seat
             call.session.details["picked_up_by"] = f"{by} to {seat}"
             self._version += 1
         call.session.deliver_digit(self.operator_digit)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.conferences import CaseAnnouncements, conference_json, iso

@@ -236,13 +236,21 @@ class RecognitionPool:
                         on_partial: Callable[[str], None] | None = None) -> Stream | None:
         """Like open_stream for a live caller, or None when the recognisers are at capacity (its cost would
         exceed `realtime_streams`) or audio already waits longer than `max_lag_seconds`."""
-        stream = self._new_stream(language, grammar, on_utterance, on_partial)
-        with self._lock:
+        cost = GRAMMAR_COST if grammar else 1.0
+        with self._lock:  # reserve first: a refused caller costs no recogniser
             lagging = self._lag_locked(time.monotonic()) > self.settings.max_lag_seconds
-            if lagging or self._load + stream.cost > self.settings.realtime_streams + 1e-9:
+            if lagging or self._load + cost > self.settings.realtime_streams + 1e-9:
                 self._refused += 1
                 return None
-            self._add(stream)
+            self._load += cost
+        try:
+            stream = self._new_stream(language, grammar, on_utterance, on_partial)
+        except BaseException:
+            with self._lock:
+                self._load -= cost
+            raise
+        with self._lock:
+            self._streams.add(stream)
         return stream
 
     def _new_stream(self, language: str, grammar: Sequence[str] | None,

@@ -39,16 +39,17 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from callflows.bundle import load_bundle  # noqa: E402
 from callflows.templates import render  # noqa: E402
-from callflows.tts import PromptSynthesizer  # noqa: E402
 from ivr.local_sip_server import free_udp_port  # noqa: E402
 from ivr.softphone.audio import similarity, synthesize  # noqa: E402
 from ivr.softphone.phone import Softphone  # noqa: E402
+from tts import PromptSynthesizer  # noqa: E402
 
 RATE = 8000
 WORK = ROOT / "var" / "bench-intake"
@@ -76,16 +77,21 @@ class Prompts:
         bundle = load_bundle(ROOT / "callflows" / "flows" / "hotline12345.yaml")
         flow = bundle.flows["hotline12345"]
 
-        def head(node: str, key: str = "prompt") -> bytes:
-            text = render(getattr(flow.nodes[node], key).texts["ko"], {}, "ko", bundle.labels_for(flow))
+        def head(node: str, key: str = "prompt") -> bytes | None:
+            prompt = getattr(flow.nodes.get(node), key, None)
+            if prompt is None or "ko" not in prompt.texts:
+                return None  # not a prompt node in this version of the flow
+            text = render(prompt.texts["ko"], {}, "ko", bundle.labels_for(flow))
             with wave.open(str(synthesizer.synthesize(text, "ko"))) as wav:
                 return wav.readframes(wav.getnframes())[: int(HEAD_SECONDS * RATE) * 2]
 
-        self.heads = {"ask_request": head("ask_request"), "ask_request_keys": head("ask_request", "keypad_prompt"),
-                      "type_menu": head("type_menu"), "ask_name": head("ask_name"),
-                      "ask_address": head("ask_address"), "again": head("ask_request", "invalid"),
-                      "no_input": head("ask_request", "no_input"), "operator": head("operator"),
-                      "operator_busy": head("operator_busy"), "goodbye": head("goodbye")}
+        wanted = {"ask_request": ("ask_request", "prompt"), "ask_request_keys": ("ask_request", "keypad_prompt"),
+                  "type_menu": ("type_menu", "prompt"), "ask_name": ("ask_name", "prompt"),
+                  "ask_address": ("ask_address", "prompt"), "again": ("ask_request", "invalid"),
+                  "no_input": ("ask_request", "no_input"), "operator": ("operator", "prompt"),
+                  "operator_busy": ("operator_busy", "prompt"), "goodbye": ("goodbye", "prompt")}
+        heads = {name: head(node, key) for name, (node, key) in wanted.items()}
+        self.heads = {name: audio for name, audio in heads.items() if audio}
 
     def which(self, heard: bytes) -> str | None:
         scores = {name: similarity(heard, audio).similarity for name, audio in self.heads.items()}
@@ -166,8 +172,17 @@ class Caller(threading.Thread):
 
     @staticmethod
     def _voiced_since(heard: bytes, start: int) -> float:
-        from ivr.softphone.audio import voiced_seconds
-        return voiced_seconds(heard[start:])
+        """Seconds of prompt audio after the first pause (0.8 s quiet) since `start`: the tail of the
+        question the caller answered over is not the next prompt."""
+        samples = np.frombuffer(heard[start: start + (len(heard) - start) // 320 * 320], dtype="<i2")
+        loud = np.sqrt(np.mean(samples.astype(np.float64).reshape(-1, 160) ** 2, axis=1)) > 300 \
+            if samples.size else np.zeros(0, dtype=bool)
+        quiet_run = 0
+        for index, is_loud in enumerate(loud):
+            quiet_run = 0 if is_loud else quiet_run + 1
+            if quiet_run >= 40:
+                return float(loud[index:].sum()) * 0.02
+        return 0.0
 
 
 def start_server(work: Path, numbers: list[str], speech_capacity: float) -> tuple[subprocess.Popen, str, int]:

@@ -1,27 +1,39 @@
 """Ticket store throughput and query latency on SQLite and PostgreSQL.
 
 Prints, per back end:
-- tickets created per second through tickets.service.create_ticket, one transaction per ticket (what the
-  API and the IVR do), over --sample tickets;
+- tickets created per second through the HTTP API (POST /api/tickets with a bearer token, what an
+  operator's client or a second node does): the stand-alone ticket API (tickets.api.create_app) is served
+  by uvicorn in a child process, and --clients concurrent clients (one keep-alive connection each) post
+  --api-sample tickets between them; the server's CPU time is printed beside the rate;
+- tickets created per second through tickets.service.create_ticket, one transaction per ticket (the IVR's
+  path, without HTTP), over --sample tickets;
 - then the table is filled to --tickets rows with a bulk insert (same columns, spread over 90 days, 12 units,
   all statuses) and list/search latencies p50/p99 over --repeat runs of each query through
-  tickets.service.list_tickets (count + one page of 50, as GET /api/tickets does).
+  tickets.service.list_tickets (count + one page of 50, as GET /api/tickets does). Text searches on
+  PostgreSQL use the bigram indexes of migration 0007.
 
 Usage: .venv/bin/python benchmarks/bench_tickets.py [--tickets 100000] [--sample 2000] [--repeat 100]
-       [--backends sqlite,postgres] [--postgres-url postgresql+psycopg2://postgres@127.0.0.1:5432/test]
+       [--api-sample 3000] [--clients 8] [--backends sqlite,postgres]
+       [--postgres-url postgresql+psycopg2://postgres@127.0.0.1:5432/test]
 A temporary SQLite file and a temporary PostgreSQL database are created and removed.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, insert, make_url, text
 
 from tickets import db, service
@@ -49,6 +61,81 @@ def measure_creates(session_factory, rules, count: int) -> float:
                                             "phone": f"138{index:08d}"}, rules=rules, actor="bench",
                                   idempotency_key=f"bench-{index}")
     return count / (time.perf_counter() - started)
+
+
+API_TOKEN = "bench-admin-token-not-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_api(url: str, port: int) -> None:
+    """The child process: the stand-alone ticket API on 127.0.0.1:port (uvicorn, one process)."""
+    import uvicorn
+
+    from tickets.api import ApiSettings, create_app
+    app = create_app(ApiSettings(database_url=url, bootstrap_admin_token=API_TOKEN))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def measure_api_creates(url: str, count: int, clients: int) -> tuple[float, float]:
+    """Tickets per second through POST /api/tickets with `clients` concurrent connections, and the server
+    process's CPU seconds per ticket (user + system, from /proc)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve-api", url, str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        per_client = [count // clients + (1 if n < count % clients else 0) for n in range(clients)]
+        failures: list[str] = []
+        start = threading.Barrier(clients + 1)
+
+        def client(n: int) -> None:
+            rng = random.Random(n)
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+                start.wait()
+                for index in range(per_client[n]):
+                    response = http.post("/api/tickets", json={
+                        "content": f"{rng.choice(WORDS)} 第{index}号楼 {rng.choice(WORDS)}",
+                        "phone": f"138{n:02d}{index:06d}", "caller_name": f"市民{n}-{index}"},
+                        headers={"Idempotency-Key": f"bench-{n}-{index}"})
+                    if response.status_code != 201:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        cpu_before = process_cpu_seconds(server.pid)
+        start.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        cpu = process_cpu_seconds(server.pid) - cpu_before
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {count} creations failed, e.g. {failures[0]}")
+        return count / elapsed, cpu / count
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bulk_fill(session_factory, total: int) -> None:
@@ -112,6 +199,10 @@ def measure_queries(session_factory, repeat: int) -> dict[str, tuple[float, floa
 
 def run(name: str, url: str, args: argparse.Namespace) -> None:
     db.upgrade(url)
+    if args.api_sample:
+        rate, cpu = measure_api_creates(url, args.api_sample, args.clients)
+        print(f"[{name}] created {args.api_sample} tickets via POST /api/tickets, {args.clients} clients: "
+              f"{rate:.0f} tickets/s (server CPU {cpu * 1000:.2f} ms per ticket)")
     engine = db.make_engine(url)
     session_factory = db.make_session_factory(engine)
     rules = TicketRules.default()
@@ -133,9 +224,15 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--api-sample", type=int, default=3000, help="tickets created through the API (0: skip)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--serve-api", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
+    if args.serve_api:
+        serve_api(args.serve_api[0], int(args.serve_api[1]))
+        return
     backends = args.backends.split(",")
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory() as folder:

@@ -73,7 +73,7 @@ def correct_word(ticket_id: int, body: CorrectionIn, request: Request, viewer: A
 
 @router.get("/review-queue")
 def review_queue(request: Request, viewer: ApiViewer,
-                 page: Annotated[int, Query(ge=1)] = 1,
+                 page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  page_size: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     """Calls waiting for a reviewer, by need (see tickets.review.review_queue)."""
     unit_id = viewer.unit_id if viewer.role == "unit_staff" else None

@@ -32,7 +32,8 @@ class LiveCalls(Protocol):
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The calls in progress: call_id, caller, started_at (ISO), flow, node, partial, heard (finals),
-        ivr_node (the IVR node holding the call)."""
+        picked_up_by and picked_up_to (the operator and seat, once picked up), ivr_node (the IVR node
+        holding the call)."""
         ...
 
     def pick_up(self, call_id: str, seat: str, by: str) -> bool:

@@ -323,14 +323,22 @@ def test_an_operator_bridges_citizen_seat_and_operator_from_the_api(hotline: Hot
     stored with its ticket and the legs' transcripts are merged, speaker-labelled, and linked."""
     from zoneinfo import ZoneInfo
 
-    from ivr.softphone.audio import tone_share
-
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     assert httpx.put(f"{hotline.api}/holidays/{today}", headers=AUTH, timeout=10,
                      json={"is_working_day": True, "note": "the seats are on duty for this test"}).status_code == 200
     unit = httpx.post(f"{hotline.api}/units", headers=AUTH, timeout=10, json={
         "name": "供水公司", "categories": ["水电气热"], "seat_numbers": ["1002"], "working_hours": "00:00-24:00"})
     assert unit.status_code == 201, unit.text
+    try:
+        operator_bridges_the_three(hotline, unit.json()["id"])
+    finally:  # the module's other calls must not be offered this unit
+        httpx.patch(f"{hotline.api}/units/{unit.json()['id']}", headers=AUTH, timeout=10, json={"categories": []})
+        httpx.delete(f"{hotline.api}/holidays/{today}", headers=AUTH, timeout=10)
+
+
+def operator_bridges_the_three(hotline: Hotline, unit_id: int) -> None:
+    from ivr.softphone.audio import tone_share
+
     ticket = httpx.post(f"{hotline.api}/tickets", headers=AUTH, timeout=10, json={
         "content": "我家停水两天了", "phone": "1001", "language": "ko"}).json()
     start = f"{hotline.api}/tickets/{ticket['id']}/three-way"

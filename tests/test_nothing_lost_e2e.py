@@ -77,7 +77,8 @@ def test_database_away_mid_call_the_caller_hears_a_number_and_the_ticket_appears
     with Journal(journal_path) as journal:
         [journaled] = journal.calls_to_write()
     assert (journaled.outcome, journaled.number_source, journaled.number) == ("submitted", "reserved", reserved[0])
-    assert journaled.database_missed and journaled.fields["caller_name"] and journaled.fields["language"] == "ko"
+    assert journaled.database_missed and journaled.fields["language"] == "ko"
+    assert "caller_name" in journaled.fields and Path(journaled.fields["name_recording_ref"]).is_file()
     assert Path(journaled.fields["recording_ref"]).is_file()
 
     # The caller heard that number and the deadline the journal recorded (and not the next number).
@@ -93,7 +94,8 @@ def test_database_away_mid_call_the_caller_hears_a_number_and_the_ticket_appears
     ticket = wait_for("the ticket in the database", lambda: _ticket(hotline, journaled.number), timeout=60)
     assert (ticket["number"], ticket["status"], ticket["call_id"], ticket["phone"], ticket["language"]) == (
         journaled.number, "received", journaled.call_id, "1001", "ko")
-    assert ticket["request_type"] == ("投诉" if menu_path else ticket["request_type"]) and ticket["caller_name"]
+    assert ticket["request_type"] == ("投诉" if menu_path else journaled.fields["request_type"])
+    assert ticket["caller_name"] == journaled.fields["caller_name"]  # '' when recorded for later transcription
     assert wav_pcm(Path(ticket["recording_ref"])) and Path(ticket["name_recording_ref"]).is_file()
     assert Path(ticket["address_recording_ref"]).is_file()
     assert datetime.fromisoformat(ticket["response_due_at"].replace("Z", "+00:00")) == journaled.deadline

@@ -27,6 +27,9 @@ WEBHOOK_STATES = ("none", "pending", "sent", "failed")
 # document does not belong in a ticket.
 CONTENT_MAX_LENGTH = 10_000
 NOTE_MAX_LENGTH = 2_000
+# PostgreSQL's text-search indexes (bigram GIN expression indexes, migration 0007); not declared on the
+# models because SQLite has no such index.
+SEARCH_INDEXES = ("ix_tickets_text_grams", "ix_tickets_identity_grams")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

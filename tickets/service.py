@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Engine, Select, String, and_, func, or_, select, text, true, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,7 +26,7 @@ from tickets.classify import DEFAULT_RULES, Classifier
 from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions, next_status
 from tickets.models import (CALLBACK_RESULTS, CONTENT_MAX_LENGTH, HANDLING_MODES, REQUEST_TYPES, HolidayOverride,
-                            KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+                            Base, KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
 from tickets.procedure_settings import ProcedureSettings
 from tickets.settings import TicketSettings
 
@@ -124,6 +124,28 @@ def next_number(session: Session, when: datetime) -> str:
     return reserve_numbers(session, when, 1)[0]
 
 
+def allocate_number(session: Session, when: datetime) -> str:
+    """The next number for a ticket being created in `session`, without holding the day's counter row until
+    `session` commits. On PostgreSQL the counter is bumped in a transaction of its own on another connection,
+    so concurrent creators queue on the row for one statement instead of each other's whole transaction and
+    its commit (that queue capped creation near 1/commit-time per second). That small transaction commits
+    without waiting for the disk: a ticket's own (synchronous) commit comes later in the write-ahead log, so
+    any number a stored ticket carries was durably counted; after a crash at most numbers nobody stored are
+    handed out again. A number whose ticket then fails is skipped (a gap, as with a sequence).
+    Elsewhere (SQLite serialises writers anyway), or when `session` itself holds the row (it reserved
+    numbers earlier in its transaction), the counter is bumped in `session` as next_number does."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+        return next_number(session, when)
+    try:
+        with Session(bind) as own, own.begin():
+            own.execute(text("SELECT set_config('synchronous_commit', 'off', true), "
+                             "set_config('lock_timeout', '1s', true)"))
+            return next_number(own, when)
+    except OperationalError:  # lock_timeout: this very transaction holds the row
+        return next_number(session, when)
+
+
 def reserve_numbers(session: Session, when: datetime, count: int) -> list[str]:
     """`count` consecutive numbers of the day of `when`, taken from the daily counter in one atomic step:
     no other node and no later ticket gets them. An IVR node reserves a block ahead of time to tell callers a
@@ -183,7 +205,7 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
     if number is not None:
         check_reserved_number(number)
     ticket = Ticket(**values, idempotency_key=idempotency_key, idempotency_fingerprint=fingerprint,
-                    number=number or next_number(session, now),
+                    number=number or allocate_number(session, now),
                     status=Status.DRAFT if draft else Status.RECEIVED, is_draft=draft, version=1,
                     created_at=now, updated_at=now)
     if not draft:
@@ -272,6 +294,7 @@ def checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{unknown[0]}: not a ticket field that can be set")
     values = dict(fields)
+    _refuse_nulls(values, Ticket)
     for name, value in values.items():
         limit = FIELD_LENGTHS.get(name)
         if isinstance(value, str) and limit is not None and len(value) > limit:
@@ -580,7 +603,8 @@ def overdue_condition(now: datetime) -> Any:
     return or_(Ticket.overdue.is_(True), waiting_past_due(now))
 
 
-def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
+def ticket_filter(query: TicketQuery, dialect: str = "sqlite") -> Select[tuple[Ticket]]:
+    """The query's conditions; `dialect` of the database, because PostgreSQL searches text by index."""
     statement = select(Ticket)
     if query.statuses:
         statement = statement.where(Ticket.status.in_(list(query.statuses)))
@@ -598,24 +622,36 @@ def ticket_filter(query: TicketQuery) -> Select[tuple[Ticket]]:
     if query.created_to is not None:
         statement = statement.where(Ticket.created_at < query.created_to)
     if query.text:
-        statement = statement.where(text_condition(query.text, query.confidential_identity_hidden))
+        statement = statement.where(text_condition(query.text, query.confidential_identity_hidden,
+                                                   indexed=dialect == "postgresql"))
     return statement
 
 
-def text_condition(text: str, confidential_identity_hidden: bool) -> ColumnElement[bool]:
+def text_condition(needle: str, confidential_identity_hidden: bool, *, indexed: bool = False) -> ColumnElement[bool]:
     """Digits: a ticket number (or its start) or the phone. Other text: a substring of the content, topic,
-    caller's name or address. The identity fields of confidential tickets only when they are not hidden."""
+    caller's name or address. The identity fields of confidential tickets only when they are not hidden.
+
+    `indexed` (PostgreSQL): each substring test is preceded by the bigram index condition of migration
+    0007 (the row's pieces contain the query's), so only candidate rows are read; the ILIKE stays the
+    exact test. A one-character query has no bigram and is a plain scan."""
     def identity(condition: ColumnElement[bool]) -> ColumnElement[bool]:
         return and_(Ticket.confidential.is_(False), condition) if confidential_identity_hidden else condition
 
-    if text.isascii() and text.isdigit():
-        digits = text[:NUMBER_LENGTH]  # numbers have a fixed length: a prefix is an indexed range
+    if needle.isascii() and needle.isdigit():
+        digits = needle[:NUMBER_LENGTH]  # numbers have a fixed length: a prefix is an indexed range
         return or_(Ticket.number.between(digits.ljust(NUMBER_LENGTH, "0"), digits.ljust(NUMBER_LENGTH, "9")),
-                   identity(Ticket.phone == text))
-    pattern = f"%{_escape_like(text)}%"
-    found_in = [column.ilike(pattern, escape="\\") for column in (Ticket.content, Ticket.topic)]
-    return or_(*found_in, identity(or_(*(column.ilike(pattern, escape="\\")
-                                         for column in (Ticket.caller_name, Ticket.address)))))
+                   identity(Ticket.phone == needle))
+    pattern = f"%{_escape_like(needle)}%"
+    has_bigram = any(len(word) >= 2 for word in needle.split())
+
+    def found_in(first: Any, second: Any) -> ColumnElement[bool]:
+        substring = or_(first.ilike(pattern, escape="\\"), second.ilike(pattern, escape="\\"))
+        if not (indexed and has_bigram):
+            return substring
+        grams = func.ticket_search_grams(first, second).op("@>")(func.ticket_query_grams(needle))
+        return and_(grams, substring)
+
+    return or_(found_in(Ticket.content, Ticket.topic), identity(found_in(Ticket.caller_name, Ticket.address)))
 
 
 def list_tickets(session: Session, query: TicketQuery) -> tuple[list[Ticket], int]:
@@ -625,7 +661,7 @@ def list_tickets(session: Session, query: TicketQuery) -> tuple[list[Ticket], in
         raise ValueError(f"sort: {name!r} is not one of {', '.join(SORTABLE_FIELDS)}")
     column = getattr(Ticket, name)
     order = column.desc() if query.sort.startswith("-") else column.asc()
-    statement = ticket_filter(query)
+    statement = ticket_filter(query, session.get_bind().dialect.name)
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = statement.order_by(order, Ticket.id.desc()).limit(query.page_size).offset(
         (query.page - 1) * query.page_size)
@@ -642,7 +678,7 @@ UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "seat_languages", 
 
 
 def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:
-    unit = MemberUnit(**_only(fields, UNIT_FIELDS))
+    unit = MemberUnit(**_only(fields, UNIT_FIELDS, MemberUnit))
     _flush_unique_name(session, unit)
     return unit
 
@@ -657,18 +693,22 @@ def list_units(session: Session) -> list[MemberUnit]:
 
 def update_unit(session: Session, unit_id: int, fields: Mapping[str, Any]) -> MemberUnit:
     unit = get_unit(session, unit_id)
-    for name, value in _only(fields, UNIT_FIELDS).items():
-        setattr(unit, name, value)
-    _flush_unique_name(session, unit)
+    with session.no_autoflush:  # the name is checked before anything is written
+        for name, value in _only(fields, UNIT_FIELDS, MemberUnit).items():
+            setattr(unit, name, value)
+        _flush_unique_name(session, unit)
     return unit
 
 
 def _flush_unique_name(session: Session, unit: MemberUnit) -> None:
-    try:
-        with session.begin_nested():
-            session.add(unit)
-    except IntegrityError as error:
-        raise ValueError(f"name: a member unit named {unit.name!r} already exists") from error
+    """Unit names are unique: a taken name is a ValueError naming the field, checked before the write (a
+    rename flushed into a failing UPDATE would leave the session unusable)."""
+    taken = session.scalar(select(MemberUnit.id).where(MemberUnit.name == unit.name,
+                                                       MemberUnit.id != unit.id if unit.id else true()))
+    if taken is not None:
+        raise ValueError(f"name: a member unit named {unit.name!r} already exists")
+    session.add(unit)
+    session.flush()
 
 
 def delete_unit(session: Session, unit_id: int) -> None:
@@ -682,11 +722,21 @@ def delete_unit(session: Session, unit_id: int) -> None:
             from error
 
 
-def _only(fields: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
+def _only(fields: Mapping[str, Any], allowed: Sequence[str], model: type[Base]) -> dict[str, Any]:
     unknown = sorted(set(fields) - set(allowed))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown field")
+    _refuse_nulls(fields, model)
     return dict(fields)
+
+
+def _refuse_nulls(fields: Mapping[str, Any], model: type[Base]) -> None:
+    """A null for a column that must have a value (e.g. PATCH {"confidential": null}) is the client's error,
+    named, not a constraint failure at the database."""
+    columns = model.__table__.columns
+    for name, value in fields.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise ValueError(f"{name}: may not be null")
 
 
 # --- knowledge base ----------------------------------------------------------------------------------------
@@ -696,7 +746,7 @@ KNOWLEDGE_FIELDS = ("question", "answer", "keywords", "language", "unit_id")
 
 def create_knowledge(session: Session, fields: Mapping[str, Any]) -> KnowledgeEntry:
     check_unit_exists(session, fields.get("unit_id"))
-    entry = KnowledgeEntry(**_only(fields, KNOWLEDGE_FIELDS))
+    entry = KnowledgeEntry(**_only(fields, KNOWLEDGE_FIELDS, KnowledgeEntry))
     session.add(entry)
     session.flush()
     return entry
@@ -716,7 +766,7 @@ def list_knowledge(session: Session, *, language: str | None = None, limit: int 
 def update_knowledge(session: Session, entry_id: int, fields: Mapping[str, Any]) -> KnowledgeEntry:
     entry = get_knowledge(session, entry_id)
     check_unit_exists(session, fields.get("unit_id"))
-    for name, value in _only(fields, KNOWLEDGE_FIELDS).items():
+    for name, value in _only(fields, KNOWLEDGE_FIELDS, KnowledgeEntry).items():
         setattr(entry, name, value)
     session.flush()
     return entry

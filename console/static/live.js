@@ -34,7 +34,12 @@
       const button = cell(row, "").appendChild(document.createElement("button"));
       button.className = "pick";
       button.dataset.call = call.call_id;
-      button.innerHTML = pickLabel;
+      if (call.picked_up_to) {  // picked up already (by anyone): say where it went
+        button.textContent = table.dataset.picked.replace("{seat}", call.picked_up_to);
+        button.disabled = true;
+      } else {
+        button.innerHTML = pickLabel;
+      }
     }
     empty.hidden = calls.length > 0;
     elapsed();

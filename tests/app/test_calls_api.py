@@ -12,29 +12,13 @@ from app.http import build_http_app
 from app.shared_calls import SharedCalls
 from app.wiring import Application
 from console import ConsoleSettings
-from ivr.node import CallRecord, NodeHealth
+from ivr.node import CallRecord
+from node_fakes import RecordsOnlyNode
 from tickets import db
 from tickets.auth import issue_token
 from tickets.service import TicketRules
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
-
-
-class RecordsOnlyNode:
-    """What the calls API reads from a node: health, calls in progress, recent records."""
-
-    def __init__(self, records: list[CallRecord]) -> None:
-        self.records = records
-
-    def health(self) -> NodeHealth:
-        return NodeHealth(**{name: 0 for name in NodeHealth.__dataclass_fields__} |
-                          {"registration": "registered", "registration_error": None, "capacity": 10})
-
-    def active_calls(self) -> list[CallRecord]:
-        return []
-
-    def recent_calls(self) -> list[CallRecord]:
-        return self.records
 
 
 class OtherNodes(SharedCalls):

@@ -50,7 +50,7 @@ def test_a_call_is_shown_from_answer_to_hang_up_with_its_node_and_what_was_heard
     observer.partial_transcript(session.call_id, "수도")
     assert store.snapshot() == [{"call_id": "a" * 32, "caller": "1001", "started_at": START.isoformat(),
                                  "flow": "hotline12345", "node": "ask_request", "partial": "수도", "heard": [],
-                                 "picked_up_by": ""}]
+                                 "picked_up_by": "", "picked_up_to": ""}]
     observer.final_transcript(session.call_id, "수도 단수 민원입니다")
     [call] = store.snapshot()
     assert (call["partial"], call["heard"]) == ("", ["수도 단수 민원입니다"])
@@ -73,7 +73,7 @@ def test_pick_up_presses_the_operator_digit_and_the_transfer_goes_to_the_operato
     switchboard = PickUpSwitchboard(FakeSwitchboard(), store)
     assert store.pick_up(session.call_id, "1004", "话务员小王") is True
     assert session.digits == ["0"] and session.details["picked_up_by"] == "话务员小王 to 1004"
-    assert store.snapshot()[0]["picked_up_by"] == "话务员小王"
+    assert (store.snapshot()[0]["picked_up_by"], store.snapshot()[0]["picked_up_to"]) == ("话务员小王", "1004")
     switchboard.transfer(session, "1003")                 # the flow's operator node transfers...
     switchboard.transfer(session, "1003")                 # ...and a later transfer goes where the flow says
     assert switchboard.inner.transfers == [(session.call_id, "1004"), (session.call_id, "1003")]

@@ -75,3 +75,11 @@ def test_backlog_is_queued_not_dropped_and_visible(pool, word_pcm, phone_path):
 def test_unknown_language(pool, registry):
     with pytest.raises(ModelNotFound, match=str(registry.settings.models_dir / "xx")):
         pool.open_stream("xx")
+
+
+def test_a_live_stream_for_an_unknown_language_raises_and_keeps_no_capacity(pool):
+    before = pool.metrics()
+    with pytest.raises(ModelNotFound):
+        pool.try_open_stream("xx")
+    after = pool.metrics()
+    assert (after.load, after.open_streams, after.refused) == (before.load, before.open_streams, before.refused)

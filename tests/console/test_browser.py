@@ -346,12 +346,12 @@ def test_a_live_call_is_shown_as_it_happens_and_picked_up_to_the_operators_seat(
         choose_korean_and_state_request(hotline, call)
         page.wait_for_function("() => (document.querySelector('#live-calls .node') || {}).textContent"
                                " === 'hotline12345:ask_request'", timeout=30_000)  # moved on, pushed live
-        try:  # what the recogniser understood of the request, once it has (Vosk may miss it on a loaded box)
+        try:  # what the recogniser understood of the request, if it has by then (slow on a loaded machine);
+            # not longer: the pick-up must come before the flow gives up on the request on its own
             page.wait_for_function("() => document.querySelector('#live-calls .heard div:not(.partial)')",
-                                   timeout=60_000)
+                                   timeout=20_000)
         except playwright_api.TimeoutError:
-            print("the live view shows no recognised text: the IVR did not understand the request")
-        assert row.locator(".node").inner_text().startswith("hotline12345:")
+            print("the live view shows no recognised text yet")
         page.screenshot(path=str(shots / "console-live.png"), full_page=True)
         row.locator("button.pick").click()
         page.wait_for_function("() => document.querySelector('#live-calls button.pick').textContent.includes('1002')")
