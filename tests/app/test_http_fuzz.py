@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from app.http import build_http_app
+from app.wiring import Application
 from console import ConsoleSettings
 from node_fakes import RecordsOnlyNode
 from tests.tickets.conftest import db_url, migrated_postgres_url, postgres_databases, rules  # noqa: F401
@@ -95,7 +96,7 @@ def world(db_url, rules, tmp_path) -> Iterator[World]:  # noqa: F811 - db_url an
                 secrets += [content, name, phone, ticket.number]
             elif confidential:
                 secrets += [name, phone, f"{name}的家"]
-    app = build_http_app(session_factory, rules, RecordsOnlyNode([]),
+    app = build_http_app(session_factory, rules, Application(RecordsOnlyNode([]), lambda: None),
                          ConsoleSettings(session_secret=b"fuzz-session-secret-0123", flows_dir=tmp_path))
     with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is reported with the rest
         yield World(client, tokens, token_ids, set(others), secrets)
