@@ -37,6 +37,12 @@ def client() -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1, socket_timeout=5, retry=None)
 
 
+def unreachable_redis() -> redis.Redis:
+    """A client of a Redis that is not there (nothing listens on the port): every command fails at once."""
+    return redis.Redis(host="127.0.0.1", port=free_udp_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
+                       retry=None)
+
+
 @pytest.fixture
 def prefix() -> Iterator[str]:
     probe = client()
@@ -200,10 +206,8 @@ def test_hostile_messages_on_the_command_channel_and_garbage_documents_are_dropp
 
 
 def test_with_redis_away_each_node_shows_and_serves_its_own_calls(make_node, caplog):
-    nowhere = redis.Redis(host="127.0.0.1", port=free_udp_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
-                          retry=None)
     with caplog.at_level(logging.WARNING):
-        a, a_node, a_live = make_node("node-a", redis_client=nowhere, commands=False)
+        a, a_node, a_live = make_node("node-a", redis_client=unreachable_redis(), commands=False)
         session = answer(a_node, a_live, "a" * 32, "1001")
         time.sleep(0.3)
     assert [(c["call_id"], c["ivr_node"]) for c in a.snapshot()] == [("a" * 32, "node-a")]
@@ -218,9 +222,7 @@ def test_redis_going_away_drops_the_other_nodes_calls_and_its_return_brings_them
     b, _, _ = make_node("node-b")
     answer(a_node, a_live, "a" * 32, "1001")
     eventually(lambda: b.snapshot())
-    real = b.client
-    b.client = redis.Redis(host="127.0.0.1", port=free_udp_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
-                          retry=None)
+    real, b.client = b.client, unreachable_redis()
     with caplog.at_level(logging.INFO):
         eventually(lambda: b.state()["redis"] == "unreachable" and b.snapshot() == [])
         b.client = real
@@ -235,9 +237,7 @@ def test_a_node_back_from_a_redis_outage_publishes_at_once(make_node, prefix):
     b, _, _ = make_node("node-b")
     answer(a_node, a_live, "a" * 32, "1001")
     eventually(lambda: b.snapshot())
-    real = a.client
-    a.client = redis.Redis(host="127.0.0.1", port=free_udp_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
-                           retry=None)
+    real, a.client = a.client, unreachable_redis()
     eventually(lambda: a.state()["redis"] == "unreachable")
     real.delete(f"{prefix}:calls:node-a")  # expired meanwhile
     eventually(lambda: b.snapshot() == [])
