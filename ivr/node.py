@@ -10,9 +10,10 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -33,7 +34,11 @@ CANCEL_CHECK_SECONDS = 0.1  # how soon dial() notices its `cancel` event while r
 
 @dataclass
 class CallRecord:
-    """Call detail record. `details` holds what the application noted (e.g. the demo menu's choice)."""
+    """Call detail record. `details` holds what the application noted (e.g. the demo menu's choice).
+
+    `call_id` is the node's own id for the call (uuid4 hex, given when the call is answered, inbound or
+    outbound): tickets, recordings, transcripts and journals key on it. `sip_call_id` is the SIP Call-ID,
+    kept as a SIP detail only, because callers choose it and pyVoIP repeats it across processes."""
 
     call_id: str
     direction: Literal["inbound", "outbound"]
@@ -48,6 +53,7 @@ class CallRecord:
     ended_by: Literal["caller", "ivr"] | None = None
     details: dict[str, str] = field(default_factory=dict)
     error: str | None = None  # an exception the application let escape (logged, never re-raised)
+    sip_call_id: str | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -228,17 +234,18 @@ class IvrNode:
         inbound = call.state == CallState.RINGING
         caller = headers["From"]["number"] if inbound else self.settings.extension
         called = headers["To"]["number"]
-        session = CallSession(call.call_id, caller, called, codec, outgoing=None, hangup=lambda: self._hangup(call))
+        session = CallSession(uuid.uuid4().hex, caller, called, codec, outgoing=None,
+                              hangup=lambda: self._hangup(call), sip_call_id=call.call_id)
         stream = MediaStream(sock, remote, codec, dtmf_pt, on_frame=session.deliver_frame,
                              on_digit=session.deliver_digit, on_closed=session.mark_ended,
                              on_output_low=session.output_low)
         session.attach_output(stream)
         call.session = session
-        record = CallRecord(call.call_id, "inbound" if inbound else "outbound", caller, called, codec,
-                            session.started_at)
+        record = CallRecord(session.call_id, "inbound" if inbound else "outbound", caller, called, codec,
+                            session.started_at, sip_call_id=call.call_id)
         session.on_end(lambda s: self._mark_ended_by(record, "caller"))
         with self._lock:
-            self._active[call.call_id] = (session, record)
+            self._active[session.call_id] = (session, record)
         return stream
 
     @staticmethod
@@ -248,7 +255,7 @@ class IvrNode:
 
     def _hangup(self, call: IvrCall) -> None:
         with self._lock:
-            entry = self._active.get(call.call_id)
+            entry = self._active.get(call.session.call_id) if call.session is not None else None
         if entry is not None:
             self._mark_ended_by(entry[1], "ivr")
         call.hangup()  # BYE, and the stream closes (which marks the session ended); nothing if over already
@@ -262,7 +269,7 @@ class IvrNode:
     def _run_application(self, call: IvrCall, session: CallSession,
                          application: Callable[[CallSession], None] | None) -> None:
         thread = threading.Thread(target=self._application_thread, args=(call, session, application),
-                                  name=f"ivr-call-{call.call_id[:12]}", daemon=True)
+                                  name=f"ivr-call-{session.call_id[:12]}", daemon=True)
         with self._lock:
             self._threads.add(thread)
         try:
@@ -282,7 +289,7 @@ class IvrNode:
         except CallEnded:
             pass
         except Exception as exc:
-            log.exception("application failed on call %s", call.call_id)
+            log.exception("application failed on call %s", session.call_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
             self._end_call(call, session, error)
@@ -299,7 +306,7 @@ class IvrNode:
 
     def _finish(self, call: IvrCall, session: CallSession, error: str | None) -> None:
         with self._lock:
-            _, record = self._active.pop(call.call_id, (session, None))
+            _, record = self._active.pop(session.call_id, (session, None))
             self._reserved -= 1
         if record is None:
             return
@@ -311,13 +318,13 @@ class IvrNode:
             try:
                 self.on_record(record)
             except Exception:
-                log.exception("on_record hook failed for call %s", call.call_id)
+                log.exception("on_record hook failed for call %s", session.call_id)
 
     @staticmethod
     def _snapshot(session: CallSession, record: CallRecord) -> CallRecord:
-        return CallRecord(record.call_id, record.direction, record.caller, record.called, record.codec,
-                          session.started_at, session.answered_at, session.ended_at, session.digits_received,
-                          session.recording_path, record.ended_by, dict(session.details), record.error)
+        return replace(record, started_at=session.started_at, answered_at=session.answered_at,
+                       ended_at=session.ended_at, digits=session.digits_received,
+                       recording_path=session.recording_path, details=dict(session.details))
 
     # ---- outgoing calls
 
@@ -352,7 +359,8 @@ class IvrNode:
             return DialResult("answered", session, 200)
         self._release_slot()
         with self._lock:
-            self._active.pop(call.call_id, None)
+            if call.session is not None:  # the stream was built for an answer that did not complete
+                self._active.pop(call.session.call_id, None)
         if status is None or status in NO_ANSWER_STATUSES:
             return DialResult("no_answer", None, status)
         return DialResult("busy" if status in BUSY_STATUSES else "failed", None, status)

@@ -57,8 +57,9 @@ class CallSession:
     """One call as the application sees it. Created by the IVR node; see CONTRACTS.md."""
 
     def __init__(self, call_id: str, caller: str, called: str, codec: str, outgoing: OutgoingAudio | None,
-                 hangup: Callable[[], None]) -> None:
-        self.call_id = call_id
+                 hangup: Callable[[], None], *, sip_call_id: str | None = None) -> None:
+        self.call_id = call_id  # ours (the node gives each call a uuid4 at answer): what everything keys on
+        self.sip_call_id = sip_call_id  # the SIP Call-ID, a SIP detail: callers choose it and repeat it
         self.caller = caller
         self.called = called
         self.codec = codec

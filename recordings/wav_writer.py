@@ -17,9 +17,9 @@ from pcm import SAMPLE_RATE, SAMPLE_WIDTH
 
 
 def recording_path(root: str | Path, call_id: str, started: datetime) -> Path:
-    """Where a call's recording lives: <root>/YYYY/MM/DD/<HHMMSS>-<call id>.wav (UTC), the call id made
-    file-name safe (SIP Call-IDs hold '@', '/'). The time is in the name because Call-IDs are not unique
-    across phones (pyVoIP derives them from a counter, so every fresh pyVoIP caller repeats them)."""
+    """Where a call's recording lives: <root>/YYYY/MM/DD/<HHMMSS>-<call id>.wav (UTC). The node's call ids
+    are uuid4 hex; any other id is made file-name safe (a SIP Call-ID holds '@', '/'), and a name already
+    taken gets a suffix (WavRecording), so no recording is ever overwritten whatever id a caller brings."""
     moment = started.astimezone(timezone.utc)
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", call_id).strip(".") or "call"
     return Path(root) / f"{moment:%Y}" / f"{moment:%m}" / f"{moment:%d}" / f"{moment:%H%M%S}-{safe_id}.wav"

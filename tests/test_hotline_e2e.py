@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 import wave
@@ -37,7 +34,7 @@ from callflows.templates import render
 from ivr.local_sip_server import free_udp_port
 from ivr.softphone.audio import rms, similarity, voiced_seconds
 from ivr.softphone.phone import ActiveCall, Softphone
-from tests.test_server import ADMIN_TOKEN, free_tcp_port, write_config
+from tests.test_server import ADMIN_TOKEN, free_tcp_port, running_server, write_config
 from tickets.classify import Classifier
 from tts import PromptSynthesizer
 
@@ -74,7 +71,15 @@ class Hotline:
     def get(self, path: str, **params) -> httpx.Response:
         return httpx.get(f"{self.api}{path}", params=params, headers=AUTH, timeout=10)
 
-    def ticket_of_call(self, call_id: str) -> dict | None:
+    def our_call_id(self, call: ActiveCall, caller: str) -> str:
+        """The node's id of a call the softphone placed: the caller knows only the SIP Call-ID (which pyVoIP
+        repeats across phones), so the newest record with that Call-ID from the caller's extension."""
+        calls = self.get("/calls").json()
+        return next(r["call_id"] for r in calls["active"] + calls["ended"]
+                    if r["sip_call_id"] == call.call_id and r["caller"] == caller)
+
+    def ticket_of_call(self, call: ActiveCall, caller: str) -> dict | None:
+        call_id = self.our_call_id(call, caller)
         page = self.get("/tickets", page_size=200).json()
         return next((t for t in page["items"] if t["call_id"] == call_id), None)
 
@@ -99,23 +104,8 @@ def running_hotline(tmp_path: Path, **sections: dict[str, str]) -> Iterator[Hotl
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
     log = tmp_path / "server.log"
-    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config_path)], cwd=ROOT,
-                              stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    api = f"http://127.0.0.1:{http_port}/api"
-    try:
-        deadline = time.monotonic() + 180  # model load and prompt synthesis on a loaded machine
-        registered = False
-        while time.monotonic() < deadline and server.poll() is None and not registered:
-            try:
-                registered = httpx.get(f"{api}/health", timeout=2).json()["registration"] == "registered"
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        assert registered, log.read_text()
+    with running_server(config_path, log) as api:
         yield Hotline(api, sip_port, tmp_path / "prompts", log)
-    finally:
-        server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=60) == 0, log.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +244,7 @@ def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotl
         done = korean_complaint_call(hotline, phone)
     call, menu_path, mark = done.call, done.menu_path, done.read_back_from
 
-    ticket = hotline.ticket_of_call(call.call_id)
+    ticket = hotline.ticket_of_call(call, "1001")
     assert ticket is not None, hotline.log.read_text()[-5000:]
     proposal = Classifier.from_file(ROOT / "tickets" / "rules" / "classification.yaml").propose(ticket["content"])
     assert ticket["request_type"] == ("投诉" if menu_path else proposal.request_type)
@@ -309,7 +299,7 @@ def test_hang_up_after_the_request_leaves_a_draft_with_the_recording(hotline: Ho
         listener.wait_quiet(time.monotonic(), quiet=0.3, timeout=90)  # the IVR answered the request
         call.hangup()
     waited = time.monotonic() + 60
-    while (ticket := hotline.ticket_of_call(call.call_id)) is None or not ticket["incomplete_reason"]:
+    while (ticket := hotline.ticket_of_call(call, "1002")) is None or not ticket["incomplete_reason"]:
         assert time.monotonic() < waited, f"no incomplete draft for the call: {ticket}"
         time.sleep(0.5)
     assert ticket["is_draft"] and ticket["phone"] == "1002"

@@ -4,12 +4,15 @@ detail record; Ctrl-C stops everything cleanly. A broken configuration is refuse
 import configparser
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -44,6 +47,31 @@ def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
     return path
 
 
+@contextmanager
+def running_server(config: Path, log: Path, *, timeout: float = 180.0) -> Iterator[str]:
+    """server.py on `config` for the block; yields the API's base URL once the IVR has registered (a loaded
+    machine may take minutes to load speech models and synthesise prompts) and stops it with Ctrl-C after,
+    asserting a clean exit. The log says what went wrong."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config, encoding="utf-8")
+    api = f"http://127.0.0.1:{parser['server']['http_port']}/api"
+    server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--config", str(config)], cwd=ROOT,
+                              stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline, registered = time.monotonic() + timeout, False
+        while time.monotonic() < deadline and server.poll() is None and not registered:
+            try:
+                registered = httpx.get(f"{api}/health", timeout=2).json()["registration"] == "registered"
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert registered, log.read_text()
+        yield api
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0, log.read_text()
+
+
 @pytest.mark.sip
 def test_run_answer_a_call_and_stop_cleanly(tmp_path):
     sip_port, http_port = free_udp_port(), free_tcp_port()
@@ -75,8 +103,9 @@ def test_run_answer_a_call_and_stop_cleanly(tmp_path):
         assert (summary["answered"], summary["sip_status"], summary["digits_sent"]) == (True, 200, "2"), caller.stderr
 
         calls = httpx.get(f"{api}/calls", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5).json()
-        record = next(r for r in calls["ended"] if r["call_id"] == summary["call_id"])
+        record = next(r for r in calls["ended"] if r["sip_call_id"] == summary["call_id"])  # the caller knows SIP's
         assert (record["caller"], record["called"], record["digits"]) == ("1001", "12345", "2")
+        assert re.fullmatch(r"[0-9a-f]{32}", record["call_id"]) and record["call_id"] in record["recording_path"]
         assert record["details"] == {"choice": "2", "choice_name": "complaint"}
         with wave.open(record["recording_path"]) as recording:
             assert (recording.getframerate(), recording.getsampwidth(), recording.getnchannels()) == (8000, 2, 1)

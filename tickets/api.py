@@ -209,7 +209,12 @@ def create_ticket(body: TicketCreate, session: SessionDep, principal: Operator, 
                   idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
                   ) -> TicketDetail:
     """Open a ticket. Level, type and topic left out are proposed from the content. A retried request with the
-    same `Idempotency-Key` returns the original ticket (200) instead of creating a second one."""
+    same `Idempotency-Key` returns the original ticket (200) instead of creating a second one. Keys starting
+    with `call:` are the IVR's own (its drafts) and refused."""
+    if idempotency_key is not None and idempotency_key.startswith(service.INTAKE_KEY_PREFIX):
+        raise HTTPException(422, detail=[{"loc": ["header", "Idempotency-Key"], "type": "value_error",
+                                          "msg": f"the prefix {service.INTAKE_KEY_PREFIX!r} is reserved for the "
+                                                 f"IVR's drafts"}])
     fields = _fields(body)
     draft = fields.pop("draft", False)
     ticket, created = service.create_ticket(session, fields, rules=rules, actor=principal.name,

@@ -77,6 +77,11 @@ class KeyReused(Exception):
         self.ticket = ticket
 
 
+class CallIdTaken(Conflict):
+    """A ticket carries the call's id but was not opened by that call's intake (it was created through the
+    API with the id): the call's answers are never merged into it."""
+
+
 class ConcurrentUpdate(Exception):
     """Someone else changed the ticket between read and write (optimistic concurrency on `version`)."""
 
@@ -490,6 +495,25 @@ def _flush(session: Session, ticket: Ticket) -> None:
 
 # --- the call's view: drafts keyed by call id (callflows.ports.Tickets) -------------------------------------
 
+INTAKE_KEY_PREFIX = "call:"  # idempotency keys of the IVR's drafts; the API refuses keys with this prefix
+
+
+def intake_key(call_id: str) -> str:
+    """The idempotency key of the draft a call's intake opens: it marks the ticket as that call's own."""
+    return f"{INTAKE_KEY_PREFIX}{call_id}"
+
+
+def _intake_ticket(session: Session, call_id: str) -> Ticket | None:
+    """The ticket this call's intake opened (None before the first answer was saved). Call ids are the IVR's
+    own (uuid4 at answer), but the API may set a ticket's call_id: such a ticket is never the call's draft,
+    so CallIdTaken rather than merging one call's answers into another's ticket."""
+    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+    if ticket is not None and ticket.idempotency_key != intake_key(call_id):
+        raise CallIdTaken(f"call_id: {call_id} belongs to ticket {ticket.number}, which this call's intake did not "
+                          f"open; the call's answers are not merged into it")
+    return ticket
+
+
 def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rules: TicketRules,
                caller: str | None = None, actor: str = "ivr", number: str | None = None,
                now: datetime | None = None) -> Ticket:
@@ -498,13 +522,14 @@ def save_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, rul
 
     A journaled call replayed after a database outage passes the `number` the caller was told (reserved
     earlier; a draft created meanwhile under another number takes it, see `assign_number`) and `now`, the
-    time the caller said it, so the ticket's times and deadline are the call's, not the replay's."""
-    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+    time the caller said it, so the ticket's times and deadline are the call's, not the replay's.
+    CallIdTaken when a ticket opened otherwise carries the call id."""
+    ticket = _intake_ticket(session, call_id)
     if ticket is None:
         first = {"phone": caller, **fields} if caller and not fields.get("phone") else dict(fields)
         try:
             ticket, _ = create_ticket(session, {**first, "call_id": call_id}, rules=rules, actor=actor,
-                                      idempotency_key=f"call:{call_id}", draft=True, now=now, number=number)
+                                      idempotency_key=intake_key(call_id), draft=True, now=now, number=number)
             return ticket
         except KeyReused as race:  # another step of the same call created the draft first: merge into it
             ticket = race.ticket
@@ -552,8 +577,9 @@ def submit_draft(session: Session, call_id: str, fields: Mapping[str, Any], *, r
 
 def mark_incomplete(session: Session, call_id: str, reason: str, *, actor: str = "ivr",
                     now: datetime | None = None) -> Ticket | None:
-    """The caller left before submitting: keep the draft, flagged so an operator completes it."""
-    ticket = session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+    """The caller left before submitting: keep the draft, flagged so an operator completes it. CallIdTaken
+    when a ticket opened otherwise carries the call id (it is not this call's to flag)."""
+    ticket = _intake_ticket(session, call_id)
     if ticket is None or ticket.status != Status.DRAFT or ticket.incomplete_reason == reason:
         return ticket
     ticket.incomplete_reason = reason

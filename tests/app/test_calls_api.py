@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.http import build_http_app
-from app.wiring import Application
-from console import ConsoleSettings
+from app.calls_api import calls_router
 from ivr.node import CallRecord
 from node_fakes import RecordsOnlyNode
 from tickets import db
+from tickets.api import TicketsContext, install
 from tickets.auth import issue_token
 from tickets.service import TicketRules
 
@@ -26,9 +26,9 @@ def api(tmp_path):
         _, token = issue_token(session, "operator", "operator")
     records = [CallRecord(f"{n:032x}", "inbound", f"1380000000{n}", "12345", "PCMU", T0 + timedelta(hours=n))
                for n in range(3)]
-    node = Application(RecordsOnlyNode(records), stop=lambda: None)
-    app = build_http_app(session_factory, TicketRules.default(), node,
-                         ConsoleSettings(session_secret=b"0123456789abcdef", flows_dir=tmp_path))
+    app = FastAPI()
+    install(app, TicketsContext(session_factory, TicketRules.default()))  # the tokens the calls API checks
+    app.include_router(calls_router(RecordsOnlyNode(records)))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
     session_factory.kw["bind"].dispose()

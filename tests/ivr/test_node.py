@@ -4,6 +4,7 @@ and outbound dialling (answered / busy / no answer / failed).
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -89,6 +90,8 @@ def test_demo_flow_answers_records_the_caller_and_stores_the_choice(ivr_node_fac
     assert (record.direction, record.codec, record.digits, record.details["choice"], record.ended_by,
             record.error) == ("inbound", codec, "2", "2", "ivr", None)
     assert record.caller == softphone.extension and record.called == "12345"
+    assert re.fullmatch(r"[0-9a-f]{32}", record.call_id) and record.sip_call_id == call.call_id  # ours, SIP's
+    assert record.call_id in record.recording_path
     assert record.started_at <= record.answered_at < record.ended_at
     assert record.recording_path.startswith(str(tmp_path / "recordings"))
     recorded = wav_pcm(record.recording_path)

@@ -33,6 +33,14 @@ def test_same_idempotency_key_returns_the_original_ticket(client, world, app):
     assert count_tickets(app) == 1
 
 
+def test_idempotency_keys_of_the_ivr_drafts_are_refused(client, world, app):
+    response = client.post("/api/tickets", json={"content": "路灯不亮", "call_id": "c0ffee"},
+                           headers={**world["operator"], "Idempotency-Key": "call:c0ffee"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert count_tickets(app) == 0
+
+
 def test_racing_creates_with_one_key_make_one_ticket_and_distinct_keys_distinct_numbers(client, world, app):
     def creator(key: str) -> Callable[[], Any]:
         return functools.partial(client.post, "/api/tickets", json={"content": "井盖丢失"},

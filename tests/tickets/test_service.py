@@ -234,6 +234,25 @@ def test_call_draft_keeps_what_was_said_then_submits_once(session_factory, rules
         assert session.scalar(select(func.count()).select_from(Ticket)) == 1
 
 
+def test_a_call_never_merges_into_a_ticket_its_intake_did_not_open(session_factory, rules):
+    """The API may set a ticket's call_id (e.g. an operator linking a ticket to a call): that call's answers
+    must not overwrite it, nor may its hang-up flag it."""
+    with session_factory.begin() as session:
+        linked = create(session, rules, content="路灯不亮", call_id="c0ffee", caller_name="李先生")
+    with session_factory.begin() as session:
+        with pytest.raises(service.CallIdTaken, match=f"call_id: c0ffee belongs to ticket {linked.number}"):
+            service.save_draft(session, "c0ffee", {"content": "暖气不热", "caller_name": "王女士"}, rules=rules)
+        with pytest.raises(service.CallIdTaken):
+            service.submit_draft(session, "c0ffee", {"content": "暖气不热"}, rules=rules)
+        with pytest.raises(service.CallIdTaken):
+            service.mark_incomplete(session, "c0ffee", "caller hung up")
+    with session_factory() as session:
+        ticket = service.get_ticket(session, linked.id)
+        assert (ticket.content, ticket.caller_name, ticket.incomplete_reason) == ("路灯不亮", "李先生", None)
+        assert [e.action for e in ticket.events] == ["create"]
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
 def test_list_filters_sort_paginate_and_search(session_factory, rules):
     with session_factory.begin() as session:
         water = service.create_unit(session, {"name": "市水务局"})
