@@ -4,8 +4,10 @@ order.
 
 One node on its embedded defaults (`make run`): Kamailio on loopback started from deploy/kamailio, the IVR
 registered to it as 12345, the ticket database in a SQLite file, the reminder scheduler, and the HTTP API
-(tickets, health, calls) on localhost. Several nodes: point [server] database_url at PostgreSQL, set
-redis_url so one node runs each scheduled job, and turn off start_local_sip_server.
+(tickets, health, calls) on localhost. Several nodes (README "Several nodes", deploy/cluster/): point [server]
+database_url at PostgreSQL, set redis_url (every node's calls shown on every node, one node runs each
+scheduled job) and node_name, turn off start_local_sip_server, and run one Kamailio with the dispatcher in
+front of the nodes.
 
 The call application is chosen by [callflows] flow: `hotline12345` (the 12345 flow of callflows/flows with
 speech recognition, tickets, recordings, transfers; see app.wiring) or `demo` (ivr's press-1/2 demo, no
@@ -31,7 +33,8 @@ from app.first_run import admin_token, console_address, console_secret, first_ru
 from app.http import build_http_app
 from app.live_calls import LiveCallStore
 from app.retention import RetentionJob
-from app.wiring import demo_application, hotline_application, job_lock, local_extensions, prepare_database
+from app.wiring import (demo_application, hotline_application, job_lock, local_extensions, prepare_database,
+                        shared_calls)
 from callflows.issues import FlowError
 from ivr.local_sip_server import LocalSipServer
 from tickets import db
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     token = admin_token(config)
     prepare_database(session_factory, config, token.token)
     rules = TicketRules.from_settings(config.tickets)
-    scheduler = Scheduler(session_factory, job_lock(config.server.redis_url),
+    scheduler = Scheduler(session_factory, job_lock(config.server.redis_url, config.server.redis_prefix),
                           interval_seconds=config.server.scheduler_interval_seconds)
 
     retention = RetentionJob(session_factory, config.retention, ROOT / config.server.recordings_dir)
@@ -80,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         sip_server.start()
         log.info("Kamailio on %s:%d (log %s)", sip.registrar_host, sip.registrar_port, sip_server.log_path)
     node = application.node
+    shared = shared_calls(config.server, node, live)
     app = build_http_app(session_factory, rules, application, console.ConsoleSettings(
         session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
         active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live,
-        extensions={*sip.test_extensions, config.callflows.operator_seat})
+        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared)
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -91,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node.start()
         log.info("IVR registered as %s at %s:%d", sip.extension, sip.registrar_host, sip.registrar_port)
+        shared.start()
+        log.info("node %s: calls shared through %s", shared.node_name,
+                 "Redis" if config.server.redis_url else "nothing (this node's calls only)")
         scheduler.start()
         retention.start()
         log.info("operator console on %s", console_address(config))
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         scheduler.stop()
         retention.stop()
         node.stop()
+        shared.stop()
         application.stop()
         if sip_server is not None:
             sip_server.stop()

@@ -8,6 +8,7 @@ transfers to), [retention] (app.retention) and [journal] (the node's journal of 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tickets import db
 from tickets.settings import TicketSettings, ticket_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DEMO_FLOW = "demo"
 
 
@@ -39,6 +41,17 @@ class ServerSettings:
     admin_token_file: str = "var/admin_token"  # where the first start keeps a generated admin token (0600)
     scheduler_interval_seconds: float = 30.0
     console_secret: str = ""  # signs console sessions; empty: a random one kept in var/console-secret
+    node_name: str = ""  # this node among several (shared live calls, logs); empty: the host name
+    redis_prefix: str = "hotline12345"  # every Redis key of this cluster starts with it
+    live_calls_expiry: float = 10.0  # seconds after which a node that stopped publishing has no calls shown
+
+    def __post_init__(self) -> None:
+        if self.node_name and not NAME_RE.match(self.node_name):
+            raise SettingError("node_name", f"letters, digits and _.- only (at most 64), got {self.node_name!r}")
+        if not NAME_RE.match(self.redis_prefix):
+            raise SettingError("redis_prefix", f"letters, digits and _.- only (at most 64), got {self.redis_prefix!r}")
+        if not 1.0 <= self.live_calls_expiry <= 3600:
+            raise SettingError("live_calls_expiry", "must be 1-3600 seconds")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ Each application function returns the node and what to call at shutdown; server.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 import asr
@@ -19,9 +21,11 @@ from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
 from app.conferences import CaseAnnouncements, build_desk
-from app.config import ROOT, NodeConfig
+from app.config import ROOT, NodeConfig, ServerSettings
 from app.journal_service import JournalService
 from app.live_calls import LiveCallStore, PickUpSwitchboard
+from app.node_commands import NodeCommands
+from app.shared_calls import DEFAULT_PREFIX, SharedCalls
 from app.transcripts import TranscriptLinker
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
@@ -39,6 +43,7 @@ from tickets.service import TicketRules, set_holiday_override
 from tts import PromptSynthesizer
 
 log = logging.getLogger(__name__)
+COMMAND_REPLY_SECONDS = 3.0  # how long an operator's pick-up waits for the node holding the call
 
 @dataclass(frozen=True)
 class Application:
@@ -144,11 +149,33 @@ def demo_application(config: NodeConfig) -> Application:
     return Application(node, lambda: None)
 
 
-def job_lock(redis_url: str) -> JobLock:
+def job_lock(redis_url: str, prefix: str = DEFAULT_PREFIX) -> JobLock:
     """Scheduler jobs run once across nodes with Redis; in-process locks for one node."""
     if not redis_url:
         return LocalJobLock()
-    return RedisJobLock.from_url(redis_url)
+    return RedisJobLock.from_url(redis_url, prefix=f"{prefix}:job:")
+
+
+def node_name(settings: ServerSettings) -> str:
+    """[server] node_name, else the host name."""
+    return settings.node_name or socket.gethostname()
+
+
+def shared_calls(settings: ServerSettings, node: IvrNode, live: LiveCallStore | None) -> SharedCalls:
+    """Every node's calls through Redis ([server] redis_url), or this node's alone without it. The live-state
+    client has short time-outs (a Redis that hangs delays the next round, never a call); the command client
+    waits a little longer than a command's answer may take."""
+    name = node_name(settings)
+    if not settings.redis_url:
+        return SharedCalls(name, node, live)
+    # retry=None: redis-py's own retries (3, with back-off) would hold a round for seconds; the next round
+    # is the retry.
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0, retry=None)
+    commands = NodeCommands(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0,
+                                                 socket_timeout=COMMAND_REPLY_SECONDS + 2, retry=None),
+                            name, prefix=settings.redis_prefix, handlers={}, reply_timeout=COMMAND_REPLY_SECONDS)
+    return SharedCalls(name, node, live, client, commands=commands, prefix=settings.redis_prefix,
+                       expiry=settings.live_calls_expiry)
 
 
 def local_extensions(sip: IvrSettings) -> dict[str, str]:

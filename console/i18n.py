@@ -179,6 +179,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "live.caller": ("主叫", "Caller"),
     "live.elapsed": ("时长", "Elapsed"),
     "live.node": ("当前节点", "Flow node"),
+    "live.ivr_node": ("服务节点", "IVR node"),
     "live.heard": ("识别内容", "Heard"),
     "live.seat": ("我的坐席号", "My seat"),
     "live.pick_up": ("接听", "Pick up"),

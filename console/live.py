@@ -1,8 +1,9 @@
 """Live calls: the calls in progress with their flow node, elapsed time and what the recogniser heard,
 updated through server-sent events; an operator picks a call up to their own seat.
 
-The console reads a `LiveCalls` store the application keeps (app.live_calls.LiveCallStore on one node;
-multinode will share it through Redis): a snapshot and a version number that changes with every update.
+The console reads a `LiveCalls` store the application keeps (app.shared_calls.SharedCalls: this node's
+calls from app.live_calls.LiveCallStore and, through Redis, every other node's): a snapshot and a version
+number that changes with every update. A pick-up reaches the node that holds the call.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ class LiveCalls(Protocol):
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The calls in progress: call_id, caller, started_at (ISO), flow, node, partial, heard (finals),
-        picked_up_by and picked_up_to (the operator and seat, once picked up)."""
+        picked_up_by and picked_up_to (the operator and seat, once picked up), ivr_node (the IVR node
+        holding the call)."""
         ...
 
     def pick_up(self, call_id: str, seat: str, by: str) -> bool:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine, idempotently:
 # the Debian packages it runs (SIP server, speech synthesis, audio tools, a SIP client for interop tests,
-# a browser for the operator page tests) and a virtual environment at .venv with the Python packages.
+# a browser for the operator page tests, SIPp as the callers of benchmarks/bench_nodes.py) and a virtual
+# environment at .venv with the Python packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei)
+DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei sip-tester)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

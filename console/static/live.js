@@ -25,6 +25,7 @@
       cell(row, "", call.caller);
       cell(row, "elapsed").dataset.started = call.started_at;
       cell(row, "node", `${call.flow || ""}:${call.node || ""}`);
+      cell(row, "ivr-node", call.ivr_node || "");
       const heard = cell(row, "heard");
       for (const text of call.heard) heard.appendChild(document.createElement("div")).textContent = text;
       const partial = heard.appendChild(document.createElement("div"));

@@ -60,3 +60,21 @@ def test_a_node_without_call_flows_says_so(site):
     site.sign_in("operator")
     assert site.client.get("/live").status_code == 200
     assert site.client.get("/live/events").status_code == 404
+
+
+def test_the_page_names_the_ivr_node_holding_each_call(site):
+    """The console reads the shared view (app.shared_calls) in the server: each call names its node."""
+    from app.shared_calls import SharedCalls
+
+    live = LiveCallStore()
+    shared = SharedCalls("node-a", type("NoRecords", (), {"active_calls": lambda self: []})(), live)
+    app: FastAPI = site.client.app
+    app.state.console = console.ConsoleContext(app.state.console.settings, shared)
+    site.sign_in("operator")
+    live.watch(FakeSession("d" * 32, "1001"))
+    page = site.client.get("/live").text
+    assert re.search(r'<td class="ivr-node">node-a</td>', page)
+    with site.client.stream("GET", "/live/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: calls"
+        assert json.loads(next(lines).removeprefix("data: "))[0]["ivr_node"] == "node-a"
