@@ -59,11 +59,14 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
-    from tickets.procedures_api import router as procedures_router  # it builds on this module's dependencies
+    # they build on this module's dependencies
+    from tickets.notifications_api import router as notifications_router
+    from tickets.procedures_api import router as procedures_router
 
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
     app.include_router(procedures_router, prefix=prefix)
+    app.include_router(notifications_router, prefix=prefix)
 
 
 def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:

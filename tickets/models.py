@@ -72,6 +72,10 @@ class MemberUnit(Base):
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
     webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
 
+    @property
+    def webhook_configured(self) -> bool:
+        return bool(self.webhook_url)
+
 
 class Ticket(Base):
     """A work order (工单). `number` is what a caller keys in; `version` guards concurrent transitions."""
@@ -390,3 +394,7 @@ class Notification(Base):
     webhook_last_error: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship()
+
+    @property
+    def ticket_number(self) -> str:
+        return self.ticket.number
