@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tickets.claims import claim_each
 from tickets.locks import JobLock, LocalJobLock
 from tickets.models import TicketDeadline, utcnow
 from tickets.service import record_event
@@ -89,22 +90,20 @@ class Scheduler:
 
     def _fire(self, due: tuple[ColumnElement[bool], ...], marker: Any, action: str, now: datetime,
               note: Callable[[TicketDeadline], str]) -> list[Fired]:
-        """One short transaction per deadline: claim it with a conditional UPDATE of `marker` that repeats
-        every `due` condition, then append the ticket's history line. A claim that matches no row was someone
-        else's (another node, or an event that met, cancelled or moved the deadline meanwhile)."""
-        fired = []
-        with self.session_factory() as session:
-            ids = session.scalars(select(TicketDeadline.id).where(*due).order_by(
-                TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
-        for deadline_id in ids:
-            with self.session_factory.begin() as session:
-                claim = update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due).values({marker.key: now})
-                if session.execute(claim).rowcount != 1:
-                    continue
-                deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
-                ticket = deadline.ticket
-                record_event(session, ticket, ACTOR, action, ticket.status, note(deadline), now)
-                fired.append(Fired(ticket.number, deadline.kind))
+        """One short transaction per deadline (tickets.claims): claim it with a conditional UPDATE of `marker`
+        that repeats every `due` condition, then append the ticket's history line."""
+
+        def fire(session: Session, deadline_id: int) -> Fired:
+            deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
+            ticket = deadline.ticket
+            record_event(session, ticket, ACTOR, action, ticket.status, note(deadline), now)
+            return Fired(ticket.number, deadline.kind)
+
+        candidates = select(TicketDeadline.id).where(*due).order_by(TicketDeadline.due_at,
+                                                                     TicketDeadline.id).limit(self.batch)
+        fired = claim_each(self.session_factory, candidates,
+                           lambda deadline_id: update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due)
+                           .values({marker.key: now}), fire)
         if fired:
             log.info("%s fired for %d deadlines: %s", action, len(fired),
                      ", ".join(f"{f.number}/{f.kind}" for f in fired))
