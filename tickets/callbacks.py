@@ -160,7 +160,7 @@ def _add_attempt(session: Session, ticket_id: int, reply_id: int, number: int, d
 
 
 def request_now(session: Session, ticket_id: int, *, actor: str, policy: CallbackPolicy,
-                calendar: WorkingCalendar, now: datetime | None = None) -> CallbackAttempt:
+                calendar: WorkingCalendar, note: str | None = None, now: datetime | None = None) -> CallbackAttempt:
     """An operator asks for the callback now: the pending attempt is brought forward, or a new one is added
     (numbered after the others). Still never in the quiet hours or on a holiday: then it is due at the next
     allowed moment (the answer says when). Conflict when the ticket is not waiting for its callback, has no
@@ -190,7 +190,8 @@ def request_now(session: Session, ticket_id: int, *, actor: str, policy: Callbac
         last = session.scalar(select(func.max(CallbackAttempt.number)).where(CallbackAttempt.reply_id == reply.id))
         attempt = _add_attempt(session, ticket_id, reply.id, (last or 0) + 1, due, actor)
     service.record_event(session, ticket, actor, "callback_requested", ticket.status,
-                         f"callback attempt {attempt.number} due {attempt.due_at.isoformat()}", now)
+                         f"callback attempt {attempt.number} due {attempt.due_at.isoformat()}"
+                         + (f": {note}" if note else ""), now)
     session.flush()
     return attempt
 
