@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     app = build_http_app(session_factory, rules, application, console.ConsoleSettings(
         session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
         active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live,
-        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared)
+        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared,
+        callback_policy=config.callbacks.policy())
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tickets import auth, db, service, stats
 from tickets.auth import Principal, issue_token
+from tickets.callbacks import CallbackPolicy
 from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import Ticket, utcnow
@@ -49,6 +50,7 @@ class TicketsContext:
 
     session_factory: sessionmaker[Session]
     rules: TicketRules
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)  # when callbacks may ring ([callbacks])
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,15 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
-    # they build on this module's dependencies
+    # these build on this module's dependencies
+    from tickets.callbacks_api import router as callbacks_router
     from tickets.notifications_api import router as notifications_router
     from tickets.procedures_api import router as procedures_router
 
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
     app.include_router(procedures_router, prefix=prefix)
+    app.include_router(callbacks_router, prefix=prefix)
     app.include_router(notifications_router, prefix=prefix)
 
 

@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tickets.locks import JobLock, LocalJobLock
 from tickets import notifications
+from tickets.claims import claim_each
+from tickets.locks import JobLock, LocalJobLock
 from tickets.models import TicketDeadline, utcnow
 from tickets.periodic import Periodic
 from tickets.service import record_event
@@ -90,29 +91,28 @@ class Scheduler:
 
     def _fire(self, due: tuple[ColumnElement[bool], ...], marker: Any, action: str, now: datetime,
               note: Callable[[TicketDeadline], str]) -> list[Fired]:
-        """One short transaction per deadline: claim it with a conditional UPDATE of `marker` that repeats
-        every `due` condition, then append the ticket's history line and write the unit's notification. A claim that matches no row was someone
-        else's (another node, or an event that met, cancelled or moved the deadline meanwhile)."""
-        fired = []
-        with self.session_factory() as session:
-            ids = session.scalars(select(TicketDeadline.id).where(*due).order_by(
-                TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
-        for deadline_id in ids:
-            with self.session_factory.begin() as session:
-                claim = update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due).values({marker.key: now})
-                if session.execute(claim).rowcount != 1:
-                    continue
-                deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
-                ticket = deadline.ticket
-                message = note(deadline)
-                record_event(session, ticket, ACTOR, action, ticket.status, message, now)
-                notifications.notify(session, ticket, action, message, now, unit_id=ticket.unit_id,
-                                     deadline_kind=deadline.kind)
-                if action == SUPERVISE and ticket.unit_id is not None:
-                    flag = notifications.flag_if_repeated(session, ticket, ticket.unit_id, now)
-                    if flag is not None:
-                        record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flag.note, now)
-                fired.append(Fired(ticket.number, deadline.kind))
+        """One short transaction per deadline (tickets.claims): claim it with a conditional UPDATE of `marker`
+        that repeats every `due` condition, then append the ticket's history line and write the notification
+        for the unit handling the ticket (a 督办 at a unit may flag the ticket for repeated 推诿)."""
+
+        def fire(session: Session, deadline_id: int) -> Fired:
+            deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
+            ticket = deadline.ticket
+            message = note(deadline)
+            record_event(session, ticket, ACTOR, action, ticket.status, message, now)
+            notifications.notify(session, ticket, action, message, now, unit_id=ticket.unit_id,
+                                 deadline_kind=deadline.kind)
+            if action == SUPERVISE and ticket.unit_id is not None:
+                flag = notifications.flag_if_repeated(session, ticket, ticket.unit_id, now)
+                if flag is not None:
+                    record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flag.note, now)
+            return Fired(ticket.number, deadline.kind)
+
+        candidates = select(TicketDeadline.id).where(*due).order_by(TicketDeadline.due_at,
+                                                                     TicketDeadline.id).limit(self.batch)
+        fired = claim_each(self.session_factory, candidates,
+                           lambda deadline_id: update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due)
+                           .values({marker.key: now}), fire)
         if fired:
             log.info("%s fired for %d deadlines: %s", action, len(fired),
                      ", ".join(f"{f.number}/{f.kind}" for f in fired))

@@ -422,3 +422,31 @@ class SupervisedTicket(ResponseModel):
     evasion_flagged_at: datetime | None
     overdue: bool
     missed_deadlines: list[str] = Field(description="kinds of the deadlines supervised (督办) on this ticket")
+
+
+class CallbackRequestIn(RequestModel):
+    """An operator asks for the callback (回访) now."""
+
+    note: Note | None = Field(None, description="why, kept in the ticket's history")
+
+
+class CallbackAttemptOut(ResponseModel):
+    """One attempt to call the citizen back: when, how it went, the answer and the recordings."""
+
+    id: int
+    number: int = Field(description="1, 2, ... of this reply's attempts")
+    requested_by: str = Field(description="'callbacks' (the schedule) or the operator who asked")
+    state: Literal["pending", "calling", "done"]
+    due_at: datetime
+    claimed_at: datetime | None = Field(description="when a node started the call")
+    ended_at: datetime | None
+    node: str | None
+    outcome: str | None = Field(description="answered, no_answer, busy, failed, hung_up, silence, not_confirmed, "
+                                            "interrupted")
+    satisfaction: Literal["满意", "基本满意", "不满意"] | None
+    reason_text: str | None = Field(description="the 不满意 reason's transcript, where the language has a model")
+    reason_ref: str | None = Field(description="the recorded 不满意 reason")
+    recording_ref: str | None = Field(description="the whole call")
+    call_id: str | None
+    called_number: str | None
+    note: str | None
