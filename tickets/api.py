@@ -431,7 +431,7 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
 
 def _rates(rates: stats.ThreeRates) -> dict[str, Any]:
     return {"unit_id": rates.unit_id, "unit_name": rates.unit_name, "received": rates.received,
-            "responded_in_time": rates.responded_in_time, "resolved": rates.resolved,
+            "not_accepted": rates.not_accepted, "responded_in_time": rates.responded_in_time, "resolved": rates.resolved,
             "callbacks_reached": rates.callbacks_reached, "satisfied": rates.satisfied,
             "response_rate": rates.response_rate, "resolution_rate": rates.resolution_rate,
             "satisfaction_rate": rates.satisfaction_rate}
