@@ -61,13 +61,16 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
-    from tickets.callbacks_api import router as callbacks_router  # these build on this module's dependencies
+    # these build on this module's dependencies
+    from tickets.callbacks_api import router as callbacks_router
+    from tickets.notifications_api import router as notifications_router
     from tickets.procedures_api import router as procedures_router
 
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
     app.include_router(procedures_router, prefix=prefix)
     app.include_router(callbacks_router, prefix=prefix)
+    app.include_router(notifications_router, prefix=prefix)
 
 
 def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:

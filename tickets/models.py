@@ -74,6 +74,10 @@ class MemberUnit(Base):
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
     webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
 
+    @property
+    def webhook_configured(self) -> bool:
+        return bool(self.webhook_url)
+
 
 class Ticket(Base):
     """A work order (工单). `number` is what a caller keys in; `version` guards concurrent transitions."""
@@ -393,6 +397,9 @@ class Notification(Base):
 
     ticket: Mapped[Ticket] = relationship()
 
+    @property
+    def ticket_number(self) -> str:
+        return self.ticket.number
 
 class CallbackAttempt(Base):
     """One attempt to call the citizen back (回访) about an approved reply: read it and ask for satisfaction.

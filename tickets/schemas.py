@@ -71,6 +71,10 @@ Note = text(NOTE_MAX_LENGTH)
 Labels = Annotated[list[Label], Field(max_length=100)]
 
 
+WebhookUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\x00-\x20\x7f]+$",
+                                  description="http(s) URL the unit's 催办/督办 notifications are POSTed to")]
+
+
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -230,6 +234,7 @@ class UnitIn(RequestModel):
     seat_languages: dict[Phone, LanguageCode] = Field({}, max_length=20, description="a seat's announcement "
                                                       "language, e.g. {\"1003\": \"ko\"}; others hear Mandarin")
     working_hours: WorkingHours = "08:30-12:00,13:30-17:30"
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitPatch(RequestModel):
@@ -239,6 +244,7 @@ class UnitPatch(RequestModel):
     seat_numbers: list[Phone] | None = Field(None, max_length=20)
     seat_languages: dict[Phone, LanguageCode] | None = Field(None, max_length=20)
     working_hours: WorkingHours | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitOut(ResponseModel):
@@ -249,6 +255,8 @@ class UnitOut(ResponseModel):
     seat_numbers: list[str]
     seat_languages: dict[str, str]
     working_hours: str
+    webhook_configured: bool = Field(description="催办/督办 are POSTed to the unit's webhook (the URL itself, "
+                                                 "which may hold a secret, is not shown)")
 
 
 Question = line(500, min_length=1)
@@ -373,6 +381,47 @@ class ReplyForDelivery(ReplyOut):
     ticket_number: str
     phone: str | None
     language: str | None
+
+
+class NotificationOut(ResponseModel):
+    """A 催办 (remind), 督办 (supervise) or 推诿 flag (evasion) for a unit (`unit_id` None: the centre)."""
+
+    id: int
+    ticket_id: int
+    ticket_number: str
+    unit_id: int | None
+    kind: Literal["remind", "supervise", "evasion"]
+    deadline_kind: str | None = Field(description="the deadline reminded or supervised")
+    message: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    webhook_status: Literal["none", "pending", "sent", "failed"]
+    webhook_attempts: int
+    webhook_sent_at: datetime | None
+    webhook_last_error: str | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    unread: int = Field(description="unread notifications of this reader, all pages")
+
+
+class SupervisedTicket(ResponseModel):
+    """A ticket on the supervisor's list: under 督办, or flagged for repeated 推诿."""
+
+    id: int
+    number: str
+    status: str
+    level: int
+    request_type: str | None
+    topic: str | None
+    unit_id: int | None
+    response_due_at: datetime | None
+    supervised_at: datetime | None
+    evasion_flagged_at: datetime | None
+    overdue: bool
+    missed_deadlines: list[str] = Field(description="kinds of the deadlines supervised (督办) on this ticket")
 
 
 class CallbackRequestIn(RequestModel):
