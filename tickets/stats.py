@@ -16,7 +16,7 @@ A rate is None when its denominator is zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tickets.deadline_tracking import APPEAL
 from tickets.deadlines import DeadlineKind
 from tickets.lifecycle import Action
-from tickets.models import MemberUnit, Ticket, TicketDeadline, TicketEvent
+from tickets.models import MemberUnit, Notification, Ticket, TicketDeadline, TicketEvent
 from tickets.service import SHANGHAI, waiting_past_due
 
 SATISFIED = ("满意", "基本满意")
@@ -56,6 +56,11 @@ class ThreeRates:
     @property
     def satisfaction_rate(self) -> float | None:
         return _rate(self.satisfied, self.callbacks_reached)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts and the rates, for JSON."""
+        return {**asdict(self), "response_rate": self.response_rate, "resolution_rate": self.resolution_rate,
+                "satisfaction_rate": self.satisfaction_rate}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -161,3 +166,32 @@ def calls_per_hour(session: Session, start: datetime, end: datetime) -> list[int
             Ticket.call_time >= start, Ticket.call_time < end)):
         hours[call_time.astimezone(SHANGHAI).hour] += 1
     return hours
+
+
+@dataclass(frozen=True)
+class OverdueUnit:
+    unit_id: int | None  # None: tickets at the centre
+    unit_name: str | None
+    supervised: int  # 督办 of the unit's deadlines fired in the period
+    tickets_supervised: int  # the distinct tickets those were on
+    overdue_at_end: int  # the unit's tickets with a deadline past due and unmet when the period ended
+
+
+def overdue_units(session: Session, start: datetime, end: datetime) -> list[OverdueUnit]:
+    """Which units let deadlines pass (for the centre's 督办 report), the most supervised first. Read from
+    the 督办 notifications (the unit that had the ticket when it fired) and the deadlines' event times, so
+    a later archiving changes nothing."""
+    supervised = {row.unit_id: (row.fired, row.tickets) for row in session.execute(
+        select(Notification.unit_id, func.count(Notification.id).label("fired"),
+               func.count(func.distinct(Notification.ticket_id)).label("tickets"))
+        .where(Notification.kind == "supervise", Notification.created_at >= start, Notification.created_at < end)
+        .group_by(Notification.unit_id))}
+    unmet_at_end = (select(TicketDeadline.ticket_id).where(
+        TicketDeadline.due_at < end, or_(TicketDeadline.met_at.is_(None), TicketDeadline.met_at >= end),
+        or_(TicketDeadline.cancelled_at.is_(None), TicketDeadline.cancelled_at >= end)))
+    overdue = dict(session.execute(select(Ticket.unit_id, func.count(Ticket.id)).where(
+        Ticket.is_draft.is_(False), Ticket.id.in_(unmet_at_end)).group_by(Ticket.unit_id)).all())
+    names = dict(session.execute(select(MemberUnit.id, MemberUnit.name)).all())
+    rows = [OverdueUnit(unit_id, names.get(unit_id), *supervised.get(unit_id, (0, 0)), overdue.get(unit_id, 0))
+            for unit_id in set(supervised) | set(overdue)]
+    return sorted(rows, key=lambda row: (-row.supervised, -row.overdue_at_end, row.unit_name or ""))
