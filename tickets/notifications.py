@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from tickets.auth import Principal
 from tickets.lifecycle import Action
 from tickets.models import MemberUnit, Notification, Ticket, TicketEvent
 
@@ -79,6 +80,15 @@ class Audience:
 
     unit_id: int | None = None
     kinds: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, principal: Principal) -> Audience:
+        """Unit staff: their unit's; the supervisor: 督办 and 推诿 of every unit; the centre: everything."""
+        if principal.role == "unit_staff":
+            return cls(unit_id=principal.unit_id)
+        if principal.role == "supervisor":
+            return cls(kinds=SUPERVISOR_KINDS)
+        return cls()
 
     def condition(self) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = true()
