@@ -61,6 +61,8 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+# A calendar day (of a report), in the years a ticket can have.
+Day = Annotated[date, AfterValidator(_supported_year)]
 # A point in time that must carry its UTC offset.
 AwareTimestamp = Annotated[datetime, AfterValidator(_supported_year), AfterValidator(_aware)]
 Name = line(100)
