@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("node %s: calls shared through %s", shared.node_name,
                  "Redis" if config.server.redis_url else "nothing (this node's calls only)")
         scheduler.start()
+        if application.callbacks is not None:
+            application.callbacks.start()
         webhooks.start()
         retention.start()
         log.info("operator console on %s", console_address(config))
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopping")
     finally:
         scheduler.stop()
+        if application.callbacks is not None:
+            application.callbacks.stop()
         webhooks.stop()
         retention.stop()
         node.stop()

@@ -175,8 +175,13 @@ def load_config_or_report(path: Path | None, *,
 def load_config(path: str | Path) -> NodeConfig:
     """Read and check the whole file; inifile.ConfigError names the file, the section and the key."""
     config = IniFile(path)
-    return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
+    node = NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
                       callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
                       retention=config.parse("retention", retention_policy),
                       journal=config.typed("journal", JournalSettings),
                       callbacks=config.typed("callbacks", CallbackSettings))
+    callback_flow = ROOT / node.callflows.flows_dir / f"{node.callbacks.flow}.yaml"
+    if node.callbacks.enabled and node.callflows.flow != DEMO_FLOW and not callback_flow.is_file():
+        raise ConfigError(f"{node.path}: [callbacks] flow {node.callbacks.flow!r}: no flow file {callback_flow} "
+                          f"(name a .yaml file in [callflows] flows_dir, or set enabled = no)")
+    return node

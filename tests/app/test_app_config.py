@@ -42,6 +42,7 @@ def test_the_shipped_example_loads_into_every_section():
     ("callbacks", "attempts", "0", "[callbacks] attempts must be at least 1, got 0"),
     ("callbacks", "retry_hours", "0", "[callbacks] retry_hours must be positive, got 0.0"),
     ("callbacks", "call_on_holidays", "sometimes", "[callbacks] call_on_holidays must be yes or no, got 'sometimes'"),
+    ("callbacks", "flow", "survey", "[callbacks] flow 'survey': no flow file"),
 ])
 def test_a_mistake_in_any_section_names_file_section_and_key(tmp_path, section, key, value, message):
     parser = configparser.ConfigParser(interpolation=None)

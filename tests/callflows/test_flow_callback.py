@@ -64,7 +64,7 @@ def test_confidential_ticket_says_nothing_identifying_before_the_last_four_digit
     assert "satisfaction" not in result.vars
     assert call.texts() == ["zh:您好，这里是12345热线回访。", "zh:请输入您的工单号后四位。",
                             "zh:未能核实，我们会再与您联系。再见。"]
-    assert result.visited[-1] == "callback:not_confirmed"
+    assert result.vars["callback_outcome"] == "not_confirmed"
     _, call, result = run(Keys("1001"), Keys("2"), confidential="yes")
     assert result.vars["satisfaction"] == "2" and "二 零 二 六 零 六 幺 零 零 幺" in call.texts()[2]
 
@@ -72,5 +72,5 @@ def test_confidential_ticket_says_nothing_identifying_before_the_last_four_digit
 def test_silence_is_no_answer_and_said_so():
     _, call, result = run(Quiet(20))
     assert "satisfaction" not in result.vars
-    assert result.visited[-1] == "callback:no_answer"
+    assert result.vars["callback_outcome"] == "silence"
     assert call.texts()[-1] == "zh:没有收到您的评价，我们会再与您联系。再见。"
