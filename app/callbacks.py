@@ -33,8 +33,9 @@ from tickets.periodic import Periodic
 
 log = logging.getLogger(__name__)
 # What the flow leaves in its variables (callflows/flows/callback.yaml): the key pressed or word said, the
-# recorded reason, or why there is no answer.
-SATISFACTION_VAR, REASON_VAR, OUTCOME_VAR = "satisfaction", "reason_audio", "callback_outcome"
+# recorded reason and its words ('' without a model), or why there is no answer.
+SATISFACTION_VAR, REASON_VAR, REASON_TEXT_VAR, OUTCOME_VAR = ("satisfaction", "reason_audio", "reason",
+                                                             "callback_outcome")
 DIALLED = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}  # ivr.node.DialResult.status
 
 
@@ -151,7 +152,8 @@ def attempt_result(flow_result: CallResult, session: CallSession, recording_ref:
     key = flow_result.vars.get(SATISFACTION_VAR)
     common = {"recording_ref": recording_ref, "call_id": session.call_id}
     if key in SATISFACTION:
-        return AttemptResult("answered", key, reason_ref=flow_result.vars.get(REASON_VAR), **common)
+        return AttemptResult("answered", key, reason_ref=flow_result.vars.get(REASON_VAR),
+                             reason_text=flow_result.vars.get(REASON_TEXT_VAR) or None, **common)
     outcome = flow_result.vars.get(OUTCOME_VAR)
     if outcome in ("not_confirmed", "silence"):
         return AttemptResult(outcome, **common)

@@ -47,10 +47,19 @@ def test_satisfied_by_key_after_hearing_the_reply():
 
 
 def test_not_satisfied_records_one_short_reason():
-    harness, call, result = run(Keys("3"), Say("还是没有水", 2.0), Quiet(2.5))
-    assert (result.vars["satisfaction"], result.vars["reason_audio"]) == ("3", "rec/call-1/reason_audio-1.wav")
-    assert harness.recordings.saved == [("call-1", "reason_audio", "还是没有水")]
+    harness = Harness()
+    harness.speech.languages = {"ko"}  # Mandarin has no model: the reason is recorded, not transcribed
+    harness, call, result = run(Keys("3"), Say("还是没有水", 2.0), Quiet(2.5), harness=harness)
+    assert (result.vars["satisfaction"], result.vars["reason_audio"], result.vars["reason"]) == (
+        "3", "rec/call-1/reason-1.wav", "")
+    assert harness.recordings.saved == [("call-1", "reason", "还是没有水")]
     assert call.texts()[-1] == "zh:已记录，工单将重新交办理单位办理。再见。"
+
+
+def test_a_korean_reason_is_transcribed():
+    _, _, result = run(Quiet(1.0), Say("불만족", 0.6), Quiet(1.0), Say("아직도 물이 안 나와요", 2.0), Quiet(2.5),
+                       citizen_language="ko")
+    assert (result.vars["satisfaction"], result.vars["reason"]) == ("3", "아직도 물이 안 나와요")
 
 
 def test_korean_answers_by_word():

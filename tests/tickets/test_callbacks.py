@@ -115,7 +115,7 @@ def test_a_retry_that_would_fall_in_the_quiet_hours_waits_for_the_morning(sessio
 def test_not_satisfied_reopens_for_the_unit_with_a_new_deadline(session_factory, rules):
     ticket_id = replied_ticket(session_factory, rules, T0)
     callbacks.schedule_new(session_factory, POLICY, CALENDAR, T0)
-    place(session_factory, rules, T0, AttemptResult("answered", "3", reason_ref="r/reason.wav",
+    place(session_factory, rules, T0, AttemptResult("answered", "3", reason_ref="r/reason.wav", reason_text="还是没有水",
                                                     recording_ref="r/call.wav", call_id="c" * 32))
     with session_factory() as session:
         ticket = session.get(Ticket, ticket_id)
@@ -127,7 +127,8 @@ def test_not_satisfied_reopens_for_the_unit_with_a_new_deadline(session_factory,
         [attempt] = callbacks.attempts_of(session, ticket_id)
         assert (attempt.outcome, attempt.satisfaction, attempt.reason_ref, attempt.recording_ref) == (
             "answered", "不满意", "r/reason.wav", "r/call.wav")
-        assert [e.action for e in ticket.events][-3:] == ["reply_delivered", "callback", "reopen"]
+        assert [(e.action, e.note) for e in ticket.events][-2:] == [
+            ("callback", "callback attempt 1: 不满意; reason: 还是没有水"), ("reopen", "还是没有水")]
 
 
 @pytest.mark.parametrize("key, result", [("1", "满意"), ("2", "基本满意")])
