@@ -3,7 +3,7 @@ lists and acknowledges.
 
 The scheduler writes a notification in the same transaction as the claim of the deadline it fired for, so
 there is exactly one per 催办/督办 whatever the number of nodes; the row goes to the unit handling the ticket
-at that moment (`unit_id` None: the ticket is at the centre, the operators act). When that unit has a webhook,
+at that moment (`responsible_unit`; `unit_id` None: the ticket is at the centre, the operators act). When that unit has a webhook,
 the row is also queued for it (`webhook_status` pending), and tickets.webhooks posts it later: the scheduler
 never waits for a unit's server.
 
@@ -21,7 +21,8 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from tickets.auth import Principal
-from tickets.lifecycle import Action
+from tickets.deadlines import DeadlineKind
+from tickets.lifecycle import Action, Status
 from tickets.models import MemberUnit, Notification, Ticket, TicketEvent
 
 REMIND, SUPERVISE, EVASION = "remind", "supervise", "evasion"
@@ -30,6 +31,19 @@ FLAGGER = "supervision"  # the history's actor of a 推诿 flag raised by a unit
 EVASION_THRESHOLD = 2
 # What a supervisor follows: supervision and shirking, not every reminder.
 SUPERVISOR_KINDS = (SUPERVISE, EVASION)
+
+
+# The ticket is in a unit's hands from dispatch until its reply is approved; then the callback (回访) is the
+# centre's work again.
+HELD_BY_UNIT = (Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS, Status.REPLY_REVIEW)
+
+
+def responsible_unit(ticket: Ticket, deadline_kind: str) -> int | None:
+    """Whose deadline this is now: the unit's while it has the ticket, else the centre's (None). A unit
+    only proposed for a ticket not yet dispatched is not responsible yet, and the callback never is."""
+    if deadline_kind == DeadlineKind.CALLBACK or ticket.status not in HELD_BY_UNIT:
+        return None
+    return ticket.unit_id
 
 
 def notify(session: Session, ticket: Ticket, kind: str, message: str, now: datetime, *,

@@ -100,10 +100,10 @@ class Scheduler:
             ticket = deadline.ticket
             message = note(deadline)
             record_event(session, ticket, ACTOR, action, ticket.status, message, now)
-            notifications.notify(session, ticket, action, message, now, unit_id=ticket.unit_id,
-                                 deadline_kind=deadline.kind)
-            if action == SUPERVISE and ticket.unit_id is not None:
-                flag = notifications.flag_if_repeated(session, ticket, ticket.unit_id, now)
+            unit_id = notifications.responsible_unit(ticket, deadline.kind)
+            notifications.notify(session, ticket, action, message, now, unit_id=unit_id, deadline_kind=deadline.kind)
+            if action == SUPERVISE and unit_id is not None:
+                flag = notifications.flag_if_repeated(session, ticket, unit_id, now)
                 if flag is not None:
                     record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flag.note, now)
             return Fired(ticket.number, deadline.kind)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from tickets import service
+from tickets.lifecycle import Action
 from tickets.scheduler import Scheduler
+from tickets.service import TicketRules
 
 
 def csrf_of(html: str) -> str:
@@ -12,7 +15,10 @@ def csrf_of(html: str) -> str:
 
 
 def test_a_unit_reads_its_supervision_notice_and_the_centre_sees_the_list(site):
-    # the roads ticket is 8 days old at level 3 (7 days): 督办 now, for the roads unit
+    # the roads ticket is 8 days old at level 3 (7 days): once dispatched to the roads unit, 督办 is the unit's
+    with site.session_factory.begin() as session:
+        service.transition(session, site.other_unit_ticket_id, Action.DISPATCH, actor="op",
+                           rules=TicketRules.default())
     assert [f.kind for f in Scheduler(site.session_factory).run_once().supervised] == ["response"]
     client = site.sign_in("roads")
     page = client.get("/notifications")
