@@ -3,9 +3,9 @@ lists and acknowledges.
 
 The scheduler writes a notification in the same transaction as the claim of the deadline it fired for, so
 there is exactly one per 催办/督办 whatever the number of nodes; the row goes to the unit handling the ticket
-at that moment (`responsible_unit`; `unit_id` None: the ticket is at the centre, the operators act). When that unit has a webhook,
-the row is also queued for it (`webhook_status` pending), and tickets.webhooks posts it later: the scheduler
-never waits for a unit's server.
+at that moment (`responsible_unit`; `unit_id` None: the ticket is at the centre, the operators act). When
+that unit has a webhook, the row is also queued for it (`webhook_status` pending), and tickets.webhooks
+posts it later: the scheduler never waits for a unit's server.
 
 推诿 (shirking, 推诿扯皮 in the procedures) is counted per ticket from what is on record: each time a unit sent
 the ticket back as misrouted (the history's return_misrouted) and each deadline supervised while a unit had
@@ -68,15 +68,9 @@ def evasion_incidents(session: Session, ticket_id: int) -> int:
     return returns + overdue_at_unit
 
 
-@dataclass(frozen=True)
-class EvasionFlag:
-    note: str  # the history line's
-    notification: Notification
-
-
-def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now: datetime) -> EvasionFlag | None:
+def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now: datetime) -> str | None:
     """Flag the ticket at its second 推诿 incident (once; later incidents do not flag it again) and notify
-    `unit_id`, the unit concerned. The caller records the history line with `EvasionFlag.note`."""
+    `unit_id`, the unit concerned. Returns the note for the caller's history line, None when not flagged."""
     if ticket.evasion_flagged_at is not None:
         return None
     session.flush()
@@ -85,7 +79,8 @@ def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now:
         return None
     ticket.evasion_flagged_at = now
     note = f"推诿: returned or overdue at a unit {incidents} times; flagged for the supervisor"
-    return EvasionFlag(note, notify(session, ticket, EVASION, note, now, unit_id=unit_id))
+    notify(session, ticket, EVASION, note, now, unit_id=unit_id)
+    return note
 
 
 @dataclass(frozen=True)

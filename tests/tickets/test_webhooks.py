@@ -165,11 +165,13 @@ def test_two_senders_racing_post_once(session_factory, rules, unit_server):
         outcomes.append(sender.run_once(T0))
 
     threads = [threading.Thread(target=run, args=(sender,)) for sender in senders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for sender in senders:
-        sender.stop()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for sender in senders:
+            sender.stop()
     assert sorted(outcomes, key=len) == [{}, {}, {notification_id: "sent"}]
     assert [headers["X-Hotline-Notification"] for headers, _ in unit_server.received] == [str(notification_id)]
