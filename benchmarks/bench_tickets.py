@@ -4,7 +4,11 @@ Prints, per back end:
 - tickets created per second through the HTTP API (POST /api/tickets with a bearer token, what an
   operator's client or a second node does): the stand-alone ticket API (tickets.api.create_app) is served
   by uvicorn in a child process, and --clients concurrent clients (one keep-alive connection each) post
-  --api-sample tickets between them; the server's CPU time is printed beside the rate;
+  --api-sample tickets between them; beside the rate: the server's CPU milliseconds per ticket (from /proc,
+  stable on a loaded machine where the rate is not), what the server sent the database per ticket (SQL
+  statements, commits, connection check-outs: counted by SQLAlchemy event hooks installed in the benchmark's
+  server process, not in the product) and the clients' own CPU (so a client-bound run shows as one);
+  --statements also lists the statements by kind;
 - tickets created per second through tickets.service.create_ticket, one transaction per ticket (the IVR's
   path, without HTTP), over --sample tickets;
 - then the table is filled to --tickets rows with a bulk insert (same columns, spread over 90 days, 12 units,
@@ -13,15 +17,17 @@ Prints, per back end:
   PostgreSQL use the bigram indexes of migration 0007.
 
 Usage: .venv/bin/python benchmarks/bench_tickets.py [--tickets 100000] [--sample 2000] [--repeat 100]
-       [--api-sample 3000] [--clients 8] [--backends sqlite,postgres]
+       [--api-sample 3000] [--clients 8] [--statements] [--backends sqlite,postgres]
        [--postgres-url postgresql+psycopg2://postgres@127.0.0.1:5432/test]
 A temporary SQLite file and a temporary PostgreSQL database are created and removed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -29,12 +35,15 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, make_url, text
+from sqlalchemy import Engine, create_engine, event, insert, make_url, text
+from sqlalchemy.pool import Pool
 
 from tickets import db, service
 from tickets.lifecycle import Status
@@ -72,20 +81,63 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_api(url: str, port: int) -> None:
-    """The child process: the stand-alone ticket API on 127.0.0.1:port (uvicorn, one process)."""
+def serve_api(url: str, port: int, counts_path: str) -> None:
+    """The child process: the stand-alone ticket API on 127.0.0.1:port (uvicorn, one process). What it sends
+    the database while serving is counted and written to `counts_path` as JSON when uvicorn stops (SIGTERM:
+    uvicorn re-raises it after shutting down, as a KeyboardInterrupt here)."""
     import uvicorn
 
     from tickets.api import ApiSettings, create_app
     app = create_app(ApiSettings(database_url=url, bootstrap_admin_token=API_TOKEN))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    counts = count_database_traffic()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        Path(counts_path).write_text(json.dumps(counts))
 
 
-def measure_api_creates(url: str, count: int, clients: int) -> tuple[float, float]:
-    """Tickets per second through POST /api/tickets with `clients` concurrent connections, and the server
-    process's CPU seconds per ticket (user + system, from /proc)."""
+def count_database_traffic() -> Counter:
+    """Counters, from now on, of every SQL statement (and of each kind, by its first words), commit, rollback,
+    pool check-out (a round trip of its own while the engine pings connections before use) and new database
+    connection of every engine in this process."""
+    counts: Counter = Counter()
+
+    def statement(conn, cursor, sql: str, parameters, context, executemany: bool) -> None:
+        counts["statements"] += 1
+        counts["sql: " + " ".join(sql.split()[:4])[:60]] += 1
+
+    def tally(name: str) -> Callable[..., None]:
+        def count(*_: object) -> None:
+            counts[name] += 1
+        return count
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Engine, "commit", tally("commits"))
+    event.listen(Engine, "rollback", tally("rollbacks"))
+    event.listen(Pool, "checkout", tally("checkouts"))
+    event.listen(Pool, "connect", tally("connects"))
+    return counts
+
+
+@dataclass
+class ApiFigures:
+    rate: float  # tickets per second
+    server_cpu: float  # server process CPU seconds per ticket (user + system)
+    database_cpu: float  # the database backends' CPU seconds per ticket (PostgreSQL on this machine; else 0)
+    client_cpu: float  # this process's CPU seconds per ticket (the clients)
+    traffic: dict[str, float]  # database statements, commits, ... per ticket (see count_database_traffic)
+
+
+def measure_api_creates(url: str, count: int, clients: int) -> ApiFigures:
+    """Tickets per second through POST /api/tickets with `clients` concurrent connections, with the CPU both
+    sides spent and what the server sent the database, per ticket."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve-api", url, str(port)])
+    counts_file = tempfile.NamedTemporaryFile(prefix="bench-api-counts-", suffix=".json", delete=False)
+    counts_file.close()
+    server = subprocess.Popen([sys.executable, __file__, "--serve-api", url, str(port), counts_file.name])
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -118,24 +170,54 @@ def measure_api_creates(url: str, count: int, clients: int) -> tuple[float, floa
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for thread in threads:
             thread.start()
-        cpu_before = process_cpu_seconds(server.pid)
+        backends_before = backend_cpu_seconds(url)
+        cpu_before, client_before = process_cpu_seconds(server.pid), time.process_time()
         start.wait()
         started = time.perf_counter()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
         cpu = process_cpu_seconds(server.pid) - cpu_before
+        client_cpu = time.process_time() - client_before
+        database_cpu = sum(seconds - backends_before.get(pid, 0.0)
+                           for pid, seconds in backend_cpu_seconds(url).items())
         if failures:
             raise RuntimeError(f"{len(failures)} of {count} creations failed, e.g. {failures[0]}")
-        return count / elapsed, cpu / count
-    finally:
         server.terminate()
         server.wait(timeout=30)
+        traffic = {name: total / count for name, total in json.loads(Path(counts_file.name).read_text()).items()}
+        return ApiFigures(count / elapsed, cpu / count, database_cpu / count, client_cpu / count, traffic)
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+        Path(counts_file.name).unlink(missing_ok=True)
 
 
 def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the database of `url` (same machine only;
+    {} for SQLite or a server elsewhere)."""
+    if not url.startswith("postgresql"):
+        return {}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            pids = connection.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND pid <> pg_backend_pid()")).scalars().all()
+    finally:
+        engine.dispose()
+    seconds = {}
+    for pid in pids:
+        try:
+            seconds[pid] = process_cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile, or on another machine
+            pass
+    return seconds
 
 
 def bulk_fill(session_factory, total: int) -> None:
@@ -200,9 +282,18 @@ def measure_queries(session_factory, repeat: int) -> dict[str, tuple[float, floa
 def run(name: str, url: str, args: argparse.Namespace) -> None:
     db.upgrade(url)
     if args.api_sample:
-        rate, cpu = measure_api_creates(url, args.api_sample, args.clients)
+        api = measure_api_creates(url, args.api_sample, args.clients)
+        traffic = api.traffic
         print(f"[{name}] created {args.api_sample} tickets via POST /api/tickets, {args.clients} clients: "
-              f"{rate:.0f} tickets/s (server CPU {cpu * 1000:.2f} ms per ticket)")
+              f"{api.rate:.0f} tickets/s (CPU per ticket: server {api.server_cpu * 1000:.2f} ms, database "
+              f"{api.database_cpu * 1000:.2f} ms, clients {api.client_cpu * 1000:.2f} ms; per ticket "
+              f"{traffic.get('statements', 0):.2f} SQL statements, {traffic.get('commits', 0):.2f} commits, "
+              f"{traffic.get('rollbacks', 0):.2f} rollbacks, {traffic.get('checkouts', 0):.2f} connection "
+              f"check-outs, {traffic.get('connects', 0):.3f} new connections)")
+        if args.statements:
+            for kind, per_ticket in sorted(traffic.items(), key=lambda item: -item[1]):
+                if kind.startswith("sql: "):
+                    print(f"[{name}]   {per_ticket:5.2f}  {kind[5:]}")
     engine = db.make_engine(url)
     session_factory = db.make_session_factory(engine)
     rules = TicketRules.default()
@@ -226,12 +317,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--api-sample", type=int, default=3000, help="tickets created through the API (0: skip)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients")
-    parser.add_argument("--serve-api", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--statements", action="store_true", help="list the API's SQL statements per ticket by kind")
+    parser.add_argument("--serve-api", nargs=3, metavar=("URL", "PORT", "COUNTS"), help=argparse.SUPPRESS)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     if args.serve_api:
-        serve_api(args.serve_api[0], int(args.serve_api[1]))
+        serve_api(args.serve_api[0], int(args.serve_api[1]), args.serve_api[2])
         return
     backends = args.backends.split(",")
     if "sqlite" in backends:

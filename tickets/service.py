@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, Select, String, and_, func, or_, select, text, true, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, String, and_, func, or_, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from tickets import deadline_tracking, notifications
+from tickets import db, deadline_tracking, notifications
 from tickets.calendar import WorkingCalendar
 from tickets.classify import DEFAULT_RULES, Classifier
 from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
+from tickets.holiday_cache import HolidayOverridesCache
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions, next_status
 from tickets.models import (CALLBACK_RESULTS, CONTENT_MAX_LENGTH, HANDLING_MODES, REQUEST_TYPES, HolidayOverride,
                             Base, KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
@@ -110,8 +113,9 @@ class TicketRules:
         return cls(Classifier.from_file(settings.classification_rules), settings.deadlines, settings.procedures)
 
     def policy(self, session: Session) -> DeadlinePolicy:
-        """A deadline policy on the statutory calendar plus the administrator's current overrides."""
-        return self.policy_for(load_holiday_overrides(session))
+        """A deadline policy on the statutory calendar plus the administrator's current overrides (as
+        HOLIDAY_OVERRIDES keeps them: see tickets.holiday_cache for when a change is seen)."""
+        return self.policy_for(HOLIDAY_OVERRIDES.get(session))
 
     def policy_for(self, overrides: Mapping[date, bool]) -> DeadlinePolicy:
         """A deadline policy with the given holiday overrides (the IVR's last known ones, database away)."""
@@ -131,46 +135,52 @@ def next_number(session: Session, when: datetime) -> str:
 
 def allocate_number(session: Session, when: datetime) -> str:
     """The next number for a ticket being created in `session`, without holding the day's counter row until
-    `session` commits. On PostgreSQL the counter is bumped in a transaction of its own on another connection,
-    so concurrent creators queue on the row for one statement instead of each other's whole transaction and
-    its commit (that queue capped creation near 1/commit-time per second). That small transaction commits
-    without waiting for the disk: a ticket's own (synchronous) commit comes later in the write-ahead log, so
-    any number a stored ticket carries was durably counted; after a crash at most numbers nobody stored are
-    handed out again. A number whose ticket then fails is skipped (a gap, as with a sequence).
-    Elsewhere (SQLite serialises writers anyway), or when `session` itself holds the row (it reserved
-    numbers earlier in its transaction), the counter is bumped in `session` as next_number does."""
+    `session` commits. On PostgreSQL the counter is bumped by one statement in a transaction of its own on a
+    connection of db.counter_engine, so concurrent creators queue on the row for one statement instead of
+    each other's whole transaction and its commit (that queue capped creation near 1/commit-time per second).
+    That bump commits without waiting for the disk: a ticket's own (synchronous) commit comes later in the
+    write-ahead log, so any number a stored ticket carries was durably counted; after a crash at most numbers
+    nobody stored are handed out again. A number whose ticket then fails is skipped (a gap, as with a sequence).
+    Elsewhere (SQLite serialises writers anyway), when `session` itself holds the row (it reserved numbers
+    earlier in its transaction), or when the bump fails (lock timeout, a connection lost, every counter
+    connection busy for seconds), the counter is bumped in `session` as next_number does."""
     bind = session.get_bind()
-    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+    if (bind.dialect.name != "postgresql" or not isinstance(bind, Engine)
+            or db.in_marked_transaction(session, _COUNTER_HELD)):
         return next_number(session, when)
     try:
-        with Session(bind) as own, own.begin():
-            own.execute(text("SELECT set_config('synchronous_commit', 'off', true), "
-                             "set_config('lock_timeout', '1s', true)"))
-            return next_number(own, when)
-    except OperationalError:  # lock_timeout: this very transaction holds the row
+        with db.counter_engine(bind).connect() as connection:
+            return reserve_numbers(connection, when, 1)[0]
+    except (OperationalError, PoolTimeout):
         return next_number(session, when)
 
 
-def reserve_numbers(session: Session, when: datetime, count: int) -> list[str]:
+_COUNTER_HELD = "tickets.counter_held"  # db.mark_transaction: this transaction bumped a daily counter
+
+
+def reserve_numbers(session: Session | Connection, when: datetime, count: int) -> list[str]:
     """`count` consecutive numbers of the day of `when`, taken from the daily counter in one atomic step:
     no other node and no later ticket gets them. An IVR node reserves a block ahead of time to tell callers a
-    real number while the database is away (journal.numbers); the ticket is then created with that number."""
+    real number while the database is away (journal.numbers); the ticket is then created with that number.
+    One statement (insert the day's row or add to it), so it also runs on an autocommit connection."""
     if count < 1:
         raise ValueError(f"count: {count} is not a positive number of tickets")
     day = number_day(when)
-    bump = update(TicketNumberCounter).where(TicketNumberCounter.day == day).values(
-        last=TicketNumberCounter.last + count).returning(TicketNumberCounter.last)
-    last = session.execute(bump).scalar()
-    if last is None:
-        try:
-            with session.begin_nested():
-                session.add(TicketNumberCounter(day=day, last=count))
-            last = count
-        except IntegrityError:  # another creator inserted today's row first
-            last = session.execute(bump).scalar_one()
+    upsert = _dialect_insert(session)(TicketNumberCounter).values(day=day, last=count)
+    bump = upsert.on_conflict_do_update(index_elements=[TicketNumberCounter.day],
+                                        set_={"last": TicketNumberCounter.last + count})
+    last = session.execute(bump.returning(TicketNumberCounter.last)).scalar_one()
+    if isinstance(session, Session):
+        db.mark_transaction(session, _COUNTER_HELD)
     if last > 99999:
         raise OverflowError(f"more than 99999 tickets on day {day}")
     return [f"{day}{sequence:05d}" for sequence in range(last - count + 1, last + 1)]
+
+
+def _dialect_insert(executor: Session | Connection) -> Callable[..., Any]:
+    """The INSERT with ON CONFLICT of the back end behind `executor` (both spell the upsert the same way)."""
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def number_day(when: datetime) -> str:
@@ -833,8 +843,12 @@ def search_knowledge(session: Session, text: str, *, language: str | None = None
 # --- holiday overrides -------------------------------------------------------------------------------------
 
 def load_holiday_overrides(session: Session) -> dict[date, bool]:
+    """The overrides as stored now (TicketRules.policy reads them through HOLIDAY_OVERRIDES)."""
     rows = session.execute(select(HolidayOverride.day, HolidayOverride.is_working_day))
     return {row.day: row.is_working_day for row in rows}
+
+
+HOLIDAY_OVERRIDES = HolidayOverridesCache(load_holiday_overrides)
 
 
 def list_holiday_overrides(session: Session) -> list[HolidayOverride]:
@@ -849,6 +863,7 @@ def set_holiday_override(session: Session, day: date, is_working_day: bool, note
     else:
         override.is_working_day, override.note = is_working_day, note
     session.flush()
+    HOLIDAY_OVERRIDES.changed(session)
     return override
 
 
@@ -856,6 +871,7 @@ def delete_holiday_override(session: Session, day: date) -> None:
     override = _get_or_raise(session, HolidayOverride, day, f"no holiday override for {day.isoformat()}")
     session.delete(override)
     session.flush()
+    HOLIDAY_OVERRIDES.changed(session)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from tickets import service
+from tickets import db, service
 from tickets.lifecycle import Status
 from tickets.models import Ticket, TicketEvent
 
@@ -115,3 +115,21 @@ def test_the_deadline_told_while_the_database_is_away_is_the_one_the_replay_stor
     with session_factory.begin() as session:
         ticket = service.submit_draft(session, "call-3", fields, rules=rules, now=received)
         assert ticket.response_due_at == told
+
+
+def test_a_creation_takes_its_number_without_waiting_for_another_creators_transaction(engine, session_factory,
+                                                                                     rules):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: the second would wait for the first's commit")
+    checkouts: list[object] = []
+    event.listen(db.counter_engine(engine).pool, "checkout", lambda *_: checkouts.append(1))
+    with session_factory() as first:
+        slow, _ = service.create_ticket(first, {"content": "路灯不亮"}, rules=rules, actor="op1", now=MONDAY_10)
+        with session_factory.begin() as second:  # would wait on the counter row if `first` held it
+            quick, _ = service.create_ticket(second, {"content": "噪音扰民"}, rules=rules, actor="op2", now=MONDAY_10)
+        first.commit()
+    assert (slow.number, quick.number, len(checkouts)) == ("2606100001", "2606100002", 2)
+    with session_factory.begin() as session:  # holds the row it bumped: the next bump stays in its transaction
+        [reserved] = service.reserve_numbers(session, MONDAY_10, 1)
+        ticket, _ = service.create_ticket(session, {"content": "占道经营"}, rules=rules, actor="op1", now=MONDAY_10)
+    assert (reserved, ticket.number, len(checkouts)) == ("2606100003", "2606100004", 2)
