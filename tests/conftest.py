@@ -22,6 +22,9 @@ from ivr.local_sip_server import LocalSipServer
 
 IVR_EXTENSION = "12345"
 TESTER_EXTENSIONS = tuple(str(n) for n in range(1001, 1021))
+# Handed out in turn to tests that need "some phone"; apart from the testers above, which tests name
+# (a cycle over the named ones once gave a test's own softphone the extension its callee then could not register).
+POOLED_EXTENSIONS = tuple(str(n) for n in range(1021, 1041))
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class SipServerInfo:
     extensions: dict[str, str]
     ivr_extension: str
     tester_extensions: tuple[str, ...]
+    pooled_extensions: tuple[str, ...]
 
     def password(self, extension: str) -> str:
         return self.extensions[extension]
@@ -40,16 +44,19 @@ class SipServerInfo:
 
 @pytest.fixture(scope="session")
 def sip_server() -> Iterator[SipServerInfo]:
-    """Real Kamailio on 127.0.0.1:<free port> with 12345 (the IVR) and testers 1001..1020, random passwords."""
-    extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS)}
+    """Real Kamailio on 127.0.0.1:<free port> with 12345 (the IVR), the named testers 1001..1020 and the pooled
+    1021..1040, random passwords."""
+    extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS, *POOLED_EXTENSIONS)}
     with LocalSipServer(extensions, "127.0.0.1", port=0) as server:
-        yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS)
+        yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS,
+                            POOLED_EXTENSIONS)
 
 
 @pytest.fixture(scope="session")
 def _free_tester_extensions(sip_server: SipServerInfo) -> Iterator[str]:
-    """Tester extensions handed out in turn, so phones of consecutive tests do not replace each other."""
-    return itertools.cycle(sip_server.tester_extensions)
+    """Pooled extensions handed out in turn, so phones of consecutive tests do not replace each other and never
+    take an extension a test names."""
+    return itertools.cycle(sip_server.pooled_extensions)
 
 
 @pytest.fixture
