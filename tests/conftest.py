@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -113,20 +114,37 @@ def softphone(softphone_factory: Callable) -> object:
 PYVOIP_CALLEE_TONE = bytes(int(128 + 60 * math.sin(2 * math.pi * 700 * i / 8000)) for i in range(16000))  # 8-bit
 
 
+def _probing_voip_phone_class() -> type:
+    """pyVoIP's phone, choosing RTP ports nobody has bound: pyVoIP draws a random port and only avoids its own,
+    so beside other phones (our engines, another test process) it could draw a taken one and fail to bind."""
+    from pyVoIP.VoIP import VoIPPhone
+
+    class ProbingVoIPPhone(VoIPPhone):
+        def request_port(self, blocking: bool = True) -> int:
+            while True:
+                port = super().request_port(blocking)  # kept in assignedPorts either way: never drawn again
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    try:
+                        probe.bind((self.myIP, port))
+                    except OSError:
+                        continue
+                return port
+
+    return ProbingVoIPPhone
+
+
 class PyVoipCallee:
     """A plain pyVoIP phone (a SIP stack we did not write) that answers, plays a 2 s 700 Hz tone, and keeps
     the digits (decoded by pyVoIP's own RFC 2833 parser) and the audio it received."""
 
     def __init__(self, sip_server: SipServerInfo, extension: str, hangup_after: float | None = None) -> None:
-        from pyVoIP.VoIP import VoIPPhone
-
         from ivr.local_sip_server import free_udp_port
 
         self.digits = ""
         self.audio = b""  # pyVoIP's 8-bit unsigned samples
         self.ended = threading.Event()
         self.hangup_after = hangup_after
-        self.phone = VoIPPhone(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+        self.phone = _probing_voip_phone_class()(sip_server.host, sip_server.port, extension, sip_server.password(extension),
                                myIP="127.0.0.1", sipPort=free_udp_port(), rtpPortLow=40000, rtpPortHigh=49000,
                                callCallback=self._answer)
 
