@@ -1,5 +1,5 @@
 """Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port)
-and simulated callers registered to it.
+and simulated callers registered to it; and a ticket database migrated once per session, copied per test.
 
 `sip_server` is session-scoped: one Kamailio for all SIP tests. An extension is registered from one device
 at a time: a second device is refused (403) until the first de-registers, so every fixture here stops
@@ -11,10 +11,13 @@ from __future__ import annotations
 import itertools
 import math
 import secrets
+import sqlite3
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import pytest
@@ -252,3 +255,19 @@ def ivr(ivr_node_factory: Callable, greeting: bytes) -> Iterator[IvrProbeApp]:
     app = IvrProbeApp(greeting)
     ivr_node_factory(app.on_call)
     yield app
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session (a migration costs about a second; tests copy it)."""
+    path = tmp_path_factory.mktemp("migrated") / "tickets.sqlite3"
+    from tickets import db  # imported lazily like the SIP parts: suites without tickets do not need it
+
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database with its own backup API (consistent whatever its journal mode left beside it)."""
+    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
+        original.backup(copy)
