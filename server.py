@@ -1,5 +1,5 @@
 """Runs one node of the 12345 hotline until Ctrl-C: parses the arguments, loads the configuration through
-app/, starts Kamailio (when configured), the IVR, the scheduler, audio retention and the HTTP API with the operator console, and stops them in
+app/, starts Kamailio (when configured), the IVR, the scheduler, the units' webhooks, audio retention and the HTTP API with the operator console, and stops them in
 order.
 
 One node on its embedded defaults (`make run`): Kamailio on loopback started from deploy/kamailio, the IVR
@@ -40,6 +40,7 @@ from ivr.local_sip_server import LocalSipServer
 from tickets import db
 from tickets.scheduler import Scheduler
 from tickets.service import TicketRules
+from tickets.webhooks import WebhookSender
 
 log = logging.getLogger("server")
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     rules = TicketRules.from_settings(config.tickets)
     scheduler = Scheduler(session_factory, job_lock(config.server.redis_url, config.server.redis_prefix),
                           interval_seconds=config.server.scheduler_interval_seconds)
+    webhooks = WebhookSender(session_factory)  # the units' webhooks, apart from the scheduler
 
     retention = RetentionJob(session_factory, config.retention, ROOT / config.server.recordings_dir)
     live: LiveCallStore | None = None
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     app = build_http_app(session_factory, rules, application, console.ConsoleSettings(
         session_secret=console_secret(config), flows_dir=ROOT / config.callflows.flows_dir,
         active_flow=config.callflows.flow, operator_seat=config.callflows.operator_seat), live,
-        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared)
+        extensions={*sip.test_extensions, config.callflows.operator_seat}, shared=shared,
+        callback_policy=config.callbacks.policy())
 
     # uvicorn shuts down on SIGINT/SIGTERM and then re-raises the signal with the previous handler: make
     # both a KeyboardInterrupt so the IVR unregisters and Kamailio stops in `finally`.
@@ -99,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("node %s: calls shared through %s", shared.node_name,
                  "Redis" if config.server.redis_url else "nothing (this node's calls only)")
         scheduler.start()
+        if application.callbacks is not None:
+            application.callbacks.start()
+        webhooks.start()
         retention.start()
         log.info("operator console on %s", console_address(config))
         if notice := first_run_notice(token, config):
@@ -110,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopping")
     finally:
         scheduler.stop()
+        if application.callbacks is not None:
+            application.callbacks.stop()
+        webhooks.stop()
         retention.stop()
         node.stop()
         shared.stop()

@@ -3,7 +3,8 @@
 [sip] and [test_extensions] are ivr's (ivr.config), [tickets] the ticket rules' (tickets.settings); the
 sections only the composition reads are here: [server] (HTTP, database, Redis, folders, the bootstrap
 admin token, the console's secret), [callflows] (which call application answers, and the numbers it
-transfers to), [retention] (app.retention) and [journal] (the node's journal of what callers say).
+transfers to), [retention] (app.retention), [journal] (the node's journal of what callers say) and
+[callbacks] (satisfaction callbacks: the schedule is tickets.callbacks', the dialling is the node's).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time, timedelta
 from pathlib import Path
 
 from app.retention import retention_policy
@@ -19,6 +21,7 @@ from inifile import ConfigError, IniFile, SettingError, config_path
 from ivr.config import IvrSettings, ivr_settings
 from recordings.retention import RetentionPolicy
 from tickets import db
+from tickets.callbacks import CallbackPolicy
 from tickets.settings import TicketSettings, ticket_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +110,44 @@ class JournalSettings:
             raise SettingError("replay_interval_seconds", f"must be positive, got {self.replay_interval_seconds}")
 
 
+QUIET_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """The [callbacks] section: satisfaction callbacks (回访) of approved replies, placed by every node that
+    answers with the hotline flow (several nodes share the queue in the database)."""
+
+    enabled: bool = True
+    attempts: int = 3  # calls per reply before the ticket is marked unreachable for an operator
+    retry_hours: float = 2.0  # from the end of one attempt to the next
+    quiet_hours: str = "21:00-08:00"  # Asia/Shanghai; no callback rings in them
+    call_on_holidays: bool = False  # statutory holidays (and the administrator's) are quiet days too
+    max_concurrent_calls: int = 2  # simultaneous callback calls per node
+    ring_seconds: float = 30.0  # no answer after this: the attempt is 'no_answer'
+    poll_seconds: float = 15.0  # how often the node looks for due attempts
+    lease_minutes: float = 15.0  # an attempt a node holds longer (it died mid-call) counts as interrupted
+    flow: str = "callback"  # the flow file read to the citizen
+
+    def __post_init__(self) -> None:
+        if not QUIET_HOURS_RE.match(self.quiet_hours):
+            raise SettingError("quiet_hours", f"expects HH:MM-HH:MM, e.g. 21:00-08:00; got {self.quiet_hours!r}")
+        for key in ("attempts", "max_concurrent_calls"):
+            if getattr(self, key) < 1:
+                raise SettingError(key, f"must be at least 1, got {getattr(self, key)}")
+        for key in ("retry_hours", "ring_seconds", "poll_seconds", "lease_minutes"):
+            if getattr(self, key) <= 0:
+                raise SettingError(key, f"must be positive, got {getattr(self, key)}")
+        if self.lease_minutes * 60 <= self.ring_seconds:
+            raise SettingError("lease_minutes", "must be longer than ring_seconds plus a call")
+
+    def policy(self) -> CallbackPolicy:
+        start, end = (time.fromisoformat(part) for part in self.quiet_hours.split("-"))
+        return CallbackPolicy(attempts=self.attempts, retry_interval=timedelta(hours=self.retry_hours),
+                              quiet_start=start, quiet_end=end, call_on_holidays=self.call_on_holidays,
+                              lease=timedelta(minutes=self.lease_minutes))
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """Everything one node is configured with, and the file it came from."""
@@ -118,6 +159,7 @@ class NodeConfig:
     tickets: TicketSettings
     retention: RetentionPolicy  # [retention]: how long call audio is kept per request type
     journal: JournalSettings
+    callbacks: CallbackSettings
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +186,13 @@ def load_config_or_report(path: Path | None, *,
 def load_config(path: str | Path) -> NodeConfig:
     """Read and check the whole file; inifile.ConfigError names the file, the section and the key."""
     config = IniFile(path)
-    return NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
+    node = NodeConfig(path=config.path, sip=ivr_settings(config), server=config.typed("server", ServerSettings),
                       callflows=config.typed("callflows", CallflowSettings), tickets=ticket_settings(config),
                       retention=config.parse("retention", retention_policy),
-                      journal=config.typed("journal", JournalSettings))
+                      journal=config.typed("journal", JournalSettings),
+                      callbacks=config.typed("callbacks", CallbackSettings))
+    callback_flow = ROOT / node.callflows.flows_dir / f"{node.callbacks.flow}.yaml"
+    if node.callbacks.enabled and node.callflows.flow != DEMO_FLOW and not callback_flow.is_file():
+        raise ConfigError(f"{node.path}: [callbacks] flow {node.callbacks.flow!r}: no flow file {callback_flow} "
+                          f"(name a .yaml file in [callflows] flows_dir, or set enabled = no)")
+    return node

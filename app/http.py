@@ -18,19 +18,21 @@ from app.shared_calls import SharedCalls
 from app.three_way_api import three_way_router
 from app.wiring import Application
 from tickets.api import TicketsContext, install
+from tickets.callbacks import CallbackPolicy
 from tickets.service import TicketRules
 
 
 def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, application: Application,
                    console_settings: console.ConsoleSettings, live: LiveCallStore | None = None, *,
-                   extensions: Collection[str] = (), shared: SharedCalls | None = None) -> FastAPI:
+                   extensions: Collection[str] = (), shared: SharedCalls | None = None,
+                   callback_policy: CallbackPolicy | None = None) -> FastAPI:
     """The API under /api and the operator console at / (console.install: its pages, recordings, transcripts).
     `extensions`: configured numbers the three-way API may dial besides the member-unit directory. `shared`:
     every node's calls (app.shared_calls) for the calls API and the console's live view; None: this node's."""
     if shared is None:
         shared = SharedCalls(socket.gethostname(), application.node, live)
     app = FastAPI(title="12345 hotline", version="1")
-    install(app, TicketsContext(session_factory, rules))
+    install(app, TicketsContext(session_factory, rules, callback_policy or CallbackPolicy()))
     app.include_router(calls_router(application.node, shared, application.speech_load))
     app.include_router(three_way_router(application.three_way, application.announcements, extensions))
     console.install(app, console_settings, shared if live is not None else None)

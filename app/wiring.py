@@ -1,5 +1,6 @@
 """The call applications on an IVR node, wired to the real parts: the 12345 flow (callflows over the
-adapters) or ivr's demo menu; the database prepared from the configuration; the scheduler's job lock.
+adapters, with the callback dialler on the same node) or ivr's demo menu; the database prepared from the
+configuration; the scheduler's job lock.
 
 Each application function returns the node and what to call at shutdown; server.py starts and stops them.
 """
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import asr
 from app.adapters.calendar_adapter import DatabaseCalendar
+from app.callbacks import CallbackDialler
 from app.adapters.recordings_adapter import WavRecordings
 from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.switchboard_adapter import IvrSwitchboard
@@ -56,6 +58,7 @@ class Application:
     three_way: ThreeWayDesk | None = None
     announcements: CaseAnnouncements | None = None
     speech_load: Callable[[], dict[str, Any]] | None = None  # the recognisers' load, for /api/health
+    callbacks: CallbackDialler | None = None  # places the satisfaction callbacks; started once registered
 
 
 def prepare_database(session_factory: sessionmaker[Session], config: NodeConfig, admin_token: str) -> None:
@@ -97,9 +100,12 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
 
     flows = FlowRegistry(ROOT / callflow_settings.flows_dir)
     bundle = flows.get(callflow_settings.flow)
+    callback_flow = config.callbacks.flow
+    callback_bundle = flows.get(callback_flow) if config.callbacks.enabled else None
     synthesizer = PromptSynthesizer(ROOT / settings.prompt_cache_dir)
     prompts = PromptLibrary(synthesizer)
-    warmed = set().union(*(prompts.prewarm(flow) for flow in bundle.flows.values()))
+    flows_spoken = [*bundle.flows.values(), *(callback_bundle.flows.values() if callback_bundle else ())]
+    warmed = set().union(*(prompts.prewarm(flow) for flow in flows_spoken))
     removed = synthesizer.keep_only(warmed)  # prompts with callers' data never stay in the cache
     log.info("flow %s: %d fixed prompts synthesised or found in the cache (%d other files removed)",
              callflow_settings.flow, len(warmed), removed)
@@ -130,6 +136,11 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                                             "police_number": callflow_settings.police_number},
                               call_ended=(CallEnded,))
 
+    dialler = None
+    if callback_bundle is not None:
+        dialler = CallbackDialler(node, session_factory, rules, config.callbacks, lambda: flows.get(callback_flow),
+                                  services, recordings_dir, node_name(settings))
+
     def shutdown() -> None:
         desk.stop()
         transcripts.shutdown()
@@ -138,7 +149,8 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
         pool.shutdown()
 
     announcements = CaseAnnouncements(lambda: flows.get(callflow_settings.flow), prompts)
-    return Application(node, shutdown, desk, announcements, speech_load=lambda: pool.metrics().to_dict())
+    return Application(node, shutdown, desk, announcements, speech_load=lambda: pool.metrics().to_dict(),
+                       callbacks=dialler)
 
 
 def demo_application(config: NodeConfig) -> Application:

@@ -425,7 +425,7 @@ class FlowRunner:
             return (value in (None, "")) == c.empty
         if c.one_of is not None:
             return str(value) in c.one_of
-        return str(value) == c.equals
+        return str(value) == self._render(flow, c.equals)
 
     def _in_business_hours(self, hours: model.BusinessHours) -> bool:
         now = self.services.clock()

@@ -77,7 +77,7 @@ class Condition(Located):
     speech_available: bool | None = None
     seats_on_duty: Template | None = None  # the unit named here has remote seats that can be rung now
     var: str | None = None
-    equals: str | None = None
+    equals: Template | None = None  # may name another variable: "{ticket_last4}"
     one_of: list[str] | None = None
     empty: bool | None = None
 

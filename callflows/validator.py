@@ -309,8 +309,9 @@ class _Validator:
         if condition.language and not self.offers(condition.language):
             self.error(condition.line_of("language"), f"{what} tests language '{condition.language}', "
                                                       f"which the flow does not offer")
-        if condition.seats_on_duty is not None:
-            self.check_template(condition.seats_on_duty, condition.line_of("seats_on_duty"), what)
+        for templated in ("seats_on_duty", "equals"):
+            if getattr(condition, templated) is not None:
+                self.check_template(getattr(condition, templated), condition.line_of(templated), what)
         if condition.business_hours is not None and self.flow.business_hours is None:
             self.error(condition.line_of("business_hours"), f"{what} tests business_hours but the flow sets no "
                                                             f"business_hours (start/end)")

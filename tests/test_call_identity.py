@@ -103,6 +103,7 @@ def node(tmp_path_factory) -> Iterator[Node]:
     config = configparser.ConfigParser(interpolation=None)
     config.read(config_path, encoding="utf-8")
     config["callflows"].update({"flow": "identity", "flows_dir": str(tmp_path / "flows")})
+    config["callbacks"] = {"enabled": "no"}  # this flows folder holds the identity flow only
     with config_path.open("w", encoding="utf-8") as file:
         config.write(file)
     with running_server(config_path, tmp_path / "server.log") as api:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi import Path as UrlPath
@@ -25,12 +25,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tickets import auth, db, service, stats
+from tickets import auth, db, report, service, stats
 from tickets.auth import Principal, issue_token
+from tickets.callbacks import CallbackPolicy
 from tickets.classify import DEFAULT_RULES
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import Ticket, utcnow
-from tickets.schemas import (MAX_ID, ONE_LINE, HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut, KnowledgePatch,
+from tickets.schemas import (MAX_ID, ONE_LINE, Day, HolidayIn, HolidayOut, InvestigationIn, KnowledgeIn, KnowledgeOut,
+                             KnowledgePatch,
                              Label, Language, LevelOverride, RequestType, Timestamp, TicketCreate, TicketDetail,
                              TicketFields, TicketOut, TicketPage, TokenIn, TokenIssued, TokenOut, TransitionRefused,
                              TransitionRequest, UnitIn, UnitOut, UnitPatch)
@@ -49,6 +51,7 @@ class TicketsContext:
 
     session_factory: sessionmaker[Session]
     rules: TicketRules
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)  # when callbacks may ring ([callbacks])
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,16 @@ class ApiSettings:
 
 
 def install(app: FastAPI, context: TicketsContext, prefix: str = "/api") -> None:
-    from tickets.procedures_api import router as procedures_router  # it builds on this module's dependencies
+    # these build on this module's dependencies
+    from tickets.callbacks_api import router as callbacks_router
+    from tickets.notifications_api import router as notifications_router
+    from tickets.procedures_api import router as procedures_router
 
     app.state.tickets = context
     app.include_router(router, prefix=prefix)
     app.include_router(procedures_router, prefix=prefix)
+    app.include_router(callbacks_router, prefix=prefix)
+    app.include_router(notifications_router, prefix=prefix)
 
 
 def create_app(settings: ApiSettings, rules: TicketRules | None = None) -> FastAPI:
@@ -422,14 +430,6 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return (service.as_utc(start) if start else end - timedelta(days=30)), end
 
 
-def _rates(rates: stats.ThreeRates) -> dict[str, Any]:
-    return {"unit_id": rates.unit_id, "unit_name": rates.unit_name, "received": rates.received,
-            "responded_in_time": rates.responded_in_time, "resolved": rates.resolved,
-            "callbacks_reached": rates.callbacks_reached, "satisfied": rates.satisfied,
-            "response_rate": rates.response_rate, "resolution_rate": rates.resolution_rate,
-            "satisfaction_rate": rates.satisfaction_rate}
-
-
 Start = Annotated[Timestamp | None, Query(description="period start (default: 30 days before end)")]
 End = Annotated[Timestamp | None, Query(description="period end, exclusive (default: now)")]
 UnitFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -440,13 +440,13 @@ def three_rates(session: SessionDep, principal: Operator, start: Start = None, e
                 unit_id: UnitFilter = None) -> dict[str, Any]:
     """Response, resolution and satisfaction rates of tickets received in the period (definitions in
     tickets/stats.py), for the centre or one unit."""
-    return _rates(stats.three_rates(session, *_period(start, end), unit_id=unit_id))
+    return stats.three_rates(session, *_period(start, end), unit_id=unit_id).as_dict()
 
 
 @router.get("/stats/rates/by-unit", tags=["statistics"])
 def three_rates_by_unit(session: SessionDep, principal: Operator, start: Start = None,
                         end: End = None) -> list[dict[str, Any]]:
-    return [_rates(rates) for rates in stats.three_rates_per_unit(session, *_period(start, end))]
+    return [rates.as_dict() for rates in stats.three_rates_per_unit(session, *_period(start, end))]
 
 
 @router.get("/stats/counts", tags=["statistics"])
@@ -461,6 +461,19 @@ def hot_topics(session: SessionDep, principal: Operator, start: Start = None, en
                limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict[str, Any]]:
     return [{"topic": topic, "count": count}
             for topic, count in stats.hot_topics(session, *_period(start, end), limit=limit)]
+
+
+Centre = Annotated[Principal, require("operator", "admin", "supervisor")]
+
+
+@router.get("/reports/{period}", tags=["statistics"])
+def periodic_report(period: Literal["daily", "weekly"], session: SessionDep, principal: Centre,
+                    day: Annotated[Day, Query(alias="date", description="a day of the period (Asia/Shanghai); "
+                                                                        "weekly: its Monday-to-Sunday week")],
+                    ) -> dict[str, Any]:
+    """The periodic report (tickets/report.py): the three rates of the tickets received in the period, by
+    unit too, the hot topics and the units that let deadlines pass. The console prints it at /reports."""
+    return report.build(session, period, day, service.utcnow())
 
 
 @router.get("/stats/overdue", response_model=list[TicketOut], tags=["statistics"])

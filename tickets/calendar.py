@@ -28,6 +28,17 @@ class WorkingCalendar:
             return False
         return True
 
+    def is_statutory_holiday(self, day: date) -> bool:
+        """A public holiday (法定节假日 and its days off), not an ordinary weekend: no callback is placed on it.
+        An administrator's override decides first; beyond the published years nothing is a holiday."""
+        if day in self.overrides:
+            return not self.overrides[day]
+        try:
+            holiday, name = chinese_calendar.get_holiday_detail(day)
+        except NotImplementedError:
+            return False
+        return holiday and name is not None
+
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]

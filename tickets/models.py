@@ -10,12 +10,14 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, TypeDecorator, event)
+                        String, Text, TypeDecorator, UniqueConstraint, event)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "申诉")
 HANDLING_MODES = ("答复", "转办", "呈报")
 CALLBACK_RESULTS = ("满意", "基本满意", "不满意", "unreachable")
+SATISFACTION = {"1": "满意", "2": "基本满意", "3": "不满意"}  # the callback's keys (回访)
+CALLBACK_ATTEMPT_STATES = ("pending", "calling", "done")
 # reviewer: approves or returns replies before they reach the citizen (审核把关), for one unit or all;
 # supervisor: the 廉政监督员 who follows supervised (督办) and flagged tickets.
 ROLES = ("operator", "unit_staff", "admin", "reviewer", "supervisor")
@@ -71,6 +73,10 @@ class MemberUnit(Base):
     seat_languages: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     working_hours: Mapped[str] = mapped_column(String(100), default="08:30-12:00,13:30-17:30")
     webhook_url: Mapped[str | None] = mapped_column(String(500))  # POSTed each 催办/督办 notification
+
+    @property
+    def webhook_configured(self) -> bool:
+        return bool(self.webhook_url)
 
 
 class Ticket(Base):
@@ -390,3 +396,44 @@ class Notification(Base):
     webhook_last_error: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship()
+
+    @property
+    def ticket_number(self) -> str:
+        return self.ticket.number
+
+class CallbackAttempt(Base):
+    """One attempt to call the citizen back (回访) about an approved reply: read it and ask for satisfaction.
+
+    Rows are the queue: `pending` until `due_at`, `calling` while a node holds it (claimed with a conditional
+    UPDATE, `lease_until` bounding a node that died mid-call), `done` with the outcome. Numbers count per
+    reply and are unique, so two nodes scheduling the same attempt make one row."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'calling', 'done')", name="ck_callback_attempts_state"),
+        UniqueConstraint("reply_id", "number", name="uq_callback_attempts_reply_number"),
+        Index("ix_callback_attempts_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... of this reply's attempts
+    requested_by: Mapped[str] = mapped_column(String(100))  # "callbacks" (the schedule) or the operator
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    node: Mapped[str | None] = mapped_column(String(100))  # the node that claimed it
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    call_id: Mapped[str | None] = mapped_column(String(32))  # our call id, when the call was answered
+    called_number: Mapped[str | None] = mapped_column(String(40))
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20))  # tickets.callbacks.OUTCOMES
+    satisfaction: Mapped[str | None] = mapped_column(String(10))  # 满意 / 基本满意 / 不满意
+    reason_ref: Mapped[str | None] = mapped_column(String(500))  # the recorded reason of a 不满意
+    reason_text: Mapped[str | None] = mapped_column(Text)  # its transcript, where the language has a model
+    recording_ref: Mapped[str | None] = mapped_column(String(500))  # the whole call
+    note: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship()
+    reply: Mapped[Reply] = relationship()

@@ -6,14 +6,15 @@ passed, as long as no event met or cancelled it. Each job claims the deadline ro
 (on reminded_at / supervised_at being empty) in the same transaction as the ticket's history line, so a
 restart loses nothing, running twice fires nothing twice, and two nodes racing on one deadline fire it once.
 The claim repeats the whole due condition: a deadline met, cancelled or moved between the candidate query and
-the claim (the unit replied meanwhile) is not flagged. The job lock (Redis with several nodes) only keeps all
-but one node idle per round; when Redis is down every node runs the jobs and the claims still fire each
-deadline once.
+the claim (the unit replied meanwhile) is not flagged. The same transaction writes the notification for the
+unit handling the ticket (tickets.notifications), so there is one per 催办/督办, and a 督办 at a unit may flag
+the ticket for repeated 推诿; a unit's webhook is posted later by tickets.webhooks, never from here. The job
+lock (Redis with several nodes) only keeps all but one node idle per round; when Redis is down every node
+runs the jobs and the claims still fire each deadline once.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,13 +23,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tickets import notifications
+from tickets.claims import claim_each
 from tickets.locks import JobLock, LocalJobLock
 from tickets.models import TicketDeadline, utcnow
+from tickets.periodic import Periodic
 from tickets.service import record_event
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
-REMIND, SUPERVISE = "remind", "supervise"
+REMIND, SUPERVISE = notifications.REMIND, notifications.SUPERVISE
 _OPEN = and_(TicketDeadline.met_at.is_(None), TicketDeadline.cancelled_at.is_(None))
 
 
@@ -51,10 +55,8 @@ class Scheduler:
                  interval_seconds: float = 30.0, batch: int = 200):
         self.session_factory = session_factory
         self.lock = lock or LocalJobLock()
-        self.interval_seconds = interval_seconds
         self.batch = batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("ticket-scheduler", self.run_once, interval_seconds)
 
     def run_once(self, now: datetime | None = None) -> RoundReport:
         now = now or utcnow()
@@ -89,22 +91,28 @@ class Scheduler:
 
     def _fire(self, due: tuple[ColumnElement[bool], ...], marker: Any, action: str, now: datetime,
               note: Callable[[TicketDeadline], str]) -> list[Fired]:
-        """One short transaction per deadline: claim it with a conditional UPDATE of `marker` that repeats
-        every `due` condition, then append the ticket's history line. A claim that matches no row was someone
-        else's (another node, or an event that met, cancelled or moved the deadline meanwhile)."""
-        fired = []
-        with self.session_factory() as session:
-            ids = session.scalars(select(TicketDeadline.id).where(*due).order_by(
-                TicketDeadline.due_at, TicketDeadline.id).limit(self.batch)).all()
-        for deadline_id in ids:
-            with self.session_factory.begin() as session:
-                claim = update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due).values({marker.key: now})
-                if session.execute(claim).rowcount != 1:
-                    continue
-                deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
-                ticket = deadline.ticket
-                record_event(session, ticket, ACTOR, action, ticket.status, note(deadline), now)
-                fired.append(Fired(ticket.number, deadline.kind))
+        """One short transaction per deadline (tickets.claims): claim it with a conditional UPDATE of `marker`
+        that repeats every `due` condition, then append the ticket's history line and write the notification
+        for the unit handling the ticket (a 督办 at a unit may flag the ticket for repeated 推诿)."""
+
+        def fire(session: Session, deadline_id: int) -> Fired:
+            deadline = session.get(TicketDeadline, deadline_id, populate_existing=True)
+            ticket = deadline.ticket
+            message = note(deadline)
+            record_event(session, ticket, ACTOR, action, ticket.status, message, now)
+            unit_id = notifications.responsible_unit(ticket, deadline.kind)
+            notifications.notify(session, ticket, action, message, now, unit_id=unit_id, deadline_kind=deadline.kind)
+            if action == SUPERVISE and unit_id is not None:
+                flagged = notifications.flag_if_repeated(session, ticket, unit_id, now)
+                if flagged is not None:
+                    record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flagged, now)
+            return Fired(ticket.number, deadline.kind)
+
+        candidates = select(TicketDeadline.id).where(*due).order_by(TicketDeadline.due_at,
+                                                                     TicketDeadline.id).limit(self.batch)
+        fired = claim_each(self.session_factory, candidates,
+                           lambda deadline_id: update(TicketDeadline).where(TicketDeadline.id == deadline_id, *due)
+                           .values({marker.key: now}), fire)
         if fired:
             log.info("%s fired for %d deadlines: %s", action, len(fired),
                      ", ".join(f"{f.number}/{f.kind}" for f in fired))
@@ -112,17 +120,7 @@ class Scheduler:
 
     def start(self) -> None:
         """Run rounds in a daemon thread until `stop` (server.py's job)."""
-        self._thread = threading.Thread(target=self._loop, name="ticket-scheduler", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_seconds):
-            try:
-                self.run_once()
-            except Exception:  # a database hiccup must not end reminders for good
-                log.exception("scheduler round failed; retrying in %.0f s", self.interval_seconds)
+        self._rounds.stop()

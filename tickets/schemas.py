@@ -61,6 +61,8 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+# A calendar day (of a report), in the years a ticket can have.
+Day = Annotated[date, AfterValidator(_supported_year)]
 # A point in time that must carry its UTC offset.
 AwareTimestamp = Annotated[datetime, AfterValidator(_supported_year), AfterValidator(_aware)]
 Name = line(100)
@@ -69,6 +71,10 @@ Ref = line(500)
 Language = line(10)
 Note = text(NOTE_MAX_LENGTH)
 Labels = Annotated[list[Label], Field(max_length=100)]
+
+
+WebhookUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\x00-\x20\x7f]+$",
+                                  description="http(s) URL the unit's 催办/督办 notifications are POSTed to")]
 
 
 class RequestModel(BaseModel):
@@ -230,6 +236,7 @@ class UnitIn(RequestModel):
     seat_languages: dict[Phone, LanguageCode] = Field({}, max_length=20, description="a seat's announcement "
                                                       "language, e.g. {\"1003\": \"ko\"}; others hear Mandarin")
     working_hours: WorkingHours = "08:30-12:00,13:30-17:30"
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitPatch(RequestModel):
@@ -239,6 +246,7 @@ class UnitPatch(RequestModel):
     seat_numbers: list[Phone] | None = Field(None, max_length=20)
     seat_languages: dict[Phone, LanguageCode] | None = Field(None, max_length=20)
     working_hours: WorkingHours | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitOut(ResponseModel):
@@ -249,6 +257,8 @@ class UnitOut(ResponseModel):
     seat_numbers: list[str]
     seat_languages: dict[str, str]
     working_hours: str
+    webhook_configured: bool = Field(description="催办/督办 are POSTed to the unit's webhook (the URL itself, "
+                                                 "which may hold a secret, is not shown)")
 
 
 Question = line(500, min_length=1)
@@ -373,3 +383,72 @@ class ReplyForDelivery(ReplyOut):
     ticket_number: str
     phone: str | None
     language: str | None
+
+
+class NotificationOut(ResponseModel):
+    """A 催办 (remind), 督办 (supervise) or 推诿 flag (evasion) for a unit (`unit_id` None: the centre)."""
+
+    id: int
+    ticket_id: int
+    ticket_number: str
+    unit_id: int | None
+    kind: Literal["remind", "supervise", "evasion"]
+    deadline_kind: str | None = Field(description="the deadline reminded or supervised")
+    message: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    webhook_status: Literal["none", "pending", "sent", "failed"]
+    webhook_attempts: int
+    webhook_sent_at: datetime | None
+    webhook_last_error: str | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    unread: int = Field(description="unread notifications of this reader, all pages")
+
+
+class SupervisedTicket(ResponseModel):
+    """A ticket on the supervisor's list: under 督办, or flagged for repeated 推诿."""
+
+    id: int
+    number: str
+    status: str
+    level: int
+    request_type: str | None
+    topic: str | None
+    unit_id: int | None
+    response_due_at: datetime | None
+    supervised_at: datetime | None
+    evasion_flagged_at: datetime | None
+    overdue: bool
+    missed_deadlines: list[str] = Field(description="kinds of the deadlines supervised (督办) on this ticket")
+
+
+class CallbackRequestIn(RequestModel):
+    """An operator asks for the callback (回访) now."""
+
+    note: Note | None = Field(None, description="why, kept in the ticket's history")
+
+
+class CallbackAttemptOut(ResponseModel):
+    """One attempt to call the citizen back: when, how it went, the answer and the recordings."""
+
+    id: int
+    number: int = Field(description="1, 2, ... of this reply's attempts")
+    requested_by: str = Field(description="'callbacks' (the schedule) or the operator who asked")
+    state: Literal["pending", "calling", "done"]
+    due_at: datetime
+    claimed_at: datetime | None = Field(description="when a node started the call")
+    ended_at: datetime | None
+    node: str | None
+    outcome: str | None = Field(description="answered, no_answer, busy, failed, hung_up, silence, not_confirmed, "
+                                            "interrupted")
+    satisfaction: Literal["满意", "基本满意", "不满意"] | None
+    reason_text: str | None = Field(description="the 不满意 reason's transcript, where the language has a model")
+    reason_ref: str | None = Field(description="the recorded 不满意 reason")
+    recording_ref: str | None = Field(description="the whole call")
+    call_id: str | None
+    called_number: str | None
+    note: str | None

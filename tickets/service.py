@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from tickets import deadline_tracking
+from tickets import deadline_tracking, notifications
 from tickets.calendar import WorkingCalendar
 from tickets.classify import DEFAULT_RULES, Classifier
 from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
@@ -396,7 +396,7 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
         raise ValueError(f"action: {action.value} goes with the reply itself: POST /api/tickets/{{id}}/replies "
                          "to reply, POST /api/replies/{id}/review to approve or return it")
     now = now or utcnow()
-    before = ticket.status
+    before, unit_before = ticket.status, ticket.unit_id
     with session.no_autoflush:  # one UPDATE per transition, at the end, guarded by the version
         ticket.status = next_status(Status(before), action)
         note = _apply_side_effects(session, ticket, action, rules, now, note=note, unit_id=unit_id,
@@ -404,6 +404,11 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
         record_event(session, ticket, actor, action.value, before, note, now,
                      result=callback_result if action is Action.CALLBACK else None)
     _flush(session, ticket)
+    if action is Action.RETURN_MISROUTED:  # a unit sending tickets back may be shirking them (推诿)
+        flagged = notifications.flag_if_repeated(session, ticket, unit_before, now)
+        if flagged is not None:
+            record_event(session, ticket, notifications.FLAGGER, notifications.EVASION, ticket.status, flagged, now)
+            _flush(session, ticket)
     return ticket
 
 
@@ -709,7 +714,7 @@ def _escape_like(text: str) -> str:
 
 # --- member units ------------------------------------------------------------------------------------------
 
-UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "seat_languages", "working_hours")
+UNIT_FIELDS = ("name", "areas", "categories", "seat_numbers", "seat_languages", "working_hours", "webhook_url")
 
 
 def create_unit(session: Session, fields: Mapping[str, Any]) -> MemberUnit:

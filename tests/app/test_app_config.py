@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import CallflowSettings, JournalSettings, ServerSettings, load_config
+from datetime import time, timedelta
+
+from app.config import CallbackSettings, CallflowSettings, JournalSettings, ServerSettings, load_config
 from inifile import ConfigError
 from tickets.settings import TicketSettings
 
@@ -20,6 +22,10 @@ def test_the_shipped_example_loads_into_every_section():
     assert config.callflows == CallflowSettings()
     assert config.tickets == TicketSettings()
     assert config.journal == JournalSettings()
+    assert config.callbacks == CallbackSettings()
+    policy = config.callbacks.policy()
+    assert (policy.attempts, policy.retry_interval, policy.quiet_start, policy.quiet_end, policy.call_on_holidays) == (
+        3, timedelta(hours=2), time(21), time(8), False)
     assert (config.sip.extension, config.sip.test_extensions["1001"]) == ("12345", "test1001")
 
 
@@ -32,6 +38,11 @@ def test_the_shipped_example_loads_into_every_section():
     ("journal", "reserved_numbers", "-1", "[journal] reserved_numbers must not be negative, got -1"),
     ("journal", "replay_interval_seconds", "0", "[journal] replay_interval_seconds must be positive, got 0.0"),
     ("journal", "keep_days", "a month", "[journal] keep_days must be a whole number, got 'a month'"),
+    ("callbacks", "quiet_hours", "9pm-8am", "[callbacks] quiet_hours expects HH:MM-HH:MM, e.g. 21:00-08:00; got '9pm-8am'"),
+    ("callbacks", "attempts", "0", "[callbacks] attempts must be at least 1, got 0"),
+    ("callbacks", "retry_hours", "0", "[callbacks] retry_hours must be positive, got 0.0"),
+    ("callbacks", "call_on_holidays", "sometimes", "[callbacks] call_on_holidays must be yes or no, got 'sometimes'"),
+    ("callbacks", "flow", "survey", "[callbacks] flow 'survey': no flow file"),
 ])
 def test_a_mistake_in_any_section_names_file_section_and_key(tmp_path, section, key, value, message):
     parser = configparser.ConfigParser(interpolation=None)

@@ -53,6 +53,8 @@ ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/stats/counts"): OPERATORS, ("GET", "/api/stats/hot-topics"): OPERATORS,
     ("GET", "/api/stats/overdue"): OPERATORS, ("GET", "/api/tokens"): ADMIN, ("POST", "/api/tokens"): ADMIN,
     ("DELETE", "/api/tokens/{token_id}"): ADMIN, ("GET", "/api/calls"): OPERATORS,
+    ("GET", "/api/notifications"): ANY, ("POST", "/api/notifications/{notification_id}/read"): ANY,
+    ("GET", "/api/supervision"): OPERATORS, ("GET", "/api/reports/{period}"): OPERATORS,
 }
 PUBLIC = {("GET", "/api/health")}
 IDENTITIES = (None, "unit_staff", "operator", "admin")

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = {"tickets", "ticket_events", "ticket_deadlines", "member_units", "knowledge_entries", "holiday_overrides",
           "api_tokens", "ticket_number_counters", "transcript_corrections", "replies", "reply_attachments",
-          "notifications", "three_way_calls"}
+          "notifications", "three_way_calls", "callback_attempts"}
 
 
 def table_names(url: str) -> set[str]:

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 import ticket_steps
 from tickets import service, stats
-from tickets.lifecycle import Action
+from tickets.lifecycle import Action, Status, allowed_actions
+from tickets.models import Ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MARCH = (datetime(2026, 3, 1, tzinfo=SHANGHAI), datetime(2026, 4, 1, tzinfo=SHANGHAI))
@@ -59,9 +61,46 @@ def month(session_factory, rules):
 def test_three_rates_over_the_centre(session_factory, month):
     with session_factory() as session:
         rates = stats.three_rates(session, *MARCH)
-    assert (rates.received, rates.responded_in_time, rates.resolved, rates.callbacks_reached, rates.satisfied) == (
-        6, 4, 3, 2, 1)
-    assert (rates.response_rate, rates.resolution_rate, rates.satisfaction_rate) == (0.6667, 0.5, 0.5)
+    assert (rates.received, rates.not_accepted, rates.responded_in_time, rates.resolved, rates.callbacks_reached,
+            rates.satisfied) == (6, 1, 4, 3, 2, 1)
+    # 不予受理 is neither resolved nor unresolved: 3 resolved of the 5 accepted
+    assert (rates.response_rate, rates.resolution_rate, rates.satisfaction_rate) == (0.6667, 0.6, 0.5)
+
+
+def test_archiving_everything_changes_no_statistic(session_factory, rules, month):
+    def figures():
+        with session_factory() as session:
+            return (stats.three_rates(session, *MARCH), stats.three_rates_per_unit(session, *MARCH),
+                    stats.three_rates(session, *MARCH, unit_id=month["water"]), stats.hot_topics(session, *MARCH))
+
+    before = figures()
+    with session_factory.begin() as session:
+        for ticket in session.scalars(select(Ticket).where(Ticket.is_draft.is_(False))).all():
+            if ticket.status == Status.CALLBACK_DONE:
+                service.transition(session, ticket.id, Action.CLOSE, actor="op", rules=rules, now=day(25))
+            if Action.ARCHIVE in allowed_actions(Status(ticket.status)):
+                service.transition(session, ticket.id, Action.ARCHIVE, actor="op", rules=rules, now=day(26))
+        statuses = sorted(session.scalars(select(Ticket.status).where(Ticket.is_draft.is_(False))))
+    assert statuses == ["archived"] * 5 + ["received"] * 2  # all but the roads ticket nobody worked, and April's
+    assert figures() == before
+    assert (before[0].responded_in_time, before[0].resolved, before[0].not_accepted) == (4, 3, 1)
+
+
+def test_a_reopened_case_is_resolved_again_only_by_a_new_callback(session_factory, rules, month):
+    def water():
+        with session_factory() as session:
+            rates = stats.three_rates(session, *MARCH, unit_id=month["water"])
+            return rates.resolved, rates.callbacks_reached, rates.satisfied
+
+    assert water() == (1, 2, 1)  # the late ticket's callback found the citizen unsatisfied
+    with session_factory.begin() as session:
+        walk(session, rules, session.get(Ticket, month["late"]), day(10), (Action.REOPEN, 0, {}),
+             (Action.SIGN, 1, {}), (Action.START, 2, {}), (Action.REPLY, 3, {}))
+    assert water() == (1, 2, 1)  # replied again, no callback yet: still the unsatisfied finding
+    with session_factory.begin() as session:
+        walk(session, rules, session.get(Ticket, month["late"]), day(11),
+             (Action.CALLBACK, 0, {"callback_result": "基本满意"}))
+    assert water() == (2, 2, 2)
 
 
 def test_three_rates_per_unit(session_factory, month):
