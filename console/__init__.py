@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from console import api, flows, live, queue, reports, review, signin, statistics
+from console import api, flows, live, notices, queue, reports, review, signin, statistics
 from console.auth import SignInRequired, api_viewer
 from console.catalog import TicketRecordings
 from console.live import LiveCalls
@@ -52,7 +52,7 @@ def install(app: FastAPI, settings: ConsoleSettings, live_calls: LiveCalls | Non
     context = app.state.tickets  # tickets.api.install ran first
     app.include_router(recordings_router(TicketRecordings(context.session_factory), api_viewer), prefix="/api")
     app.include_router(api.router, prefix="/api")
-    for module in (signin, queue, review, live, statistics, reports, flows):
+    for module in (signin, queue, review, live, notices, statistics, reports, flows):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -95,6 +95,11 @@ class ConsoleUser:
         return self.principal.role in ("operator", "admin", "supervisor")
 
     @property
+    def may_read_notifications(self) -> bool:
+        """催办/督办 notifications: units their own, the centre and the supervisor (tickets.notifications)."""
+        return self.principal.role in ("operator", "admin", "unit_staff", "supervisor")
+
+    @property
     def may_reply(self) -> bool:
         """Who writes a reply to the citizen (tickets.procedures_api's Replier)."""
         return self.principal.role in ("operator", "unit_staff", "admin")

@@ -1,7 +1,7 @@
 """Which deadlines a ticket is under, as data: the event that starts each kind, the events that meet it and
 the events after which it no longer applies. The service calls `apply` for every event it records, so the
 stored list (`Ticket.deadlines`) is always what the history says, and `met_at` is the time of the event that
-met it (statistics read it; archiving never touches it).
+met it (archiving never touches it; the statistics read the history's event times against `due_at`).
 
     receipt           starts response (not for 申诉), complaint_review (投诉),
                       appeal_review + appeal_investigation + appeal_resolution (申诉)

@@ -3,9 +3,9 @@ lists and acknowledges.
 
 The scheduler writes a notification in the same transaction as the claim of the deadline it fired for, so
 there is exactly one per 催办/督办 whatever the number of nodes; the row goes to the unit handling the ticket
-at that moment (`unit_id` None: the ticket is at the centre, the operators act). When that unit has a webhook,
-the row is also queued for it (`webhook_status` pending), and tickets.webhooks posts it later: the scheduler
-never waits for a unit's server.
+at that moment (`responsible_unit`; `unit_id` None: the ticket is at the centre, the operators act). When
+that unit has a webhook, the row is also queued for it (`webhook_status` pending), and tickets.webhooks
+posts it later: the scheduler never waits for a unit's server.
 
 推诿 (shirking, 推诿扯皮 in the procedures) is counted per ticket from what is on record: each time a unit sent
 the ticket back as misrouted (the history's return_misrouted) and each deadline supervised while a unit had
@@ -20,7 +20,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from tickets.lifecycle import Action
+from tickets.auth import Principal
+from tickets.deadlines import DeadlineKind
+from tickets.lifecycle import Action, Status
 from tickets.models import MemberUnit, Notification, Ticket, TicketEvent
 
 REMIND, SUPERVISE, EVASION = "remind", "supervise", "evasion"
@@ -29,6 +31,19 @@ FLAGGER = "supervision"  # the history's actor of a 推诿 flag raised by a unit
 EVASION_THRESHOLD = 2
 # What a supervisor follows: supervision and shirking, not every reminder.
 SUPERVISOR_KINDS = (SUPERVISE, EVASION)
+
+
+# The ticket is in a unit's hands from dispatch until its reply is approved; then the callback (回访) is the
+# centre's work again.
+HELD_BY_UNIT = (Status.DISPATCHED, Status.SIGNED, Status.IN_PROGRESS, Status.REPLY_REVIEW)
+
+
+def responsible_unit(ticket: Ticket, deadline_kind: str) -> int | None:
+    """Whose deadline this is now: the unit's while it has the ticket, else the centre's (None). A unit
+    only proposed for a ticket not yet dispatched is not responsible yet, and the callback never is."""
+    if deadline_kind == DeadlineKind.CALLBACK or ticket.status not in HELD_BY_UNIT:
+        return None
+    return ticket.unit_id
 
 
 def notify(session: Session, ticket: Ticket, kind: str, message: str, now: datetime, *,
@@ -53,15 +68,9 @@ def evasion_incidents(session: Session, ticket_id: int) -> int:
     return returns + overdue_at_unit
 
 
-@dataclass(frozen=True)
-class EvasionFlag:
-    note: str  # the history line's
-    notification: Notification
-
-
-def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now: datetime) -> EvasionFlag | None:
+def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now: datetime) -> str | None:
     """Flag the ticket at its second 推诿 incident (once; later incidents do not flag it again) and notify
-    `unit_id`, the unit concerned. The caller records the history line with `EvasionFlag.note`."""
+    `unit_id`, the unit concerned. Returns the note for the caller's history line, None when not flagged."""
     if ticket.evasion_flagged_at is not None:
         return None
     session.flush()
@@ -70,7 +79,8 @@ def flag_if_repeated(session: Session, ticket: Ticket, unit_id: int | None, now:
         return None
     ticket.evasion_flagged_at = now
     note = f"推诿: returned or overdue at a unit {incidents} times; flagged for the supervisor"
-    return EvasionFlag(note, notify(session, ticket, EVASION, note, now, unit_id=unit_id))
+    notify(session, ticket, EVASION, note, now, unit_id=unit_id)
+    return note
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,15 @@ class Audience:
 
     unit_id: int | None = None
     kinds: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, principal: Principal) -> Audience:
+        """Unit staff: their unit's; the supervisor: 督办 and 推诿 of every unit; the centre: everything."""
+        if principal.role == "unit_staff":
+            return cls(unit_id=principal.unit_id)
+        if principal.role == "supervisor":
+            return cls(kinds=SUPERVISOR_KINDS)
+        return cls()
 
     def condition(self) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = true()

@@ -23,14 +23,6 @@ Reader = Annotated[Principal, require("operator", "unit_staff", "admin", "superv
 Supervisor = Annotated[Principal, require("supervisor", "operator", "admin")]
 
 
-def audience_of(principal: Principal) -> Audience:
-    if principal.role == "unit_staff":
-        return Audience(unit_id=principal.unit_id)
-    if principal.role == "supervisor":
-        return Audience(kinds=notifications.SUPERVISOR_KINDS)
-    return Audience()
-
-
 @router.get("/notifications", response_model=NotificationPage, tags=["notifications"])
 def list_notifications(session: SessionDep, principal: Reader,
                        unread: Annotated[bool, Query(description="only those nobody marked read")] = False,
@@ -39,7 +31,7 @@ def list_notifications(session: SessionDep, principal: Reader,
                                                               description="next page: the last id seen")] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> NotificationPage:
     """催办, 督办 and 推诿 notifications for the reader, newest first, with the reader's unread count."""
-    audience = audience_of(principal)
+    audience = Audience.of(principal)
     items = notifications.list_notifications(session, audience, unread_only=unread, kind=kind,
                                              before_id=before_id, limit=limit)
     return NotificationPage(items=[NotificationOut.model_validate(item) for item in items],
@@ -50,7 +42,7 @@ def list_notifications(session: SessionDep, principal: Reader,
              responses={404: {"description": "no such notification (or not the reader's)"}})
 def mark_read(notification_id: RowId, session: SessionDep, principal: Reader) -> Any:
     """Mark a notification read; marking it again keeps who read it first and when."""
-    notification = notifications.acknowledge(session, audience_of(principal), notification_id, principal.name,
+    notification = notifications.acknowledge(session, Audience.of(principal), notification_id, principal.name,
                                              service.utcnow())
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no notification with id {notification_id}")

@@ -8,9 +8,9 @@ restart loses nothing, running twice fires nothing twice, and two nodes racing o
 The claim repeats the whole due condition: a deadline met, cancelled or moved between the candidate query and
 the claim (the unit replied meanwhile) is not flagged. The same transaction writes the notification for the
 unit handling the ticket (tickets.notifications), so there is one per 催办/督办, and a 督办 at a unit may flag
-the ticket for repeated 推诿; a unit's webhook is posted later by tickets.webhooks, never from here. The job lock (Redis with several nodes) only keeps all
-but one node idle per round; when Redis is down every node runs the jobs and the claims still fire each
-deadline once.
+the ticket for repeated 推诿; a unit's webhook is posted later by tickets.webhooks, never from here. The job
+lock (Redis with several nodes) only keeps all but one node idle per round; when Redis is down every node
+runs the jobs and the claims still fire each deadline once.
 """
 from __future__ import annotations
 
@@ -100,12 +100,12 @@ class Scheduler:
             ticket = deadline.ticket
             message = note(deadline)
             record_event(session, ticket, ACTOR, action, ticket.status, message, now)
-            notifications.notify(session, ticket, action, message, now, unit_id=ticket.unit_id,
-                                 deadline_kind=deadline.kind)
-            if action == SUPERVISE and ticket.unit_id is not None:
-                flag = notifications.flag_if_repeated(session, ticket, ticket.unit_id, now)
-                if flag is not None:
-                    record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flag.note, now)
+            unit_id = notifications.responsible_unit(ticket, deadline.kind)
+            notifications.notify(session, ticket, action, message, now, unit_id=unit_id, deadline_kind=deadline.kind)
+            if action == SUPERVISE and unit_id is not None:
+                flagged = notifications.flag_if_repeated(session, ticket, unit_id, now)
+                if flagged is not None:
+                    record_event(session, ticket, ACTOR, notifications.EVASION, ticket.status, flagged, now)
             return Fired(ticket.number, deadline.kind)
 
         candidates = select(TicketDeadline.id).where(*due).order_by(TicketDeadline.due_at,

@@ -399,9 +399,9 @@ def transition(session: Session, ticket_id: int, action: Action | str, *, actor:
                      result=callback_result if action is Action.CALLBACK else None)
     _flush(session, ticket)
     if action is Action.RETURN_MISROUTED:  # a unit sending tickets back may be shirking them (推诿)
-        flag = notifications.flag_if_repeated(session, ticket, unit_before, now)
-        if flag is not None:
-            record_event(session, ticket, notifications.FLAGGER, notifications.EVASION, ticket.status, flag.note, now)
+        flagged = notifications.flag_if_repeated(session, ticket, unit_before, now)
+        if flagged is not None:
+            record_event(session, ticket, notifications.FLAGGER, notifications.EVASION, ticket.status, flagged, now)
             _flush(session, ticket)
     return ticket
 

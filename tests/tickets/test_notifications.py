@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from ticket_steps import reply_and_approve, walk
 from tickets import notifications, service
 from tickets.lifecycle import Action
 from tickets.locks import LocalJobLock
@@ -127,3 +128,23 @@ def test_overdue_twice_at_a_unit_is_flagged(session_factory, rules):
         assert [e.action for e in ticket.events][-3:] == ["supervise", "supervise", "evasion"]
     assert [(kind, deadline) for kind, deadline, _, _, _ in rows(session_factory, ticket_id)] == [
         ("supervise", "unit_reply"), ("supervise", "response"), ("evasion", None)]
+
+
+def test_the_callback_and_a_merely_proposed_unit_are_the_centres(session_factory, rules):
+    """回访 is the centre's work, and a unit proposed for a ticket nobody dispatched is not responsible yet:
+    their 督办 notify the centre and count as no 推诿 of a unit."""
+    ticket_id, number, unit_id = dispatched(session_factory, rules, level=2)
+    with session_factory.begin() as session:
+        walk(session, rules, ticket_id, T0, (Action.SIGN, 1, {}), (Action.START, 2, {}))
+        reply_and_approve(session, rules, ticket_id, T0 + timedelta(hours=3))
+        proposed, _ = service.create_ticket(session, {"content": "停水了", "phone": "13800000002", "level": 2,
+                                                      "unit_id": unit_id}, rules=rules, actor="op", now=T0)
+        proposed_id, proposed_number = proposed.id, proposed.number
+    report = Scheduler(session_factory).run_once(T0 + timedelta(days=10))
+    assert sorted((f.number, f.kind) for f in report.supervised) == sorted([(number, "callback"),
+                                                                             (proposed_number, "response")])
+    assert [(kind, deadline, unit) for kind, deadline, unit, _, _ in rows(session_factory, ticket_id)] == [
+        ("supervise", "callback", None)]  # the approved reply met the unit's deadlines
+    assert [(kind, unit) for kind, _, unit, _, _ in rows(session_factory, proposed_id)] == [("supervise", None)]
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).evasion_flagged_at is None

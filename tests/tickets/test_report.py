@@ -1,11 +1,9 @@
 """The periodic report on the real databases: its period bounds on the hotline's calendar, its figures from
 the statistics (the same before and after archiving), the units that let deadlines pass, the same JSON from
-the API and the command line, and the printable page."""
+the API and the command line (its `main`, in-process), and its errors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +13,7 @@ from fastapi.testclient import TestClient
 import ticket_steps
 from ticket_api_helpers import ADMIN_TOKEN, auth
 from tickets import report, service
+from tickets.__main__ import main
 from tickets.api import ApiSettings, create_app
 from tickets.lifecycle import Action
 from tickets.scheduler import Scheduler
@@ -88,7 +87,7 @@ def test_weekly_report_figures_and_archiving_changes_none(session_factory, rules
     assert daily["rates"]["received"] == 0 and daily["overdue_units"][0]["supervised"] == 1
 
 
-def test_api_and_command_line_give_the_same_report(db_url, session_factory, rules, week):
+def test_api_and_command_line_give_the_same_report(db_url, session_factory, rules, week, capsys):
     app = create_app(ApiSettings(database_url=db_url, bootstrap_admin_token=ADMIN_TOKEN), rules)
     try:
         with TestClient(app) as client:
@@ -99,8 +98,17 @@ def test_api_and_command_line_give_the_same_report(db_url, session_factory, rule
     finally:
         app.state.tickets.session_factory.kw["bind"].dispose()
     assert answer.status_code == 200
-    printed = subprocess.run([sys.executable, "-m", "tickets", "report", "--period", "weekly", "--date", "2026-03-04",
-                              "--database", db_url], capture_output=True, text=True, timeout=60, check=True)
-    from_cli, from_api = json.loads(printed.stdout), answer.json()
+    capsys.readouterr()
+    assert main(["report", "--period", "weekly", "--date", "2026-03-04", "--database", db_url]) == 0
+    from_cli, from_api = json.loads(capsys.readouterr().out), answer.json()
     assert from_cli.pop("generated_at") != "" and from_api.pop("generated_at") != ""
     assert from_cli == from_api and from_api["rates"]["received"] == 4
+
+
+def test_the_command_refuses_a_bad_date_and_a_database_without_tickets(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--period", "daily", "--date", "2026-02-30"])
+    assert exit_.value.code == 2 and "not a date (YYYY-MM-DD): '2026-02-30'" in capsys.readouterr().err
+    assert main(["report", "--period", "daily", "--date", "2026-03-02",
+                 "--database", f"sqlite:///{tmp_path / 'empty.sqlite3'}"]) == 2
+    assert "cannot read the tickets database" in capsys.readouterr().err
