@@ -220,17 +220,55 @@ def claim_due(session_factory: sessionmaker[Session], node: str, *, policy: Call
 
     def plan(session: Session, attempt_id: int) -> CallbackCall | None:
         attempt = session.get(CallbackAttempt, attempt_id, populate_existing=True)
-        ticket, reply = attempt.ticket, attempt.reply
+        ticket = attempt.ticket
         if ticket.status != Status.REPLIED or not ticket.phone:  # settled meanwhile (an operator recorded it)
             attempt.state, attempt.ended_at, attempt.outcome = "done", now, "failed"
             attempt.note = "not called: " + ("no phone number" if ticket.status == Status.REPLIED
                                              else f"the ticket is {ticket.status}")
             return None
         attempt.called_number = ticket.phone
-        return CallbackCall(attempt.id, attempt.number, ticket.id, ticket.number, ticket.phone, ticket.language,
-                            ticket.confidential, reply.handling_unit, reply.handled_at, reply.situation, reply.result)
+        return _call_of(attempt)
 
     return claim_each(session_factory, candidates, claim, plan)
+
+
+def claim_for_caller(session_factory: sessionmaker[Session], phone: str, node: str, *, policy: CallbackPolicy,
+                     now: datetime) -> CallbackCall | None:
+    """The citizen called 12345 while their callback is pending: claim it for this (inbound) call, due or not
+    and whatever the hour — they called us. None when they have no pending callback (or another node holds
+    it). Finish it with their answer, or `release` it untouched when they did not answer."""
+    pending = (CallbackAttempt.state == "pending",)
+    candidates = (select(CallbackAttempt.id).join(Ticket, Ticket.id == CallbackAttempt.ticket_id)
+                  .where(*pending, Ticket.phone == phone, Ticket.status == Status.REPLIED.value)
+                  .order_by(CallbackAttempt.due_at, CallbackAttempt.id).limit(1))
+
+    def claim(attempt_id: int):
+        return (update(CallbackAttempt).where(CallbackAttempt.id == attempt_id, *pending)
+                .values(state="calling", node=node, claimed_at=now, lease_until=now + policy.lease))
+
+    def plan(session: Session, attempt_id: int) -> CallbackCall:
+        attempt = session.get(CallbackAttempt, attempt_id, populate_existing=True)
+        attempt.called_number = None  # nobody was dialled: the citizen called in
+        return _call_of(attempt)
+
+    claimed = claim_each(session_factory, candidates, claim, plan)
+    return claimed[0] if claimed else None
+
+
+def release(session: Session, attempt_id: int, *, node: str) -> bool:
+    """Give a claimed attempt back unchanged (the citizen who called in did not answer the survey): it stays
+    due as before and is not counted. False when `node` no longer held it."""
+    released = session.execute(update(CallbackAttempt).where(CallbackAttempt.id == attempt_id,
+                                                             CallbackAttempt.state == "calling",
+                                                             CallbackAttempt.node == node)
+                               .values(state="pending", node=None, claimed_at=None, lease_until=None))
+    return released.rowcount == 1
+
+
+def _call_of(attempt: CallbackAttempt) -> CallbackCall:
+    ticket, reply = attempt.ticket, attempt.reply
+    return CallbackCall(attempt.id, attempt.number, ticket.id, ticket.number, ticket.phone or "", ticket.language,
+                        ticket.confidential, reply.handling_unit, reply.handled_at, reply.situation, reply.result)
 
 
 def finish(session: Session, attempt_id: int, result: AttemptResult, *, node: str, policy: CallbackPolicy,
