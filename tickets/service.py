@@ -818,12 +818,16 @@ def delete_knowledge(session: Session, entry_id: int) -> None:
 
 
 def search_knowledge(session: Session, text: str, *, language: str | None = None,
-                     limit: int = 10) -> list[KnowledgeEntry]:
+                     limit: int = 10, approved_only: bool = False) -> list[KnowledgeEntry]:
     """Entries whose keywords occur in `text` (a caller's sentence or an operator's query), best first:
-    more matched keywords, then longer matched keywords. A query that contains the question also matches."""
+    more matched keywords, then longer matched keywords. A query that contains the question also matches.
+    `approved_only`: what the phone may say (a unit's entry an operator has not approved yet is left out;
+    an approved entry answers with its approved text while a unit's edit waits, tickets.knowledge_review)."""
     statement = select(KnowledgeEntry)
     if language is not None:
         statement = statement.where(KnowledgeEntry.language == language)
+    if approved_only:
+        statement = statement.where(KnowledgeEntry.approved.is_(True))
     needle = text.casefold()
     scored = []
     for entry in session.scalars(statement):

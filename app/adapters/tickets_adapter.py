@@ -77,7 +77,7 @@ class DatabaseTickets:
 
     def kb_search(self, text: str, language: str) -> str | None:
         def work(session: Session) -> str | None:
-            entries = service.search_knowledge(session, text, language=language, limit=1)
+            entries = service.search_knowledge(session, text, language=language, limit=1, approved_only=True)
             return entries[0].answer if entries else None
         return self._in_transaction(work)
 
