@@ -270,3 +270,17 @@ def test_a_citizen_calling_12345_with_a_pending_callback_answers_it_there(desk, 
     assert (attempt.outcome, attempt.satisfaction, attempt.called_number, attempt.node) == (
         "answered", "满意", None, "node-a")
     assert Path(attempt.recording_ref).stat().st_size > RATE * 2 * 3
+
+
+def test_a_hang_up_before_the_question_is_retried(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_for_audio(0.3, timeout=20)  # the greeting has started
+    call.hangup()
+    assert desk.dialler.wait_idle(30)
+    first, second = desk.attempts(ticket_id)
+    assert (first.outcome, first.satisfaction, second.state, second.due_at) == (
+        "hung_up", None, "pending", T0 + timedelta(hours=2))
+    assert desk.ticket(ticket_id).status == "replied"
