@@ -216,8 +216,9 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
     if not draft:
         ticket.received_at = now
         deadline_tracking.receive(ticket, rules.policy(session), now)
+    notes = [note for note in (referral_note(values.get("referred_by")), proposal_note) if note]
     ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
-                                     to_status=ticket.status, note=proposal_note))
+                                     to_status=ticket.status, note="; ".join(notes) or None))
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -231,6 +232,11 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
         check_call_id_free(session, values.get("call_id"))
         raise
     return ticket, True
+
+
+def referral_note(referred_by: str | None) -> str | None:
+    """The history's note on a matter another desk handed over (110's hand-over, 双向联动)."""
+    return f"由{referred_by}转来 (handed over by {referred_by})" if referred_by else None
 
 
 def request_fingerprint(fields: Mapping[str, Any], draft: bool) -> str:

@@ -9,6 +9,7 @@ from callflow_fakes import Harness, HangUp, Keys, Quiet, Say, ScriptedCall
 from callflows.bundle import load_bundle
 from callflows.ports import TicketInfo
 from callflows.validator import check_file
+from tickets.classify import Classifier
 
 FLOWS = Path(callflows.__file__).parent / "flows"
 HOTLINE = FLOWS / "hotline12345.yaml"
@@ -317,3 +318,61 @@ def test_zero_while_waiting_for_a_seat_reaches_the_operator():
     call, result = run(harness, *water_request(), Keys("1"))
     assert harness.switchboard.transfers == ["8600"] and result.outcome == "transferred"
     assert harness.tickets.settled == []  # the operator takes the open ticket from here
+
+
+# -- emergencies: 110, not a ticket ----------------------------------------------------------------
+
+def rules_harness() -> Harness:
+    """The shipped keyword rules classify what the caller says (their level-1 police transfers)."""
+    harness = Harness()
+    harness.tickets.propose = Classifier.from_file().propose
+    return harness
+
+
+def test_fire_said_in_korean_goes_to_110_at_once():
+    harness = rules_harness()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("집에 불이 났어요", 2.0), Quiet(2))
+    assert harness.switchboard.transfers == ["110"] and result.outcome == "transferred"
+    assert call.texts()[-2:] == ["ko:용건을 말씀해 주십시오.", "ko:일일공으로 연결합니다."]  # no question first
+    assert harness.tickets.submitted == {}
+    assert harness.tickets.incomplete == {"call-1": "transferred to 110 at hotline12345:to_police"}
+
+
+def test_fire_said_at_any_question_goes_to_110():
+    harness = rules_harness()
+    call, result = run(harness, Quiet(3.0), Say("路灯坏了", 2.0), Quiet(2), Keys("3"),  # 求助 by key
+                       Say("王芳", 1.0), Quiet(1.5), Say("楼道里着火了", 1.5), Quiet(2))  # said for the address
+    assert harness.switchboard.transfers == ["110"]
+    assert call.texts()[-2:] == ["zh:请说出您的地址或单位。", "zh:正在为您转接110。"]
+
+
+def test_injury_asks_for_the_callers_consent_key_9():
+    harness = rules_harness()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("계단에서 넘어져 다쳤어요", 2.0), Quiet(2), Keys("9"))
+    assert harness.switchboard.transfers == ["110"]
+    assert call.texts()[-2:] == [
+        "ko:위험한 상황으로 들립니다. 일일공에 연결할까요? 연결하려면 네 또는 9번, 아니면 아니요 또는 2번을 누르십시오.",
+        "ko:일일공으로 연결합니다."]
+
+
+def test_declining_110_keeps_the_intake_and_the_level_1_read_back_never_says_wait_two_hours():
+    harness = rules_harness()
+    call, result = run(harness, Quiet(3.0), Say("有人触电受伤了", 2.0), Quiet(2), Keys("2"),  # no 110, thanks
+                       Keys("3"),                                                    # 求助 by key
+                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"))
+    assert harness.switchboard.transfers == [] and result.outcome == "completed"
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["level"], ticket["request_type"], ticket["topic"]) == (1, "求助", "紧急事件")
+    texts = call.texts()
+    assert texts[-3:] == ["zh:您的诉求已按紧急事项受理，立即转交处置。如遇危险，请立即拨打110、119或120。",
+                          f"zh:工单号是{NUMBER}。", "zh:感谢您的来电，再见。"]
+    assert not [text for text in texts if "两小时" in text or "二十四小时" in text]
+
+
+def test_a_caller_handed_over_by_110_skips_the_guidance_and_the_ticket_says_so():
+    harness = Harness()
+    call = ScriptedCall(Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp(),
+                        caller="0433110")
+    harness.run(load_bundle(HOTLINE), call, operator_number="8600", referred_by="110")
+    assert call.texts()[2] == "ko:용건을 말씀해 주십시오."            # no "call 110" guidance
+    assert harness.tickets.drafts["call-1"]["referred_by"] == "110"
