@@ -320,8 +320,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     if ticket.status != Status.REPLIED:  # an operator settled the callback meanwhile: keep the attempt only
         return
     if attempt.satisfaction is not None:
-        replies.record_delivery(session, attempt.reply_id, delivered=True, actor=ACTOR,
-                                note=f"read on callback attempt {attempt.number}", now=now)
+        _delivery(session, attempt, True, f"read on callback attempt {attempt.number}", now)
         service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                            callback_result=attempt.satisfaction, note=_answer_note(attempt))
         if attempt.satisfaction == "不满意":  # 重办: the unit works again under a new reply deadline
@@ -331,8 +330,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
             service.transition(session, ticket.id, Action.CLOSE, actor=ACTOR, rules=rules, now=now,
                                note=f"callback {attempt.satisfaction}")
         return
-    replies.record_delivery(session, attempt.reply_id, delivered=False, actor=ACTOR,
-                            note=f"callback attempt {attempt.number}: {attempt.outcome}", now=now)
+    _delivery(session, attempt, False, f"callback attempt {attempt.number}: {attempt.outcome}", now)
     if attempt.number < policy.attempts:
         due = policy.next_allowed(now + policy.retry_interval, calendar)
         _add_attempt(session, ticket.id, attempt.reply_id, attempt.number + 1, due, ACTOR)
@@ -340,6 +338,12 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                        callback_result="unreachable",
                        note=f"not reached in {attempt.number} attempts; an operator follows up")
+
+
+def _delivery(session: Session, attempt: CallbackAttempt, delivered: bool, note: str, now: datetime) -> None:
+    """The reply's delivery record, unless an operator already recorded it delivered (by another channel)."""
+    if attempt.reply.delivered_at is None:
+        replies.record_delivery(session, attempt.reply_id, delivered=delivered, actor=ACTOR, note=note, now=now)
 
 
 def _answer_note(attempt: CallbackAttempt) -> str:
