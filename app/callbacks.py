@@ -85,8 +85,16 @@ class CallbackDialler:
         """One round; returns the ids of the attempts it started dialling."""
         now = self.clock()
         calendar = self._calendar()
-        callbacks.expire_leases(self.session_factory, policy=self.policy, calendar=calendar, rules=self.rules, now=now)
-        callbacks.schedule_new(self.session_factory, self.policy, calendar, now)
+        steps: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("closing attempts past their lease", lambda: callbacks.expire_leases(
+                self.session_factory, policy=self.policy, calendar=calendar, rules=self.rules, now=now)),
+            ("scheduling first attempts", lambda: callbacks.schedule_new(self.session_factory, self.policy,
+                                                                         calendar, now)))
+        for step, job in steps:
+            try:  # one of them failing (a row the rules refuse) must not stop the calls
+                job()
+            except Exception:
+                log.exception("callbacks: %s failed; placing the due calls all the same", step)
         health = self.node.health()  # a node full of incoming calls has no line to spend an attempt on
         free = min(self.settings.max_concurrent_calls - self.calls_in_progress,
                    health.capacity - health.active_calls)

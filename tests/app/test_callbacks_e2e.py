@@ -284,3 +284,15 @@ def test_a_hang_up_before_the_question_is_retried(desk, softphone_factory):
     assert (first.outcome, first.satisfaction, second.state, second.due_at) == (
         "hung_up", None, "pending", T0 + timedelta(hours=2))
     assert desk.ticket(ticket_id).status == "replied"
+
+
+def test_a_round_whose_lease_step_fails_still_places_the_due_calls(desk, softphone_factory, monkeypatch, caplog):
+    citizen = softphone_factory()
+    desk.replied_ticket(citizen.extension)
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("a row the rules refuse")
+
+    monkeypatch.setattr(callbacks, "expire_leases", refused)
+    assert len(desk.dialler.run_once()) == 1 and desk.dialler.wait_idle(30)
+    assert "closing attempts past their lease failed" in caplog.text
