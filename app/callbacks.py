@@ -175,8 +175,8 @@ class CallbackDialler:
             return AttemptResult(dialled.status if dialled.status in callbacks.OUTCOMES else "failed",
                                  note=f"SIP {dialled.sip_status}" if dialled.sip_status else None)
         session = dialled.session
-        recording = record_caller(session, self.recordings_dir)
-        try:
+        try:  # whatever fails here, the call is hung up (the node's slot comes back with it)
+            recording = record_caller(session, self.recordings_dir)
             flow_result = FlowRunner(self.flow(), session, self.services, initial_vars=flow_vars(call),
                                      call_ended=(CallEnded,)).run()
         finally:

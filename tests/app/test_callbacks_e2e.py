@@ -296,3 +296,16 @@ def test_a_round_whose_lease_step_fails_still_places_the_due_calls(desk, softpho
     monkeypatch.setattr(callbacks, "expire_leases", refused)
     assert len(desk.dialler.run_once()) == 1 and desk.dialler.wait_idle(30)
     assert "closing attempts past their lease failed" in caplog.text
+
+
+def test_a_call_whose_flow_cannot_start_is_hung_up_and_counted(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.flow = lambda: (_ for _ in ()).throw(OSError("flow file unreadable"))
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_ended(10)  # not left open until the media time-out
+    assert desk.dialler.wait_idle(10)
+    first, _ = desk.attempts(ticket_id)
+    assert (first.outcome, first.note) == ("failed", "OSError: flow file unreadable")
+    assert desk.dialler.node.health().active_calls == 0
