@@ -16,7 +16,6 @@ short transactions.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +30,6 @@ from tickets.claims import claim_each
 from tickets.lifecycle import Action, Status
 from tickets.models import SATISFACTION, CallbackAttempt, Reply, Ticket, utcnow
 
-log = logging.getLogger(__name__)
 ACTOR = "callbacks"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # How an attempt ended. 'answered' with a satisfaction is the only success; the rest are retried.
