@@ -16,7 +16,6 @@ short transactions.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +30,6 @@ from tickets.claims import claim_each
 from tickets.lifecycle import Action, Status
 from tickets.models import SATISFACTION, CallbackAttempt, Reply, Ticket, utcnow
 
-log = logging.getLogger(__name__)
 ACTOR = "callbacks"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # How an attempt ended. 'answered' with a satisfaction is the only success; the rest are retried.
@@ -320,8 +318,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     if ticket.status != Status.REPLIED:  # an operator settled the callback meanwhile: keep the attempt only
         return
     if attempt.satisfaction is not None:
-        replies.record_delivery(session, attempt.reply_id, delivered=True, actor=ACTOR,
-                                note=f"read on callback attempt {attempt.number}", now=now)
+        _delivery(session, attempt, True, f"read on callback attempt {attempt.number}", now)
         service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                            callback_result=attempt.satisfaction, note=_answer_note(attempt))
         if attempt.satisfaction == "不满意":  # 重办: the unit works again under a new reply deadline
@@ -331,8 +328,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
             service.transition(session, ticket.id, Action.CLOSE, actor=ACTOR, rules=rules, now=now,
                                note=f"callback {attempt.satisfaction}")
         return
-    replies.record_delivery(session, attempt.reply_id, delivered=False, actor=ACTOR,
-                            note=f"callback attempt {attempt.number}: {attempt.outcome}", now=now)
+    _delivery(session, attempt, False, f"callback attempt {attempt.number}: {attempt.outcome}", now)
     if attempt.number < policy.attempts:
         due = policy.next_allowed(now + policy.retry_interval, calendar)
         _add_attempt(session, ticket.id, attempt.reply_id, attempt.number + 1, due, ACTOR)
@@ -340,6 +336,12 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                        callback_result="unreachable",
                        note=f"not reached in {attempt.number} attempts; an operator follows up")
+
+
+def _delivery(session: Session, attempt: CallbackAttempt, delivered: bool, note: str, now: datetime) -> None:
+    """The reply's delivery record, unless an operator already recorded it delivered (by another channel)."""
+    if attempt.reply.delivered_at is None:
+        replies.record_delivery(session, attempt.reply_id, delivered=delivered, actor=ACTOR, note=note, now=now)
 
 
 def _answer_note(attempt: CallbackAttempt) -> str:

@@ -270,3 +270,42 @@ def test_a_citizen_calling_12345_with_a_pending_callback_answers_it_there(desk, 
     assert (attempt.outcome, attempt.satisfaction, attempt.called_number, attempt.node) == (
         "answered", "满意", None, "node-a")
     assert Path(attempt.recording_ref).stat().st_size > RATE * 2 * 3
+
+
+def test_a_hang_up_before_the_question_is_retried(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_for_audio(0.3, timeout=20)  # the greeting has started
+    call.hangup()
+    assert desk.dialler.wait_idle(30)
+    first, second = desk.attempts(ticket_id)
+    assert (first.outcome, first.satisfaction, second.state, second.due_at) == (
+        "hung_up", None, "pending", T0 + timedelta(hours=2))
+    assert desk.ticket(ticket_id).status == "replied"
+
+
+def test_a_round_whose_lease_step_fails_still_places_the_due_calls(desk, softphone_factory, monkeypatch, caplog):
+    citizen = softphone_factory()
+    desk.replied_ticket(citizen.extension)
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("a row the rules refuse")
+
+    monkeypatch.setattr(callbacks, "expire_leases", refused)
+    assert len(desk.dialler.run_once()) == 1 and desk.dialler.wait_idle(30)
+    assert "closing attempts past their lease failed" in caplog.text
+
+
+def test_a_call_whose_flow_cannot_start_is_hung_up_and_counted(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.flow = lambda: (_ for _ in ()).throw(OSError("flow file unreadable"))
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_ended(10)  # not left open until the media time-out
+    assert desk.dialler.wait_idle(10)
+    first, _ = desk.attempts(ticket_id)
+    assert (first.outcome, first.note) == ("failed", "OSError: flow file unreadable")
+    assert desk.dialler.node.health().active_calls == 0

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ticket_steps import reply_and_approve, walk
-from tickets import callbacks, service
+from tickets import callbacks, replies, service
 from tickets.calendar import WorkingCalendar
 from tickets.callbacks import AttemptResult, CallbackPolicy
 from tickets.lifecycle import Action
@@ -244,3 +244,17 @@ def test_a_citizen_who_calls_in_takes_the_pending_callback_at_any_hour(session_f
         ticket = session.get(Ticket, ticket_id)
         assert (ticket.status, ticket.callback_result) == ("closed", "基本满意")
         assert [a.called_number for a in callbacks.attempts_of(session, ticket_id)] == ["13800001234", None]
+
+
+def test_a_reply_an_operator_delivered_otherwise_still_gets_its_callback(session_factory, rules):
+    ticket_id = replied_ticket(session_factory, rules, T0)
+    callbacks.schedule_new(session_factory, POLICY, CALENDAR, T0)
+    with session_factory.begin() as session:
+        reply = session.query(Reply).filter_by(ticket_id=ticket_id).one()
+        replies.record_delivery(session, reply.id, delivered=True, actor="operator", note="by SMS", now=T0)
+    place(session_factory, rules, T0, AttemptResult("no_answer"))
+    place(session_factory, rules, T0 + timedelta(hours=3), AttemptResult("answered", "1"))
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).status == "closed"
+        reply = session.query(Reply).filter_by(ticket_id=ticket_id).one()
+        assert (reply.delivered_at, reply.delivery_note, reply.delivery_attempts) == (T0, "by SMS", 1)
