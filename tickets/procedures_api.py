@@ -15,12 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from tickets import attachments, knowledge_review, replies, service
+from tickets import attachments, knowledge_review, replies, routing, service
 from tickets.api import AnyRole, Operator, RowId, RulesDep, SessionDep, require, visible_ticket
 from tickets.auth import Principal
 from tickets.models import Reply
 from tickets.schemas import (ONE_LINE, AttachmentOut, DeliveryIn, KnowledgeOut, ReplyForDelivery, ReplyIn, ReplyOut,
-                             ReviewIn)
+                             ReviewIn, UnitProposalOut)
 
 router = APIRouter()
 Replier = Annotated[Principal, require("operator", "unit_staff", "admin")]
@@ -151,6 +151,17 @@ def download_attachment(reply_id: RowId, attachment_id: RowId, session: SessionD
     attachment = attachments.get_attachment(session, reply_id, attachment_id)
     return FileResponse(attachment.storage_ref, media_type=attachment.media_type, filename=attachment.filename,
                         headers={"Cache-Control": "private, no-store"})
+
+
+# --- routing (按责转办) ----------------------------------------------------------------------------------------
+
+@router.get("/tickets/{ticket_id}/routing", response_model=list[UnitProposalOut], tags=["tickets"],
+            responses={404: {"description": "no such ticket"}})
+def routing_proposal(ticket_id: RowId, session: SessionDep, principal: Operator) -> Any:
+    """The member units proposed for the ticket, best first, each with the reason (its categories: the
+    topic or a category in the content; its areas: the address or the content). The operator confirms by
+    dispatching to one (transitions, action dispatch, unit_id); the unit's reply deadline starts then."""
+    return routing.propose_units(session, service.get_ticket(session, ticket_id))
 
 
 # --- units' knowledge entries under review (第七条(四)) --------------------------------------------------------

@@ -261,6 +261,14 @@ class UnitOut(ResponseModel):
                                                  "which may hold a secret, is not shown)")
 
 
+class UnitProposalOut(ResponseModel):
+    unit_id: int
+    unit_name: str
+    reasons: list[str] = Field(description="why this unit: each category or area that matched")
+    by_category: bool
+    by_area: bool
+
+
 Question = line(500, min_length=1)
 Answer = text(CONTENT_MAX_LENGTH, min_length=1)
 Keywords = Annotated[list[line(50, min_length=1)], Field(max_length=50)]  # type: ignore[valid-type]

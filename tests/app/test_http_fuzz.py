@@ -49,6 +49,7 @@ ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/knowledge"): ANY, ("POST", "/api/knowledge"): ANY, ("GET", "/api/knowledge/{entry_id}"): ANY,
     ("PATCH", "/api/knowledge/{entry_id}"): ANY, ("DELETE", "/api/knowledge/{entry_id}"): OPERATORS,
     ("GET", "/api/knowledge-review"): ANY, ("POST", "/api/knowledge/{entry_id}/review"): OPERATORS,
+    ("GET", "/api/tickets/{ticket_id}/routing"): OPERATORS,
     ("GET", "/api/holidays"): ANY, ("PUT", "/api/holidays/{day}"): ADMIN, ("DELETE", "/api/holidays/{day}"): ADMIN,
     ("GET", "/api/stats/rates"): OPERATORS, ("GET", "/api/stats/rates/by-unit"): OPERATORS,
     ("GET", "/api/stats/counts"): OPERATORS, ("GET", "/api/stats/hot-topics"): OPERATORS,
