@@ -120,6 +120,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticket.no_actions": ("当前状态下没有可执行的操作。", "No action is possible in this status."),
     "ticket.mark_reviewed": ("标记为已复核", "Mark reviewed"),
     "ticket.reviewed": ("已复核 {at}", "reviewed {at}"),
+    "ticket.supervised": ("督办 {at}", "supervised (督办) {at}"),
+    "ticket.evasion": ("推诿标记 {at}", "flagged for shirking (推诿) {at}"),
     "ticket.original": ("原文", "recognised"),
     "ticket.corrected_by": ("更正", "corrected by"),
     "ticket.incomplete": ("未完成：{reason}", "Incomplete: {reason}"),

@@ -39,4 +39,7 @@ def test_a_unit_reads_its_supervision_notice_and_the_centre_sees_the_list(site):
 
     centre = site.sign_in("operator").get("/notifications").text
     assert f'data-ticket="{site.other_unit_ticket_id}"' in re.search(r'id="supervision".*', centre, re.S).group(0)
+    ticket_page = site.client.get(f"/tickets/{site.other_unit_ticket_id}").text
+    assert re.search(r'id="ticket-supervised">督办 \d{4}-\d\d-\d\d \d\d:\d\d<', ticket_page)
+    assert 'id="ticket-evasion"' not in ticket_page  # once is not 推诿
     assert site.sign_in("reviewer").get("/notifications").status_code == 403
