@@ -7,5 +7,9 @@ setup:
 run: setup
 	.venv/bin/python server.py $(if $(CONFIG),--config $(CONFIG),)
 
+# The suite runs on one pytest worker per core (TEST_WORKERS=0: in this process, one test at a time); a test file
+# stays on one worker, so its module fixtures (a node, a browser, a cluster) are built once.
+TEST_WORKERS ?= auto
+
 test: setup
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

@@ -1,18 +1,20 @@
 """The node's callback dialler (回访): places the due callback attempts of the shared queue
-(tickets.callbacks) through this node and runs the callback flow on each answered call.
+(tickets.callbacks) through this node and runs the callback flow on each answered call; and offers the
+reply and the survey to a citizen who calls 12345 while their callback is pending.
 
 Every `poll_seconds` one round: attempts whose node died are closed (their lease ran out), newly approved
 replies get their first attempt, and as many due attempts are claimed as this node has callback lines free
-(`max_concurrent_calls`). Each claimed attempt is dialled on a thread of its own; the flow speaks and listens,
-and what it collected (or why there was nothing: busy, no answer, silence, hang-up, wrong digits) is
-written back as the attempt's outcome, which schedules the next attempt or settles the ticket. The clock is
+(`max_concurrent_calls`, and never more than the node's free call slots). Each claimed attempt is dialled
+on a thread of its own; the flow speaks and listens, and what it collected (or why there was nothing: busy,
+no answer, silence, hang-up, wrong digits) is written back as the attempt's outcome, which schedules the
+next attempt or settles the ticket. The clock is
 injected so that tests move through retries, quiet hours and holidays without sleeping.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,6 @@ log = logging.getLogger(__name__)
 # recorded reason and its words ('' without a model), or why there is no answer.
 SATISFACTION_VAR, REASON_VAR, REASON_TEXT_VAR, OUTCOME_VAR = ("satisfaction", "reason_audio", "reason",
                                                              "callback_outcome")
-DIALLED = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}  # ivr.node.DialResult.status
 
 
 class CallbackDialler:
@@ -84,9 +85,19 @@ class CallbackDialler:
         """One round; returns the ids of the attempts it started dialling."""
         now = self.clock()
         calendar = self._calendar()
-        callbacks.expire_leases(self.session_factory, policy=self.policy, calendar=calendar, rules=self.rules, now=now)
-        callbacks.schedule_new(self.session_factory, self.policy, calendar, now)
-        free = self.settings.max_concurrent_calls - self.calls_in_progress
+        steps: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("closing attempts past their lease", lambda: callbacks.expire_leases(
+                self.session_factory, policy=self.policy, calendar=calendar, rules=self.rules, now=now)),
+            ("scheduling first attempts", lambda: callbacks.schedule_new(self.session_factory, self.policy,
+                                                                         calendar, now)))
+        for step, job in steps:
+            try:  # one of them failing (a row the rules refuse) must not stop the calls
+                job()
+            except Exception:
+                log.exception("callbacks: %s failed; placing the due calls all the same", step)
+        health = self.node.health()  # a node full of incoming calls has no line to spend an attempt on
+        free = min(self.settings.max_concurrent_calls - self.calls_in_progress,
+                   health.capacity - health.active_calls)
         claimed = callbacks.claim_due(self.session_factory, self.node_name, policy=self.policy, calendar=calendar,
                                       now=now, limit=free)
         for call in claimed:
@@ -96,6 +107,40 @@ class CallbackDialler:
                 self._calls.add(thread)
             thread.start()
         return [call.attempt_id for call in claimed]
+
+    def serve_inbound(self, session: CallSession, run: Callable[[Mapping[str, Any]], CallResult]) -> CallResult:
+        """Run the intake flow for a citizen who called 12345 (`run(extra_vars)`): when their ticket waits
+        for its callback, the attempt is held for this call and the flow offers the reply and the survey
+        (`pending_callback`); their answer is stored like a callback's, otherwise the attempt is given back
+        as it was (not counted: they called us). A database away only means no offer."""
+        try:
+            pending = callbacks.claim_for_caller(self.session_factory, session.caller, self.node_name,
+                                                 policy=self.policy, now=self.clock())
+        except Exception:
+            log.exception("call %s: pending callback not looked up", session.call_id)
+            pending = None
+        if pending is None:
+            return run({})
+        flow_result: CallResult | None = None
+        try:
+            flow_result = run({"pending_callback": "yes", **flow_vars(pending)})
+            return flow_result
+        finally:
+            self._settle_inbound(pending, flow_result, session)
+
+    def _settle_inbound(self, call: CallbackCall, flow_result: CallResult | None, session: CallSession) -> None:
+        result = attempt_result(flow_result, session, session.recording_path or "") if flow_result else None
+        try:
+            calendar = self._calendar()
+            with self.session_factory.begin() as db_session:
+                if result is not None and result.outcome == "answered":
+                    callbacks.finish(db_session, call.attempt_id, result, node=self.node_name, policy=self.policy,
+                                     calendar=calendar, rules=self.rules, now=self.clock())
+                else:
+                    callbacks.release(db_session, call.attempt_id, node=self.node_name)
+        except Exception:
+            log.exception("call %s: callback attempt %d not settled; its lease will close it", session.call_id,
+                          call.attempt_id)
 
     def _calendar(self) -> WorkingCalendar:
         with self.session_factory() as session:
@@ -110,9 +155,10 @@ class CallbackDialler:
             except Exception as error:  # the call failed on our side: counted, retried like a failed dial
                 log.exception("callback attempt %d failed", call.attempt_id)
                 result = AttemptResult("failed", note=f"{type(error).__name__}: {error}")
+            calendar = self._calendar()
             with self.session_factory.begin() as session:
                 callbacks.finish(session, call.attempt_id, result, node=self.node_name, policy=self.policy,
-                                 calendar=self._calendar(), rules=self.rules, now=self.clock())
+                                 calendar=calendar, rules=self.rules, now=self.clock())
             log.info("callback attempt %d (ticket %s, attempt %d): %s %s", call.attempt_id, call.ticket_number,
                      call.attempt_number, result.outcome, SATISFACTION.get(result.satisfaction_key or "", ""))
         except service.Conflict as conflict:  # our lease ran out meanwhile: already counted as interrupted
@@ -126,11 +172,11 @@ class CallbackDialler:
     def _call(self, call: CallbackCall) -> AttemptResult:
         dialled = self.node.dial(call.phone, timeout=self.settings.ring_seconds)
         if dialled.status != "answered" or dialled.session is None:
-            return AttemptResult(DIALLED.get(dialled.status, "failed"),
+            return AttemptResult(dialled.status if dialled.status in callbacks.OUTCOMES else "failed",
                                  note=f"SIP {dialled.sip_status}" if dialled.sip_status else None)
         session = dialled.session
-        recording = record_caller(session, self.recordings_dir)
-        try:
+        try:  # whatever fails here, the call is hung up (the node's slot comes back with it)
+            recording = record_caller(session, self.recordings_dir)
             flow_result = FlowRunner(self.flow(), session, self.services, initial_vars=flow_vars(call),
                                      call_ended=(CallEnded,)).run()
         finally:

@@ -64,6 +64,9 @@ class CallflowSettings:
     flow: str = "hotline12345"  # a flow file <flows_dir>/<flow>.yaml, or "demo" for ivr's demo menu
     operator_seat: str = "1003"  # SIP number of the human operator seat (0, or a second failure)
     police_number: str = "110"  # SIP number of the 110 desk (9 during the emergency guidance)
+    # Numbers whose calls the 110 desk hands over (comma-separated): the calling number, or a number dialled
+    # for hand-overs; empty: none. Such a call skips the emergency guidance and its ticket says "referred by 110".
+    police_referral_numbers: str = ""
     flows_dir: str = "callflows/flows"
     models_dir: str = "var/models"  # Vosk models, one folder per language (Korean is also packaged)
     # Free-speech answers the recognisers decode in real time at once (0: asr's default per core); callers
@@ -75,11 +78,19 @@ class CallflowSettings:
             value = getattr(self, key)
             if not value.isdigit():
                 raise SettingError(key, f"must be a SIP number (digits), got {value!r}")
+        for number in self.referral_numbers:
+            if not number.isdigit():
+                raise SettingError("police_referral_numbers", f"SIP numbers (digits), comma-separated, got {number!r}")
         if self.flow != DEMO_FLOW:
             flow_file = ROOT / self.flows_dir / f"{self.flow}.yaml"
             if not flow_file.is_file():
                 raise SettingError("flow", f"{self.flow!r}: no flow file {flow_file} "
                                            f"(expected {DEMO_FLOW!r} or the name of a .yaml file in flows_dir)")
+
+
+    @property
+    def referral_numbers(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.police_referral_numbers.split(",") if part.strip())
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from tickets.lifecycle import Status
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CALL_SETUP_FIELDS = frozenset({"language"})  # answers that set up the call, not the request: no draft yet
+# Answers that set up the call, not the request (the language key, who handed the caller over): no draft yet.
+CALL_SETUP_FIELDS = frozenset({"language", "referred_by"})
 WRITTEN_DURING_CALL = "call"
 
 

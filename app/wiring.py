@@ -26,6 +26,7 @@ from app.conferences import CaseAnnouncements, build_desk
 from app.config import ROOT, NodeConfig, ServerSettings
 from app.journal_service import JournalService
 from app.live_calls import LiveCallStore, PickUpSwitchboard
+from app.referrals import referral_vars
 from app.node_commands import NodeCommands
 from app.shared_calls import DEFAULT_PREFIX, SharedCalls
 from app.transcripts import TranscriptLinker
@@ -117,10 +118,16 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     journal.start()
     handler: FlowCallHandler | None = None  # needs the node (switchboard), which needs on_call first
 
+    dialler: CallbackDialler | None = None  # needs the node too
+
     def answer(session: CallSession) -> None:
         assert handler is not None, "calls are answered only after node.start()"
         live.watch(session)
-        handler(session)
+        referral = referral_vars(callflow_settings.referral_numbers, session.caller, session.called)
+        if dialler is None:
+            handler(session, referral)
+        else:  # a callback pending for the caller is offered first
+            dialler.serve_inbound(session, lambda extra_vars: handler(session, {**referral, **extra_vars}))
 
     node = IvrNode.from_settings(config.sip, on_call=recorded(answer, recordings_dir),
                                  on_record=transcripts.on_record)
@@ -135,7 +142,6 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
                                             "police_number": callflow_settings.police_number},
                               call_ended=(CallEnded,))
 
-    dialler = None
     if callback_bundle is not None:
         dialler = CallbackDialler(node, session_factory, rules, config.callbacks, lambda: flows.get(callback_flow),
                                   services, recordings_dir, node_name(settings))

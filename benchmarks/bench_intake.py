@@ -86,7 +86,8 @@ class Prompts:
                 return wav.readframes(wav.getnframes())[: int(HEAD_SECONDS * RATE) * 2]
 
         wanted = {"ask_request": ("ask_request", "prompt"), "ask_request_keys": ("ask_request", "keypad_prompt"),
-                  "type_menu": ("type_menu", "prompt"), "ask_name": ("ask_name", "prompt"),
+                  "type_menu": ("type_menu", "prompt"), "ask_confidential": ("ask_confidential", "prompt"),
+                  "ask_name": ("ask_name", "prompt"),
                   "ask_address": ("ask_address", "prompt"), "again": ("ask_request", "invalid"),
                   "no_input": ("ask_request", "no_input"), "operator": ("operator", "prompt"),
                   "operator_busy": ("operator_busy", "prompt"), "goodbye": ("goodbye", "prompt")}
@@ -154,6 +155,9 @@ class Caller(threading.Thread):
             elif prompt == "type_menu":
                 call.send_dtmf("1")
                 self.steps[-1] = "type"
+                continue
+            elif prompt == "ask_confidential":  # a complaint: not kept confidential
+                call.send_dtmf("2")
                 continue
             elif prompt == "ask_name":
                 last_answer = self.speech[self.name_said]

@@ -25,9 +25,10 @@ class FlowCallHandler:
         self.call_ended = call_ended
         registry.get(flow_name)
 
-    def __call__(self, call: Call) -> CallResult:
+    def __call__(self, call: Call, extra_vars: Mapping[str, Any] | None = None) -> CallResult:
+        """Run the flow on `call`; `extra_vars` are this call's own (e.g. the caller's pending callback)."""
         bundle = self.registry.get(self.flow_name)  # new calls get the newest good version
-        result = FlowRunner(bundle, call, self.services, initial_vars=self.initial_vars,
+        result = FlowRunner(bundle, call, self.services, initial_vars={**self.initial_vars, **(extra_vars or {})},
                             call_ended=self.call_ended).run()
         log.info("call %s from %s: %s (%s)", call.call_id, call.caller, result.outcome, result.detail)
         return result

@@ -7,7 +7,9 @@ Rules that hold everywhere, whatever the flow says:
   flow's (by default: the operator) — so a second failure to understand reaches a human;
 - every collected value the flow maps in `draft` is saved to the ticket draft at once, and a call that
   leaves before the ticket is submitted marks its draft incomplete for an operator;
-- a port that fails unexpectedly (or a flow that loops) hands the caller to the operator node once.
+- a port that fails unexpectedly (or a flow that loops) hands the caller to the operator node once;
+- with a flow `emergency` watch, every free-speech answer is classified as it is heard: words of danger (the
+  ticket rules' police transfer) run the emergency nodes at once, whatever the question was.
 """
 from __future__ import annotations
 
@@ -363,9 +365,28 @@ class FlowRunner:
             if heard.recognised and not text:
                 return _INVALID
             self._store(node.var, text)  # '' when not recognised (no model, or on keys): transcribed later
+            self._watch_for_danger(text)
             return node.next
 
         return self._attempts(flow, node, attempt)
+
+    def _watch_for_danger(self, text: str) -> None:
+        """The flow's emergency watch (the procedures handle non-police matters and link to 110, 第三条): when
+        the rules find words of danger in `text`, the emergency nodes run now (they transfer to 110, or ask
+        first); their `return` (the caller declined) continues the call after this answer. A classifier that
+        fails costs nothing but the watch on this answer."""
+        watch = self.main.emergency
+        if watch is None or not text:
+            return
+        try:
+            police = self.services.tickets.propose(text).police_transfer
+        except Exception:
+            log.exception("call %s: classifying an answer for words of danger failed", self.call.call_id)
+            return
+        if police:
+            log.info("call %s: words of danger (%s) at %s", self.call.call_id, police, self._where())
+            self.vars["police_transfer"] = police
+            self._execute(self.main, watch.node)
 
     def _do_record(self, flow: Flow, node: model.RecordNode) -> str:
         with self.listener.turn(self.language, phrases=None, recognise=False, record=True, timeout=node.timeout,
@@ -427,6 +448,7 @@ class FlowRunner:
                 self._store("topic", proposal.topic)
                 self._store("level", proposal.level)
                 self._store("unit", self._responsible_unit(proposal.topic))
+                self._store("police_transfer", proposal.police_transfer)
                 return node.next
             if node.action == "create":
                 info = tickets.submit(self.call.call_id, self.call.caller, {**self._draft_values(), **fields})

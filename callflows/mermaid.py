@@ -16,6 +16,8 @@ def to_mermaid(flow: Flow) -> str:
             lines.append(f"    {_id(name)} {arrow} {_id(target)}")
     if flow.operator:
         lines.append(f'    anywhere(("any point")) -. "{flow.operator.digit}" .-> {_id(flow.operator.node)}')
+    if flow.emergency:
+        lines.append(f'    danger(("words of danger")) -. police_transfer .-> {_id(flow.emergency.node)}')
     return "\n".join(lines) + "\n"
 
 

@@ -103,6 +103,15 @@ class OperatorEscape(Located):
 
 
 @dataclass
+class EmergencyWatch(Located):
+    """Words of danger in any free-speech answer (the ticket rules' police transfer, `police_transfer` set to
+    at_once or ask) run the flow from `node` at once; when that part ends in a `return` node (the caller
+    declined 110) the call goes on after the answer."""
+
+    node: NodeRef = NodeRef("")
+
+
+@dataclass
 class Node(Located):
     name: str = field(default="", kw_only=True)
 
@@ -308,6 +317,7 @@ class Flow(Located):
     vars: dict[str, Template] = field(default_factory=dict)
     expects: list[str] = field(default_factory=list)
     operator: OperatorEscape | None = None
+    emergency: EmergencyWatch | None = None
     on_failure: NodeRef | None = None
     on_hangup: NodeRef | None = None  # run after the caller hung up; only nodes that need no audio take effect
     business_hours: BusinessHours | None = None

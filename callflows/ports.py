@@ -106,6 +106,7 @@ class Proposal(Protocol):
     level: int
     request_type: str | None
     topic: str | None
+    police_transfer: str | None  # "at_once" (fire, gas) or "ask" (with the caller's consent): a matter for 110
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from callflows.model import (AskNode, BranchNode, CollectNode, Condition, Flow, 
 from callflows.templates import FORMATS, LANGUAGES, placeholders
 
 BUILTIN_VARS = ("caller", "called", "call_id", "language")
-TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level", "unit"),
+TICKET_OUTPUTS = {"propose": ("request_type", "topic", "level", "unit", "police_transfer"),
                   "create": ("ticket_number", "deadline"),
                   **{action: ("ticket_number", "ticket_status", "deadline", "request_type")
                      for action in ("update", "lookup", "answer", "transfer")}}
@@ -70,6 +70,8 @@ def validate(flow: Flow, shared_vars: set[str] = frozenset()) -> list[FlowIssue]
 def vars_set_by(flow: Flow) -> set[str]:
     """Every variable that something in the flow (or the call itself) sets."""
     names = set(BUILTIN_VARS) | set(flow.vars) | set(flow.expects)
+    if flow.emergency:
+        names.add("police_transfer")
     for node in flow.nodes.values():
         if isinstance(node, (CollectNode, AskNode, RecordNode)) and node.var:
             names.add(node.var)
@@ -130,6 +132,8 @@ class _Validator:
             if flow.operator.digit not in DTMF_KEYS:
                 self.error(flow.operator.line_of("digit"), f"operator digit '{flow.operator.digit}' is not a key")
             self.check_target(flow.operator.node, flow.operator.line_of("node"), "operator node")
+        if flow.emergency:
+            self.check_target(flow.emergency.node, flow.emergency.line_of("node"), "emergency node")
         if flow.on_failure:
             self.check_target(flow.on_failure, flow.line_of("on_failure"), "on_failure")
         if flow.on_hangup:
@@ -164,7 +168,7 @@ class _Validator:
 
     def check_reachable(self) -> None:
         roots = [self.flow.start, self.flow.on_failure, self.flow.on_hangup,
-                 self.flow.operator and self.flow.operator.node]
+                 self.flow.operator and self.flow.operator.node, self.flow.emergency and self.flow.emergency.node]
         pending = deque(root for root in roots if root in self.flow.nodes)
         reached: set[str] = set()
         while pending:

@@ -1,7 +1,9 @@
 """Which recordings a ticket has and who may hear them: the `recordings.serving.RecordingCatalog` over the
-ticket database. Visibility follows the ticket API: unit staff only hear their own unit's tickets, and on a
-ticket kept confidential they get none of the recordings that identify the citizen (the same fields the
-API hides). Each listen is written into the ticket's history."""
+ticket database: the intake's (the whole call and the answers) and each callback (回访) call's with its recorded
+不满意 reason. Visibility follows the ticket API: unit staff only hear their own unit's tickets, on a ticket kept
+confidential they get none of the recordings that identify the citizen (the same fields the API hides), and
+never a callback's (the callbacks API hides those references from them). Each listen is written into the
+ticket's history."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recordings.serving import RecordingEntry
-from tickets import service
+from tickets import callbacks, service
 from tickets.api import IDENTITY_FIELDS
 from tickets.auth import Principal
 from tickets.models import Ticket, TicketEvent, utcnow
@@ -24,6 +26,7 @@ SAME_LISTEN = timedelta(minutes=5)
 RECORDING_FIELDS = {"call": "call_recording_ref", "request": "recording_ref", "name": "name_recording_ref",
                     "address": "address_recording_ref"}
 LABELS = {"call": "whole call", "request": "request", "name": "name", "address": "address"}
+CALLBACK_RECORDING = "callback-"  # + the attempt's id: its whole call; + "-reason": its recorded 不满意 reason
 
 
 def hidden_from(ticket: Ticket, principal: Principal) -> frozenset[str]:
@@ -41,10 +44,19 @@ def visible_ticket(session: Session, ticket_id: int, principal: Principal) -> Ti
     return ticket
 
 
-def ticket_recordings(ticket: Ticket, principal: Principal) -> list[RecordingEntry]:
+def ticket_recordings(session: Session, ticket: Ticket, principal: Principal) -> list[RecordingEntry]:
     hidden = hidden_from(ticket, principal)
-    return [RecordingEntry(name, LABELS[name], Path(getattr(ticket, field)))
-            for name, field in RECORDING_FIELDS.items() if getattr(ticket, field) and field not in hidden]
+    entries = [RecordingEntry(name, LABELS[name], Path(getattr(ticket, field)))
+               for name, field in RECORDING_FIELDS.items() if getattr(ticket, field) and field not in hidden]
+    if principal.role != "unit_staff":
+        for attempt in callbacks.attempts_of(session, ticket.id):
+            if attempt.recording_ref:
+                entries.append(RecordingEntry(f"{CALLBACK_RECORDING}{attempt.id}", f"callback call {attempt.number}",
+                                              Path(attempt.recording_ref)))
+            if attempt.reason_ref:
+                entries.append(RecordingEntry(f"{CALLBACK_RECORDING}{attempt.id}-reason",
+                                              f"callback {attempt.number}: reason", Path(attempt.reason_ref)))
+    return entries
 
 
 class TicketRecordings:
@@ -55,7 +67,7 @@ class TicketRecordings:
 
     def recordings(self, ticket_id: int, viewer: Principal) -> list[RecordingEntry]:
         with self.session_factory() as session:
-            return ticket_recordings(visible_ticket(session, ticket_id, viewer), viewer)
+            return ticket_recordings(session, visible_ticket(session, ticket_id, viewer), viewer)
 
     def listened(self, ticket_id: int, entry: RecordingEntry, viewer: Principal) -> None:
         now = utcnow()

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from console.auth import ConsoleUser, PageUser
-from console.catalog import hidden_from, ticket_recordings, visible_ticket
+from console.catalog import CALLBACK_RECORDING, hidden_from, ticket_recordings, visible_ticket
 from console.countdown import countdown
 from console.i18n import known, language_of
 from console.transcripts import transcript_document
 from console.web import render
-from tickets import replies, review, service
+from tickets import callbacks, replies, review, service
 from tickets.api import UNIT_STAFF_ACTIONS
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions
 from tickets.models import CALLBACK_RESULTS, REQUEST_TYPES, Ticket, utcnow
@@ -68,9 +68,12 @@ def ticket_page(request: Request, user: ConsoleUser, ticket_id: int, *, error: s
         except service.NotFound:
             return render(request, "notfound.html", user, lang, status_code=404)
         hidden = hidden_from(ticket, user.principal)
-        recordings = [{"entry": entry, "available": entry.path.is_file(),
-                       "url": str(request.url_for("play_recording", ticket_id=ticket.id, name=entry.name))}
-                      for entry in ticket_recordings(ticket, user.principal)]
+        playable = [{"entry": entry, "available": entry.path.is_file(),
+                     "url": str(request.url_for("play_recording", ticket_id=ticket.id, name=entry.name))}
+                    for entry in ticket_recordings(session, ticket, user.principal)]
+        recordings = [rec for rec in playable if not rec["entry"].name.startswith(CALLBACK_RECORDING)]
+        callback_recordings = {rec["entry"].name: rec for rec in playable
+                               if rec["entry"].name.startswith(CALLBACK_RECORDING)}
         transcript = None if "transcript_ref" in hidden else transcript_document(session, ticket)
         units = service.list_units(session)
         return render(request, "ticket.html", user, lang, status_code=status_code, ticket=ticket, hidden=hidden,
@@ -78,6 +81,8 @@ def ticket_page(request: Request, user: ConsoleUser, ticket_id: int, *, error: s
                       countdown=countdown(ticket, utcnow(), lang), history=history(ticket),
                       recordings=recordings, transcript=transcript, actions=actions_for(ticket, user),
                       reply=reply_forms(ticket, user, session),
+                      callback_attempts=callbacks.attempts_of(session, ticket.id),
+                      callback_recordings=callback_recordings,
                       handled_default=utcnow() + timedelta(minutes=1),  # the form's minutes never predate now
                       rejection_reasons=request.app.state.tickets.rules.procedures.rejection_reasons,
                       request_types=REQUEST_TYPES, callback_results=CALLBACK_RESULTS, error=error,

@@ -1,5 +1,5 @@
 """Fixtures shared across the suite: the real local SIP server (Kamailio on loopback, a free UDP port)
-and simulated callers registered to it.
+and simulated callers registered to it; and a ticket database migrated once per session, copied per test.
 
 `sip_server` is session-scoped: one Kamailio for all SIP tests. An extension is registered from one device
 at a time: a second device is refused (403) until the first de-registers, so every fixture here stops
@@ -11,9 +11,13 @@ from __future__ import annotations
 import itertools
 import math
 import secrets
+import sqlite3
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,6 +26,9 @@ from ivr.local_sip_server import LocalSipServer
 
 IVR_EXTENSION = "12345"
 TESTER_EXTENSIONS = tuple(str(n) for n in range(1001, 1021))
+# Handed out in turn to tests that need "some phone"; apart from the testers above, which tests name
+# (a cycle over the named ones once gave a test's own softphone the extension its callee then could not register).
+POOLED_EXTENSIONS = tuple(str(n) for n in range(1021, 1041))
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class SipServerInfo:
     extensions: dict[str, str]
     ivr_extension: str
     tester_extensions: tuple[str, ...]
+    pooled_extensions: tuple[str, ...]
 
     def password(self, extension: str) -> str:
         return self.extensions[extension]
@@ -40,16 +48,19 @@ class SipServerInfo:
 
 @pytest.fixture(scope="session")
 def sip_server() -> Iterator[SipServerInfo]:
-    """Real Kamailio on 127.0.0.1:<free port> with 12345 (the IVR) and testers 1001..1020, random passwords."""
-    extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS)}
+    """Real Kamailio on 127.0.0.1:<free port> with 12345 (the IVR), the named testers 1001..1020 and the pooled
+    1021..1040, random passwords."""
+    extensions = {ext: secrets.token_hex(8) for ext in (IVR_EXTENSION, *TESTER_EXTENSIONS, *POOLED_EXTENSIONS)}
     with LocalSipServer(extensions, "127.0.0.1", port=0) as server:
-        yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS)
+        yield SipServerInfo(server.host, server.port, extensions, IVR_EXTENSION, TESTER_EXTENSIONS,
+                            POOLED_EXTENSIONS)
 
 
 @pytest.fixture(scope="session")
 def _free_tester_extensions(sip_server: SipServerInfo) -> Iterator[str]:
-    """Tester extensions handed out in turn, so phones of consecutive tests do not replace each other."""
-    return itertools.cycle(sip_server.tester_extensions)
+    """Pooled extensions handed out in turn, so phones of consecutive tests do not replace each other and never
+    take an extension a test names."""
+    return itertools.cycle(sip_server.pooled_extensions)
 
 
 @pytest.fixture
@@ -106,20 +117,37 @@ def softphone(softphone_factory: Callable) -> object:
 PYVOIP_CALLEE_TONE = bytes(int(128 + 60 * math.sin(2 * math.pi * 700 * i / 8000)) for i in range(16000))  # 8-bit
 
 
+def _probing_voip_phone_class() -> type:
+    """pyVoIP's phone, choosing RTP ports nobody has bound: pyVoIP draws a random port and only avoids its own,
+    so beside other phones (our engines, another test process) it could draw a taken one and fail to bind."""
+    from pyVoIP.VoIP import VoIPPhone
+
+    class ProbingVoIPPhone(VoIPPhone):
+        def request_port(self, blocking: bool = True) -> int:
+            while True:
+                port = super().request_port(blocking)  # kept in assignedPorts either way: never drawn again
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    try:
+                        probe.bind((self.myIP, port))
+                    except OSError:
+                        continue
+                return port
+
+    return ProbingVoIPPhone
+
+
 class PyVoipCallee:
     """A plain pyVoIP phone (a SIP stack we did not write) that answers, plays a 2 s 700 Hz tone, and keeps
     the digits (decoded by pyVoIP's own RFC 2833 parser) and the audio it received."""
 
     def __init__(self, sip_server: SipServerInfo, extension: str, hangup_after: float | None = None) -> None:
-        from pyVoIP.VoIP import VoIPPhone
-
         from ivr.local_sip_server import free_udp_port
 
         self.digits = ""
         self.audio = b""  # pyVoIP's 8-bit unsigned samples
         self.ended = threading.Event()
         self.hangup_after = hangup_after
-        self.phone = VoIPPhone(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+        self.phone = _probing_voip_phone_class()(sip_server.host, sip_server.port, extension, sip_server.password(extension),
                                myIP="127.0.0.1", sipPort=free_udp_port(), rtpPortLow=40000, rtpPortHigh=49000,
                                callCallback=self._answer)
 
@@ -227,3 +255,19 @@ def ivr(ivr_node_factory: Callable, greeting: bytes) -> Iterator[IvrProbeApp]:
     app = IvrProbeApp(greeting)
     ivr_node_factory(app.on_call)
     yield app
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session (a migration costs about a second; tests copy it)."""
+    path = tmp_path_factory.mktemp("migrated") / "tickets.sqlite3"
+    from tickets import db  # imported lazily like the SIP parts: suites without tickets do not need it
+
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database with its own backup API (consistent whatever its journal mode left beside it)."""
+    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
+        original.backup(copy)

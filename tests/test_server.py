@@ -231,7 +231,7 @@ def test_a_broken_flow_file_is_refused_with_its_line(tmp_path):
     """[callflows] flow names a file with a mistake: the server does not start, the error says where."""
     flows = tmp_path / "flows"
     flows.mkdir()
-    for name in ("hotline12345.yaml", "status_check.yaml"):
+    for name in ("hotline12345.yaml", "status_check.yaml", "callback.yaml"):  # the flow and its sub-flows
         text = (ROOT / "callflows" / "flows" / name).read_text(encoding="utf-8")
         (flows / name).write_text(text.replace("next: welcome_korean", "next: welcome_chinese"), encoding="utf-8")
     line = next(n for n, text in enumerate((flows / "hotline12345.yaml").read_text().splitlines(), 1)

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tickets import auth, db, report, service, stats
+from tickets import auth, db, knowledge_review, report, service, stats
 from tickets.auth import Principal, issue_token
 from tickets.callbacks import CallbackPolicy
 from tickets.classify import DEFAULT_RULES
@@ -393,9 +393,20 @@ def list_knowledge(session: SessionDep, principal: AnyRole,
     return service.list_knowledge(session, language=language, limit=limit)
 
 
+KnowledgeWriter = Annotated[Principal, require("operator", "admin", "unit_staff")]
+
+
 @router.post("/knowledge", response_model=KnowledgeOut, status_code=201, tags=["knowledge"])
-def create_knowledge(body: KnowledgeIn, session: SessionDep, principal: Operator) -> Any:
-    entry = service.create_knowledge(session, body.model_dump())
+def create_knowledge(body: KnowledgeIn, session: SessionDep, principal: KnowledgeWriter) -> Any:
+    """An operator's entry is in use at once; a unit's (unit staff: their own unit) waits for an operator's
+    review before the phone gives it (POST /api/knowledge/{id}/review)."""
+    if principal.role == "unit_staff":
+        fields = body.model_dump(exclude={"unit_id"})
+        if body.unit_id not in (None, principal.unit_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="unit staff write their own unit's entries")
+        entry = knowledge_review.submit_new(session, fields, unit_id=principal.unit_id, actor=principal.name)
+    else:
+        entry = service.create_knowledge(session, body.model_dump())
     session.commit()
     return entry
 
@@ -406,8 +417,15 @@ def get_knowledge(entry_id: RowId, session: SessionDep, principal: AnyRole) -> A
 
 
 @router.patch("/knowledge/{entry_id}", response_model=KnowledgeOut, tags=["knowledge"])
-def update_knowledge(entry_id: RowId, body: KnowledgePatch, session: SessionDep, principal: Operator) -> Any:
-    entry = service.update_knowledge(session, entry_id, body.model_dump(exclude_unset=True))
+def update_knowledge(entry_id: RowId, body: KnowledgePatch, session: SessionDep, principal: KnowledgeWriter) -> Any:
+    """An operator's edit applies at once; a unit's edit of its own entry waits for review (`pending`) while
+    the phone keeps the approved text. Another unit's entry is 404 to unit staff."""
+    fields = body.model_dump(exclude_unset=True)
+    if principal.role == "unit_staff":
+        entry = knowledge_review.submit_edit(session, entry_id, fields, unit_id=principal.unit_id,
+                                             actor=principal.name)
+    else:
+        entry = service.update_knowledge(session, entry_id, fields)
     session.commit()
     return entry
 

@@ -16,7 +16,6 @@ short transactions.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +30,6 @@ from tickets.claims import claim_each
 from tickets.lifecycle import Action, Status
 from tickets.models import SATISFACTION, CallbackAttempt, Reply, Ticket, utcnow
 
-log = logging.getLogger(__name__)
 ACTOR = "callbacks"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # How an attempt ended. 'answered' with a satisfaction is the only success; the rest are retried.
@@ -220,17 +218,55 @@ def claim_due(session_factory: sessionmaker[Session], node: str, *, policy: Call
 
     def plan(session: Session, attempt_id: int) -> CallbackCall | None:
         attempt = session.get(CallbackAttempt, attempt_id, populate_existing=True)
-        ticket, reply = attempt.ticket, attempt.reply
+        ticket = attempt.ticket
         if ticket.status != Status.REPLIED or not ticket.phone:  # settled meanwhile (an operator recorded it)
             attempt.state, attempt.ended_at, attempt.outcome = "done", now, "failed"
             attempt.note = "not called: " + ("no phone number" if ticket.status == Status.REPLIED
                                              else f"the ticket is {ticket.status}")
             return None
         attempt.called_number = ticket.phone
-        return CallbackCall(attempt.id, attempt.number, ticket.id, ticket.number, ticket.phone, ticket.language,
-                            ticket.confidential, reply.handling_unit, reply.handled_at, reply.situation, reply.result)
+        return _call_of(attempt)
 
     return claim_each(session_factory, candidates, claim, plan)
+
+
+def claim_for_caller(session_factory: sessionmaker[Session], phone: str, node: str, *, policy: CallbackPolicy,
+                     now: datetime) -> CallbackCall | None:
+    """The citizen called 12345 while their callback is pending: claim it for this (inbound) call, due or not
+    and whatever the hour — they called us. None when they have no pending callback (or another node holds
+    it). Finish it with their answer, or `release` it untouched when they did not answer."""
+    pending = (CallbackAttempt.state == "pending",)
+    candidates = (select(CallbackAttempt.id).join(Ticket, Ticket.id == CallbackAttempt.ticket_id)
+                  .where(*pending, Ticket.phone == phone, Ticket.status == Status.REPLIED.value)
+                  .order_by(CallbackAttempt.due_at, CallbackAttempt.id).limit(1))
+
+    def claim(attempt_id: int):
+        return (update(CallbackAttempt).where(CallbackAttempt.id == attempt_id, *pending)
+                .values(state="calling", node=node, claimed_at=now, lease_until=now + policy.lease))
+
+    def plan(session: Session, attempt_id: int) -> CallbackCall:
+        attempt = session.get(CallbackAttempt, attempt_id, populate_existing=True)
+        attempt.called_number = None  # nobody was dialled: the citizen called in
+        return _call_of(attempt)
+
+    claimed = claim_each(session_factory, candidates, claim, plan)
+    return claimed[0] if claimed else None
+
+
+def release(session: Session, attempt_id: int, *, node: str) -> bool:
+    """Give a claimed attempt back unchanged (the citizen who called in did not answer the survey): it stays
+    due as before and is not counted. False when `node` no longer held it."""
+    released = session.execute(update(CallbackAttempt).where(CallbackAttempt.id == attempt_id,
+                                                             CallbackAttempt.state == "calling",
+                                                             CallbackAttempt.node == node)
+                               .values(state="pending", node=None, claimed_at=None, lease_until=None))
+    return released.rowcount == 1
+
+
+def _call_of(attempt: CallbackAttempt) -> CallbackCall:
+    ticket, reply = attempt.ticket, attempt.reply
+    return CallbackCall(attempt.id, attempt.number, ticket.id, ticket.number, ticket.phone or "", ticket.language,
+                        ticket.confidential, reply.handling_unit, reply.handled_at, reply.situation, reply.result)
 
 
 def finish(session: Session, attempt_id: int, result: AttemptResult, *, node: str, policy: CallbackPolicy,
@@ -282,8 +318,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     if ticket.status != Status.REPLIED:  # an operator settled the callback meanwhile: keep the attempt only
         return
     if attempt.satisfaction is not None:
-        replies.record_delivery(session, attempt.reply_id, delivered=True, actor=ACTOR,
-                                note=f"read on callback attempt {attempt.number}", now=now)
+        _delivery(session, attempt, True, f"read on callback attempt {attempt.number}", now)
         service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                            callback_result=attempt.satisfaction, note=_answer_note(attempt))
         if attempt.satisfaction == "不满意":  # 重办: the unit works again under a new reply deadline
@@ -293,8 +328,7 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
             service.transition(session, ticket.id, Action.CLOSE, actor=ACTOR, rules=rules, now=now,
                                note=f"callback {attempt.satisfaction}")
         return
-    replies.record_delivery(session, attempt.reply_id, delivered=False, actor=ACTOR,
-                            note=f"callback attempt {attempt.number}: {attempt.outcome}", now=now)
+    _delivery(session, attempt, False, f"callback attempt {attempt.number}: {attempt.outcome}", now)
     if attempt.number < policy.attempts:
         due = policy.next_allowed(now + policy.retry_interval, calendar)
         _add_attempt(session, ticket.id, attempt.reply_id, attempt.number + 1, due, ACTOR)
@@ -302,6 +336,12 @@ def _apply(session: Session, attempt: CallbackAttempt, policy: CallbackPolicy, c
     service.transition(session, ticket.id, Action.CALLBACK, actor=ACTOR, rules=rules, now=now,
                        callback_result="unreachable",
                        note=f"not reached in {attempt.number} attempts; an operator follows up")
+
+
+def _delivery(session: Session, attempt: CallbackAttempt, delivered: bool, note: str, now: datetime) -> None:
+    """The reply's delivery record, unless an operator already recorded it delivered (by another channel)."""
+    if attempt.reply.delivered_at is None:
+        replies.record_delivery(session, attempt.reply_id, delivered=delivered, actor=ACTOR, note=note, now=now)
 
 
 def _answer_note(attempt: CallbackAttempt) -> str:

@@ -1,7 +1,11 @@
-"""Proposes a ticket's response level, request type and topic from its content by keyword rules.
+"""Proposes a ticket's response level, request type and topic from its content by keyword rules, and whether
+the words are a police matter for 110 (the procedures handle non-police matters only, 第二条/第三条).
 
 The rules are data (tickets/rules/classification.yaml, or a file an administrator names) because every
-hotline tunes them. A proposal is only a proposal: the operator or the caller confirms it.
+hotline tunes them. A proposal is only a proposal: the operator or the caller confirms it. A level rule may
+name `police_transfer`: `at_once` (fire, gas: the caller is put through to 110 without a question) or `ask`
+(injury, collapse: 110 with the caller's consent key); any matched keyword of such a rule counts, whichever
+keyword decides the level.
 """
 from __future__ import annotations
 
@@ -15,12 +19,16 @@ import yaml
 DEFAULT_RULES = Path(__file__).with_name("rules") / "classification.yaml"
 
 
+POLICE_TRANSFERS = ("at_once", "ask")  # most urgent first
+
+
 @dataclass(frozen=True)
 class Proposal:
     level: int
     request_type: str | None = None
     topic: str | None = None
     matched: list[str] = field(default_factory=list)
+    police_transfer: str | None = None  # one of POLICE_TRANSFERS when the words are a matter for 110
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class LevelRule:
     level: int
     topic: str | None
     keywords: tuple[str, ...]
+    police_transfer: str | None = None
 
 
 class RulesError(ValueError):
@@ -73,7 +82,10 @@ class Classifier:
             keywords = item.get("keywords")
             if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) for k in keywords):
                 raise fail(node, "'keywords' must be a non-empty list of words")
-            level_rules.append(LevelRule(item["level"], item.get("topic"), tuple(keywords)))
+            police = item.get("police_transfer")
+            if police is not None and police not in POLICE_TRANSFERS:
+                raise fail(node, f"'police_transfer' must be one of {', '.join(POLICE_TRANSFERS)}, got {police!r}")
+            level_rules.append(LevelRule(item["level"], item.get("topic"), tuple(keywords), police))
         request_types = {}
         for name, keywords in (data.get("request_types") or {}).items():
             if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
@@ -87,13 +99,19 @@ class Classifier:
 
     def propose(self, text: str) -> Proposal:
         level, topic, level_word = self.default_level, None, None
+        police: set[str] = set()
         for rule in self.level_rules:
             for word in rule.keywords:
-                if word in text and (level_word is None or len(word) > len(level_word)):
+                if word not in text:
+                    continue
+                if rule.police_transfer:
+                    police.add(rule.police_transfer)
+                if level_word is None or len(word) > len(level_word):
                     level, topic, level_word = rule.level, rule.topic, word
         request_type, type_word = None, None
         for name, keywords in self.request_types.items():
             for word in keywords:
                 if word in text and (type_word is None or len(word) > len(type_word)):
                     request_type, type_word = name, word
-        return Proposal(level, request_type, topic, [w for w in (level_word, type_word) if w])
+        return Proposal(level, request_type, topic, [w for w in (level_word, type_word) if w],
+                        next((kind for kind in POLICE_TRANSFERS if kind in police), None))

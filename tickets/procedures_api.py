@@ -15,15 +15,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from tickets import attachments, replies, service
+from tickets import attachments, knowledge_review, replies, routing, service
 from tickets.api import AnyRole, Operator, RowId, RulesDep, SessionDep, require, visible_ticket
 from tickets.auth import Principal
 from tickets.models import Reply
-from tickets.schemas import ONE_LINE, AttachmentOut, DeliveryIn, ReplyForDelivery, ReplyIn, ReplyOut, ReviewIn
+from tickets.schemas import (ONE_LINE, AttachmentOut, DeliveryIn, KnowledgeOut, ReplyForDelivery, ReplyIn, ReplyOut,
+                             ReviewIn, UnitProposalOut)
 
 router = APIRouter()
 Replier = Annotated[Principal, require("operator", "unit_staff", "admin")]
 Reviewer = Annotated[Principal, require("reviewer", "admin")]
+KnowledgeReaders = Annotated[Principal, require("operator", "admin", "unit_staff")]
 
 
 def _visible_reply(session: Session, reply_id: int, principal: Principal) -> Reply:
@@ -149,6 +151,38 @@ def download_attachment(reply_id: RowId, attachment_id: RowId, session: SessionD
     attachment = attachments.get_attachment(session, reply_id, attachment_id)
     return FileResponse(attachment.storage_ref, media_type=attachment.media_type, filename=attachment.filename,
                         headers={"Cache-Control": "private, no-store"})
+
+
+# --- routing (按责转办) ----------------------------------------------------------------------------------------
+
+@router.get("/tickets/{ticket_id}/routing", response_model=list[UnitProposalOut], tags=["tickets"],
+            responses={404: {"description": "no such ticket"}})
+def routing_proposal(ticket_id: RowId, session: SessionDep, principal: Operator) -> Any:
+    """The member units proposed for the ticket, best first, each with the reason (its categories: the
+    topic or a category in the content; its areas: the address or the content). The operator confirms by
+    dispatching to one (transitions, action dispatch, unit_id); the unit's reply deadline starts then."""
+    return routing.propose_units(session, service.get_ticket(session, ticket_id))
+
+
+# --- units' knowledge entries under review (第七条(四)) --------------------------------------------------------
+
+@router.get("/knowledge-review", response_model=list[KnowledgeOut], tags=["knowledge"])
+def knowledge_review_queue(session: SessionDep, principal: KnowledgeReaders,
+                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
+    """Units' new entries and edits waiting for an operator's review, oldest first (unit staff: their unit's)."""
+    return knowledge_review.review_queue(session, unit_id=principal.unit_id if principal.unit_scoped else None,
+                                         limit=limit)
+
+
+@router.post("/knowledge/{entry_id}/review", response_model=KnowledgeOut, tags=["knowledge"],
+             responses={409: {"description": "nothing of the entry waits for review"}})
+def review_knowledge(entry_id: RowId, body: ReviewIn, session: SessionDep, principal: Operator) -> Any:
+    """Approve what the unit submitted (the phone gives it from the next call on) or return it with the reason
+    (a new entry stays unused; an edit is dropped and the approved text stays)."""
+    entry = knowledge_review.review(session, entry_id, approve=body.decision == "approve", actor=principal.name,
+                                    note=body.note)
+    session.commit()
+    return entry
 
 
 # --- configuration the operators pick from -----------------------------------------------------------------

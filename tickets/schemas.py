@@ -9,7 +9,7 @@ request with a 422 naming the field before anything is stored.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -261,6 +261,14 @@ class UnitOut(ResponseModel):
                                                  "which may hold a secret, is not shown)")
 
 
+class UnitProposalOut(ResponseModel):
+    unit_id: int
+    unit_name: str
+    reasons: list[str] = Field(description="why this unit: each category or area that matched")
+    by_category: bool
+    by_area: bool
+
+
 Question = line(500, min_length=1)
 Answer = text(CONTENT_MAX_LENGTH, min_length=1)
 Keywords = Annotated[list[line(50, min_length=1)], Field(max_length=50)]  # type: ignore[valid-type]
@@ -274,11 +282,16 @@ class KnowledgeIn(RequestModel):
     unit_id: Id | None = None
 
 
-class KnowledgePatch(RequestModel):
+class KnowledgeUnitPatch(RequestModel):
+    """What unit staff change in their unit's entry (the unit itself is theirs)."""
+
     question: Question | None = None  # type: ignore[valid-type]
     answer: Answer | None = None  # type: ignore[valid-type]
     keywords: Keywords | None = None
     language: Language | None = None
+
+
+class KnowledgePatch(KnowledgeUnitPatch):
     unit_id: Id | None = None
 
 
@@ -289,6 +302,13 @@ class KnowledgeOut(ResponseModel):
     keywords: list[str]
     language: str
     unit_id: int | None
+    approved: bool = Field(description="reviewed and in use on the phone (a unit's new entry: not before)")
+    pending: dict[str, Any] | None = Field(None, description="a unit's edit waiting for review; the phone "
+                                                              "keeps the approved text meanwhile")
+    submitted_by: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str | None = None
 
 
 class HolidayIn(RequestModel):

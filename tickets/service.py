@@ -226,8 +226,9 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
     if not draft:
         ticket.received_at = now
         deadline_tracking.receive(ticket, rules.policy(session), now)
+    notes = [note for note in (referral_note(values.get("referred_by")), proposal_note) if note]
     ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
-                                     to_status=ticket.status, note=proposal_note))
+                                     to_status=ticket.status, note="; ".join(notes) or None))
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -241,6 +242,11 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
         check_call_id_free(session, values.get("call_id"))
         raise
     return ticket, True
+
+
+def referral_note(referred_by: str | None) -> str | None:
+    """The history's note on a matter another desk handed over (110's hand-over, 双向联动)."""
+    return f"由{referred_by}转来 (handed over by {referred_by})" if referred_by else None
 
 
 def request_fingerprint(fields: Mapping[str, Any], draft: bool) -> str:
@@ -822,12 +828,16 @@ def delete_knowledge(session: Session, entry_id: int) -> None:
 
 
 def search_knowledge(session: Session, text: str, *, language: str | None = None,
-                     limit: int = 10) -> list[KnowledgeEntry]:
+                     limit: int = 10, approved_only: bool = False) -> list[KnowledgeEntry]:
     """Entries whose keywords occur in `text` (a caller's sentence or an operator's query), best first:
-    more matched keywords, then longer matched keywords. A query that contains the question also matches."""
+    more matched keywords, then longer matched keywords. A query that contains the question also matches.
+    `approved_only`: what the phone may say (a unit's entry an operator has not approved yet is left out;
+    an approved entry answers with its approved text while a unit's edit waits, tickets.knowledge_review)."""
     statement = select(KnowledgeEntry)
     if language is not None:
         statement = statement.where(KnowledgeEntry.language == language)
+    if approved_only:
+        statement = statement.where(KnowledgeEntry.approved.is_(True))
     needle = text.casefold()
     scored = []
     for entry in session.scalars(statement):

@@ -77,7 +77,7 @@ class DatabaseTickets:
 
     def kb_search(self, text: str, language: str) -> str | None:
         def work(session: Session) -> str | None:
-            entries = service.search_knowledge(session, text, language=language, limit=1)
+            entries = service.search_knowledge(session, text, language=language, limit=1, approved_only=True)
             return entries[0].answer if entries else None
         return self._in_transaction(work)
 
@@ -107,8 +107,12 @@ class DatabaseTickets:
             return work(session, ticket, three_way_calls.unit_by_name(session, unit))
         return self._in_transaction(in_session)
 
+FLAGS = {"true": True, "false": False}
+
+
 def typed_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Flow templates render every value as text; the level is a number in the ticket model."""
+    """Flow templates render every value as text; the level is a number and `confidential` a flag
+    ("true"/"false") in the ticket model."""
     values = dict(fields)
     level = values.get("level")
     if isinstance(level, str):
@@ -116,6 +120,11 @@ def typed_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             values["level"] = int(level)
         except ValueError:
             raise ValueError(f"level: {level!r} is not one of 1, 2, 3, 4") from None
+    confidential = values.get("confidential")
+    if isinstance(confidential, str):
+        if confidential not in FLAGS:
+            raise ValueError(f"confidential: {confidential!r} is not true or false")
+        values["confidential"] = FLAGS[confidential]
     return values
 
 

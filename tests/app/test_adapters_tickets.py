@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.adapters.tickets_adapter import DatabaseTickets
 from callflows.ports import TicketNotFound
 from tests.callflows.callflow_fakes import Harness, HangUp, Quiet, Say, ScriptedCall, write_flow
+from tests.conftest import copy_sqlite
 from tickets import db, service
 from tickets.models import Ticket
 
@@ -28,8 +29,8 @@ TICKET_NUMBER = re.compile(r"^\d{10}$")
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def session_factory(request: pytest.FixtureRequest, tmp_path) -> Iterator[sessionmaker[Session]]:
     if request.param == "sqlite":
+        copy_sqlite(request.getfixturevalue("migrated_sqlite_template"), tmp_path / "tickets.sqlite3")
         url = f"sqlite:///{tmp_path / 'tickets.sqlite3'}"
-        db.upgrade(url)
         engine = db.make_engine(url)
         yield db.make_session_factory(engine)
         engine.dispose()

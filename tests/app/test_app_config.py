@@ -54,3 +54,17 @@ def test_a_mistake_in_any_section_names_file_section_and_key(tmp_path, section, 
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(error.value).startswith(f"{path}: {message}")
+
+
+def test_police_referral_numbers_are_read_as_a_set_and_must_be_digits():
+    from app.referrals import referral_vars
+    from inifile import SettingError
+
+    numbers = CallflowSettings(police_referral_numbers=" 110, 0433110 ").referral_numbers
+    assert numbers == {"110", "0433110"}
+    assert referral_vars(numbers, "0433110", "12345") == {"referred_by": "110"}      # by the calling number
+    assert referral_vars(numbers, "1001", "110") == {"referred_by": "110"}           # by the number dialled
+    assert referral_vars(numbers, "1001", "12345") == {}
+    assert CallflowSettings().referral_numbers == frozenset()
+    with pytest.raises(SettingError, match="police_referral_numbers"):
+        CallflowSettings(police_referral_numbers="110, desk")

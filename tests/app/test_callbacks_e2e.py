@@ -1,10 +1,12 @@
 """Satisfaction callbacks (回访) end to end: the node's dialler places the due attempt through the real
 Kamailio, the softphone in answer mode is the citizen, the shipped callback flow runs on the real session
 (real RTP, asr's real endpointer for the recorded reason), and the outcome lands on the ticket in the
-database. The clock is injected: retries two hours apart and the quiet hours are crossed without sleeping."""
+database. The clock is injected: retries two hours apart and the quiet hours are crossed without sleeping.
+A citizen who calls 12345 while their callback is pending answers the survey in the intake flow."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,10 +21,15 @@ from app.adapters.speech_adapter import VoskSpeech
 from app.adapters.tickets_adapter import DatabaseTickets
 from app.callbacks import CallbackDialler
 from app.config import CallbackSettings
+from app.wiring import recorded
 from callflows.bundle import load_bundle
+from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
 from callflows.prompts import PromptLibrary
+from callflows.registry import FlowRegistry
+from ivr.session import CallEnded
 from tickets import callbacks, db, replies, service
+from tickets.calendar import WorkingCalendar
 from tickets.lifecycle import Action
 from tickets.models import Ticket
 from tickets.service import TicketRules
@@ -79,7 +86,9 @@ class CallbackDesk:
         self.clock = Clock(T0)
         self.observer = NodesEntered()
         self.recordings = tmp / "recordings"
-        node = node_factory(lambda session: None)
+        # The node answers 12345 like the server's: the call recorded, the intake flow, a pending callback offered.
+        node = node_factory(recorded(lambda session: self.dialler.serve_inbound(
+            session, lambda extra_vars: self.intake(session, extra_vars)), self.recordings))
         services = CallServices(speech=VoskSpeech(pool), tickets=DatabaseTickets(self.session_factory, self.rules),
                                 switchboard=None,  # the callback flow transfers nowhere
                                 recordings=WavRecordings(self.recordings),
@@ -87,6 +96,8 @@ class CallbackDesk:
                                 calendar=DatabaseCalendar(self.session_factory), observer=self.observer)
         self.settings = CallbackSettings(ring_seconds=8, max_concurrent_calls=2, poll_seconds=1)
         bundle = load_bundle(CALLBACK_FLOW)
+        self.intake = FlowCallHandler(FlowRegistry(CALLBACK_FLOW.parent), "hotline12345", services,
+                                      initial_vars={"operator_number": "1003"}, call_ended=(CallEnded,))
         self.dialler = CallbackDialler(node, self.session_factory, self.rules, self.settings, lambda: bundle,
                                        services, self.recordings, "node-a", clock=self.clock)
 
@@ -234,3 +245,67 @@ def test_two_nodes_racing_and_a_restart_place_each_attempt_once(desk, ivr_node_f
     assert restarted.run_once() == []  # the next attempt is two hours away, not repeated now
     assert [(a.number, a.state, a.outcome) for a in desk.attempts(ticket_id)] == [(1, "done", "busy"),
                                                                                 (2, "pending", None)]
+
+
+def test_a_citizen_calling_12345_with_a_pending_callback_answers_it_there(desk, softphone_factory):
+    citizen = softphone_factory()
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.clock.now = T0.replace(hour=22)  # the callback waits for the morning; the citizen calls tonight
+    with desk.session_factory.begin() as session:
+        callbacks.request_now(session, ticket_id, actor="operator", policy=desk.dialler.policy,
+                              calendar=WorkingCalendar(), now=desk.clock.now)
+    call = citizen.dial("12345")
+    assert call.wait_answered(15) and call.wait_for_audio(0.3, timeout=20)
+    call.send_dtmf("1")  # Mandarin
+    for node in ("offer_callback", "ask_satisfaction"):
+        assert desk.observer.wait_for(node, 60), desk.observer.entered
+        call.send_dtmf("1")  # hear the reply; 满意
+    assert call.wait_ended(60)
+    deadline = time.monotonic() + 10
+    while desk.ticket(ticket_id).status == "replied" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ticket = desk.ticket(ticket_id)
+    assert (ticket.status, ticket.callback_result) == ("closed", "满意")
+    [attempt] = desk.attempts(ticket_id)
+    assert (attempt.outcome, attempt.satisfaction, attempt.called_number, attempt.node) == (
+        "answered", "满意", None, "node-a")
+    assert Path(attempt.recording_ref).stat().st_size > RATE * 2 * 3
+
+
+def test_a_hang_up_before_the_question_is_retried(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_for_audio(0.3, timeout=20)  # the greeting has started
+    call.hangup()
+    assert desk.dialler.wait_idle(30)
+    first, second = desk.attempts(ticket_id)
+    assert (first.outcome, first.satisfaction, second.state, second.due_at) == (
+        "hung_up", None, "pending", T0 + timedelta(hours=2))
+    assert desk.ticket(ticket_id).status == "replied"
+
+
+def test_a_round_whose_lease_step_fails_still_places_the_due_calls(desk, softphone_factory, monkeypatch, caplog):
+    citizen = softphone_factory()
+    desk.replied_ticket(citizen.extension)
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("a row the rules refuse")
+
+    monkeypatch.setattr(callbacks, "expire_leases", refused)
+    assert len(desk.dialler.run_once()) == 1 and desk.dialler.wait_idle(30)
+    assert "closing attempts past their lease failed" in caplog.text
+
+
+def test_a_call_whose_flow_cannot_start_is_hung_up_and_counted(desk, softphone_factory):
+    citizen = softphone_factory(answer=True)
+    ticket_id = desk.replied_ticket(citizen.extension)
+    desk.dialler.flow = lambda: (_ for _ in ()).throw(OSError("flow file unreadable"))
+    desk.dialler.run_once()
+    call = citizen.wait_incoming(20)
+    assert call is not None and call.wait_ended(10)  # not left open until the media time-out
+    assert desk.dialler.wait_idle(10)
+    first, _ = desk.attempts(ticket_id)
+    assert (first.outcome, first.note) == ("failed", "OSError: flow file unreadable")
+    assert desk.dialler.node.health().active_calls == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import callflows
 from callflows.bundle import load_bundle
+from callflows.templates import render
 from tests.app.test_adapters_tickets import session_factory, stored, tickets  # noqa: F401 - the database fixtures
 from tests.callflows.callflow_fakes import Harness, Keys, Quiet, Say, ScriptedCall
 from tickets import service
@@ -46,3 +47,30 @@ def test_a_consultation_answered_from_the_knowledge_base_ends_answered_and_is_ne
         actions = [e.action for e in service.get_ticket(session, ticket.id).events]
     assert "remind" not in actions and "supervise" not in actions
     assert actions[-2:] == ["submit", "answer_directly"]
+
+
+def test_a_report_kept_confidential_and_an_appeal_read_back_with_the_appeal_deadline(tickets, session_factory):
+    """举报 asks "需要为您保密吗？" and key 1 stores the ticket confidential; 申诉 is key 7 of the type menu and
+    the caller hears the appeal's resolution deadline (7 working days), not a level's."""
+    bundle = load_bundle(HOTLINE)
+    report = ScriptedCall(Quiet(3.0), Say("有人在小区里倒卖假药", 2.0), Quiet(2), Keys("5"), Keys("1"),
+                          Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"),
+                          caller=CALLER, call_id="call-report")
+    assert Harness(tickets=tickets).run(bundle, report).outcome == "completed"
+    assert "zh:需要为您保密吗？需要请说是或按1，不需要请说不是或按2。" in report.texts()
+    ticket = stored(session_factory, "call-report")
+    assert (ticket.request_type, ticket.confidential, ticket.status) == ("举报", True, "received")
+
+    appeal = ScriptedCall(Quiet(3.0), Say("对处理结果不服", 2.0), Quiet(2), Keys("7"),
+                          Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"),
+                          caller=CALLER, call_id="call-appeal")
+    assert Harness(tickets=tickets).run(bundle, appeal).outcome == "completed"
+    ticket = stored(session_factory, "call-appeal")
+    assert ticket.request_type == "申诉" and not ticket.confidential
+    due = {deadline.kind: deadline.due_at for deadline in ticket.deadlines}
+    assert set(due) == {"appeal_review", "appeal_investigation", "appeal_resolution"}
+    flow = bundle.main
+    heard = render(flow.nodes["read_back"].prompt.texts["zh"],
+                   {"ticket_number": ticket.number, "deadline": due["appeal_resolution"]}, "zh", bundle.labels_for(flow))
+    assert appeal.texts()[-2] == f"zh:{heard}"
+    assert due["appeal_resolution"] - ticket.received_at > timedelta(days=7)  # 7 working days, not 7 days flat

@@ -75,6 +75,16 @@ def test_the_language_key_alone_opens_no_draft_and_uses_no_number(node):
     assert node.journal.calls_to_write() == []
 
 
+def test_a_caller_handed_over_by_110_opens_the_draft_at_the_request_with_the_referral_in_its_history(node):
+    node.tickets.save_draft("call-ref", "0433110", {"language": "ko"})
+    node.tickets.save_draft("call-ref", "0433110", {"referred_by": "110"})
+    assert node.counts() == (0, 0, 0)  # who referred the call is no request yet
+    node.tickets.save_draft("call-ref", "0433110", REQUEST)
+    draft = node.ticket("call-ref")
+    assert (draft.referred_by, draft.content, draft.language) == ("110", REQUEST["content"], "ko")
+    assert draft.events[0].action == "create" and draft.events[0].note.startswith("由110转来 (handed over by 110)")
+
+
 def test_with_the_database_up_the_draft_opens_at_the_request_and_the_database_numbers_the_ticket(node):
     node.tickets.save_draft("call-1", "1001", {"language": "ko"})
     node.tickets.save_draft("call-1", "1001", REQUEST)

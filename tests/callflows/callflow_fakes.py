@@ -244,6 +244,7 @@ class FakeProposal:
     level: int
     request_type: str | None
     topic: str | None
+    police_transfer: str | None = None
 
 
 @dataclass

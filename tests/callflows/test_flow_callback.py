@@ -8,12 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import callflows
-from callflow_fakes import Harness, Keys, Quiet, Say, ScriptedCall
+from callflow_fakes import HangUp, Harness, Keys, Quiet, Say, ScriptedCall
 from callflows.bundle import load_bundle
 from callflows.mermaid import to_mermaid
 from callflows.validator import check_file
 
 CALLBACK = Path(callflows.__file__).parent / "flows" / "callback.yaml"
+HOTLINE = CALLBACK.with_name("hotline12345.yaml")
 REPLY = {"ticket_number": "2026061001", "ticket_last4": "1001", "reply_unit": "市水务局",
          "reply_time": datetime(2026, 3, 2, 6, 30, tzinfo=timezone.utc), "reply_situation": "派员抢修供水管道",
          "reply_result": "当日恢复供水"}
@@ -83,3 +84,23 @@ def test_silence_is_no_answer_and_said_so():
     assert "satisfaction" not in result.vars
     assert result.vars["callback_outcome"] == "silence"
     assert call.texts()[-1] == "zh:没有收到您的评价，我们会再与您联系。再见。"
+
+
+def test_a_caller_with_a_pending_callback_is_offered_the_reply_in_the_intake_flow():
+    harness = Harness()
+    call = ScriptedCall(Keys("1"), Keys("1"), Quiet(1), Keys("3"), Say("还是没有水", 2.0), Quiet(2.5),
+                        caller="13800001234")
+    result = harness.run(load_bundle(HOTLINE), call, operator_number="8600", pending_callback="yes",
+                         citizen_language="", confidential="no", **REPLY)
+    assert (result.vars["satisfaction"], result.vars["reason_audio"]) == ("3", "rec/call-1/reason-1.wav")
+    texts = call.texts()
+    assert texts[2:5] == ["zh:您反映的问题已有办理结果，收听并评价请按1，办理其他事项请按2。", "zh:您好，这里是12345热线回访。",
+                          "zh:关于您的工单二 零 二 六 零 六 幺 零 零 幺，市水务局于三月二日十四点三十分办理：派员抢修供水管道。"
+                          "办理结果：当日恢复供水。"]
+    assert harness.tickets.submitted == {}  # no intake ticket for it
+
+
+def test_without_a_pending_callback_the_intake_flow_is_unchanged():
+    call = ScriptedCall(Keys("1"), Quiet(1.0), HangUp())
+    Harness().run(load_bundle(HOTLINE), call, operator_number="8600")
+    assert "收听并评价" not in "".join(call.texts())

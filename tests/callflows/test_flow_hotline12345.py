@@ -9,6 +9,7 @@ from callflow_fakes import Harness, HangUp, Keys, Quiet, Say, ScriptedCall
 from callflows.bundle import load_bundle
 from callflows.ports import TicketInfo
 from callflows.validator import check_file
+from tickets.classify import Classifier
 
 FLOWS = Path(callflows.__file__).parent / "flows"
 HOTLINE = FLOWS / "hotline12345.yaml"
@@ -34,6 +35,7 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         Quiet(1.5),                                          # no key at the emergency guidance
         Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),       # the request in own words
         Say("네", 0.5), Quiet(1),                             # the proposed type/level is right
+        Say("아니요", 0.5), Quiet(1),                          # no need to keep it confidential
         Say("김철수", 0.8), Quiet(1.5),
         Say("연길시 건설가 5번지", 2.0), Quiet(2),
         Say("네", 0.5), Quiet(1))                             # call back on this number
@@ -43,7 +45,7 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "request_type": "投诉", "topic": "water", "level": 2, "caller_name": "김철수",
         "name_recording_ref": "rec/call-1/name-2.wav", "address": "연길시 건설가 5번지",
         "address_recording_ref": "rec/call-1/address-3.wav", "phone": CALLER,
-        "handling_mode": "转办", "language": "ko"}
+        "handling_mode": "转办", "language": "ko", "confidential": "false"}
     assert call.texts() == [
         "zh:您好，12345热线。",
         "ko:조선어는 2번을 누르십시오.",
@@ -51,6 +53,7 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
         "ko:용건을 말씀해 주십시오.",
         "ko:불편 신고 민원으로 물 전기 가스 난방 문제로 스물네 시간 안에 회신 처리합니다. "
         "맞으면 네 또는 1번, 아니면 아니요 또는 2번을 누르십시오.",
+        "ko:신고하신 분의 정보를 비밀로 해 드릴까요? 네 또는 1번, 아니요 또는 2번을 누르십시오.",
         "ko:성함을 말씀해 주십시오.",
         "ko:주소나 소속 단위를 말씀해 주십시오.",
         "ko:회신 전화는 일 삼 구 공 사 삼 삼 공 공 공 일 번호로 드립니다. 맞으면 네 또는 1번, 다른 번호는 아니요 또는 2번을 누르십시오.",
@@ -60,10 +63,10 @@ def test_korean_complaint_by_speech_ends_with_a_ticket_read_back():
     # The prompts with the caller's data are made for this call only (never cached); the callback question
     # was started while the caller gave the address.
     texts = call.texts()
-    with_data = [texts[4], texts[7], texts[8]]  # proposed type and level, the caller's number, ticket number
+    with_data = [texts[4], texts[8], texts[9]]  # proposed type and level, the caller's number, ticket number
     assert set(with_data) <= set(harness.prompts.variable_texts)
     assert not set(texts) - set(with_data) & set(harness.prompts.variable_texts)  # fixed ones: cached
-    assert texts[7] in harness.prompts.prefetched
+    assert texts[8] in harness.prompts.prefetched
 
 
 def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
@@ -73,7 +76,7 @@ def test_mandarin_without_a_speech_model_runs_on_keys_and_recordings():
         harness,
         Quiet(3.0),                                          # no language key: Mandarin; no emergency key
         Say("我家楼下的路灯坏了", 3.0), Quiet(2),               # recorded, not transcribed
-        Keys("1"),                                           # type menu: complaint
+        Keys("1"), Keys("2"),                                # type menu: complaint; not confidential
         Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2),
         Keys("2"), Keys("13812345678#"), Keys("1"))          # another callback number, confirmed
     ticket = harness.tickets.submitted["2026000001"]
@@ -117,7 +120,8 @@ def test_nine_transfers_to_110():
 
 def test_zero_while_giving_the_name_reaches_the_operator_and_keeps_the_draft():
     harness = Harness()
-    call, result = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Say("是"), Quiet(1), Keys("0"))
+    call, result = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Say("是"), Quiet(1),
+                       Say("不是"), Quiet(1), Keys("0"))
     assert harness.switchboard.transfers == ["8600"]
     assert harness.tickets.drafts["call-1"]["content"] == "垃圾没人清运"
     assert harness.tickets.incomplete == {"call-1": "transferred to 8600 at hotline12345:operator"}
@@ -127,8 +131,8 @@ def test_second_failure_to_understand_reaches_the_operator():
     harness = Harness()
     call, result = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2),
                        Say("嗯嗯"), Quiet(1),                  # confirmation not understood: the type menu
-                       Keys("7"))                              # invalid again: the operator
-    assert call.texts()[-2:] == ["zh:请选择诉求类型：投诉请按1，咨询请按2，求助请按3，建议请按4，举报请按5，表扬请按6。",
+                       Keys("8"))                              # invalid again: the operator
+    assert call.texts()[-2:] == ["zh:请选择诉求类型：投诉请按1，咨询请按2，求助请按3，建议请按4，举报请按5，表扬请按6，申诉请按7。",
                                  "zh:正在为您转接人工服务，请稍候。"]
     assert harness.switchboard.transfers == ["8600"]
 
@@ -148,7 +152,7 @@ def test_without_a_ticket_number_the_caller_is_told_it_comes_by_callback():
     harness = Harness()
     harness.tickets.number_by_callback = True
     call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1),
-                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Say("是"), Quiet(1))
+                       Say("不是"), Quiet(1), Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Say("是"), Quiet(1))
     assert result.outcome == "completed" and len(harness.tickets.submitted) == 1
     assert call.texts()[-2] == "zh:您的诉求已受理，工单号将在回访时告诉您，我们将在十二月三日十七点三十分前给您答复。"
 
@@ -188,7 +192,7 @@ def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still
         harness,
         Keys("2"), Quiet(1.5),
         Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),      # recorded, not recognised
-        Keys("1"),                                           # type menu: complaint
+        Keys("1"), Keys("2"),                                # type menu: complaint; not confidential
         Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
         Keys("1"))                                           # call back on this number
     assert result.outcome == "completed" and harness.switchboard.transfers == []
@@ -220,7 +224,7 @@ def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_f
 
 def water_request() -> tuple:
     """The request, confirmed as 投诉 / water (fresh events: a script is used up as the call consumes it)."""
-    return Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1)
+    return Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1), Say("不是"), Quiet(1)
 
 
 OFFER = "zh:您反映的问题由自来水公司办理，现在为您连线自来水公司吗？是请说是或按1，不用请说不是或按2。"
@@ -317,3 +321,91 @@ def test_zero_while_waiting_for_a_seat_reaches_the_operator():
     call, result = run(harness, *water_request(), Keys("1"))
     assert harness.switchboard.transfers == ["8600"] and result.outcome == "transferred"
     assert harness.tickets.settled == []  # the operator takes the open ticket from here
+
+
+# -- emergencies: 110, not a ticket ----------------------------------------------------------------
+
+def rules_harness() -> Harness:
+    """The shipped keyword rules classify what the caller says (their level-1 police transfers)."""
+    harness = Harness()
+    harness.tickets.propose = Classifier.from_file().propose
+    return harness
+
+
+def test_fire_said_in_korean_goes_to_110_at_once():
+    harness = rules_harness()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("집에 불이 났어요", 2.0), Quiet(2))
+    assert harness.switchboard.transfers == ["110"] and result.outcome == "transferred"
+    assert call.texts()[-2:] == ["ko:용건을 말씀해 주십시오.", "ko:일일공으로 연결합니다."]  # no question first
+    assert harness.tickets.submitted == {}
+    assert harness.tickets.incomplete == {"call-1": "transferred to 110 at hotline12345:to_police"}
+
+
+def test_fire_said_at_any_question_goes_to_110():
+    harness = rules_harness()
+    call, result = run(harness, Quiet(3.0), Say("路灯坏了", 2.0), Quiet(2), Keys("3"),  # 求助 by key
+                       Say("王芳", 1.0), Quiet(1.5), Say("楼道里着火了", 1.5), Quiet(2))  # said for the address
+    assert harness.switchboard.transfers == ["110"]
+    assert call.texts()[-2:] == ["zh:请说出您的地址或单位。", "zh:正在为您转接110。"]
+
+
+def test_injury_asks_for_the_callers_consent_key_9():
+    harness = rules_harness()
+    call, result = run(harness, Keys("2"), Quiet(1.5), Say("계단에서 넘어져 다쳤어요", 2.0), Quiet(2), Keys("9"))
+    assert harness.switchboard.transfers == ["110"]
+    assert call.texts()[-2:] == [
+        "ko:위험한 상황으로 들립니다. 일일공에 연결할까요? 연결하려면 네 또는 9번, 아니면 아니요 또는 2번을 누르십시오.",
+        "ko:일일공으로 연결합니다."]
+
+
+def test_declining_110_keeps_the_intake_and_the_level_1_read_back_never_says_wait_two_hours():
+    harness = rules_harness()
+    call, result = run(harness, Quiet(3.0), Say("有人触电受伤了", 2.0), Quiet(2), Keys("2"),  # no 110, thanks
+                       Keys("3"),                                                    # 求助 by key
+                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"))
+    assert harness.switchboard.transfers == [] and result.outcome == "completed"
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["level"], ticket["request_type"], ticket["topic"]) == (1, "求助", "紧急事件")
+    texts = call.texts()
+    assert texts[-3:] == ["zh:您的诉求已按紧急事项受理，立即转交处置。如遇危险，请立即拨打110、119或120。",
+                          f"zh:工单号是{NUMBER}。", "zh:感谢您的来电，再见。"]
+    assert not [text for text in texts if "两小时" in text or "二十四小时" in text]
+
+
+def test_a_caller_handed_over_by_110_skips_the_guidance_and_the_ticket_says_so():
+    harness = Harness()
+    call = ScriptedCall(Keys("2"), Quiet(1.5), Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2), HangUp(),
+                        caller="0433110")
+    harness.run(load_bundle(HOTLINE), call, operator_number="8600", referred_by="110")
+    assert call.texts()[2] == "ko:용건을 말씀해 주십시오."            # no "call 110" guidance
+    assert harness.tickets.drafts["call-1"]["referred_by"] == "110"
+
+
+# -- confidentiality and appeals ------------------------------------------------------------------
+
+def test_a_report_asks_for_confidentiality_and_key_1_keeps_it_from_the_unit():
+    harness = water_unit_harness()                           # the unit's seats are on duty
+    call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("不是"), Quiet(1),
+                       Keys("5"),                            # 举报 by key
+                       Keys("1"),                            # keep it confidential
+                       Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"))
+    assert "zh:需要为您保密吗？需要请说是或按1，不需要请说不是或按2。" in call.texts()
+    assert OFFER not in call.texts() and harness.switchboard.conferences == []  # no three-way call
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["request_type"], ticket["confidential"]) == ("举报", "true")
+    assert harness.tickets.settled == [("2026000001", "dispatched", "自来水公司", "按责转办")]
+
+
+def test_other_types_are_not_asked_about_confidentiality():
+    harness = Harness()
+    call, _ = run(harness, Quiet(3.0), Say("路灯坏了", 2.0), Quiet(2), Keys("3"),  # 求助 by key
+                  Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"))
+    assert not [text for text in call.texts() if "保密" in text]
+    assert "confidential" not in harness.tickets.submitted["2026000001"]
+
+
+def test_an_appeal_is_key_7_in_the_type_menu():
+    harness = Harness()
+    call, _ = run(harness, Quiet(3.0), Say("对处理结果不服", 2.0), Quiet(2), Keys("7"),
+                  Say("王芳", 1.0), Quiet(1.5), Say("龙井路8号", 1.5), Quiet(2), Keys("1"))
+    assert harness.tickets.submitted["2026000001"]["request_type"] == "申诉"

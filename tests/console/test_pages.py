@@ -231,3 +231,48 @@ def test_english_switch(site):
     response = site.client.get("/language/en?back=/queue")
     assert response.status_code == 200 and "Ticket queue" in response.text and '<html lang="en">' in response.text
     assert "工单队列" in site.client.get("/language/zh?back=/queue").text
+
+
+def test_callback_attempts_are_listed_with_their_audio_for_the_centre_and_without_it_for_the_unit(site, tmp_path):
+    from tests.console.conftest import write_wav
+    from tests.tickets.ticket_steps import reply_and_approve, walk
+    from tickets import callbacks
+    from tickets.callbacks import AttemptResult, CallbackPolicy
+    from tickets.calendar import WorkingCalendar
+    from tickets.lifecycle import Action
+
+    approved = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday morning
+    policy, calendar, rules = CallbackPolicy(), WorkingCalendar(), service.TicketRules.default()
+    call_wav, reason_wav = tmp_path / "callback.wav", tmp_path / "reason.wav"
+    write_wav(call_wav, 2.0)
+    write_wav(reason_wav, 0.5)
+    with site.session_factory.begin() as session:
+        ticket, _ = service.create_ticket(session, {"content": "停水两天了", "phone": "13800001234", "level": 2},
+                                          rules=rules, actor="op", now=approved - timedelta(hours=4))
+        walk(session, rules, ticket.id, approved - timedelta(hours=4),
+             (Action.DISPATCH, 1, {"unit_id": site.units["water"]}), (Action.SIGN, 2, {}), (Action.START, 3, {}))
+        reply_and_approve(session, rules, ticket.id, approved)
+        ticket_id = ticket.id
+    callbacks.schedule_new(site.session_factory, policy, calendar, approved)
+    [call] = callbacks.claim_due(site.session_factory, "node-a", policy=policy, calendar=calendar, now=approved,
+                                 limit=1)
+    with site.session_factory.begin() as session:
+        callbacks.finish(session, call.attempt_id, AttemptResult(
+            "answered", satisfaction_key="3", reason_ref=str(reason_wav), reason_text="물이 아직 안 나와요",
+            recording_ref=str(call_wav)), node="node-a", policy=policy, calendar=calendar, rules=rules,
+            now=approved + timedelta(minutes=2))
+
+    site.sign_in("operator")
+    page = site.client.get(f"/tickets/{ticket_id}").text
+    row = re.search(rf'<tr data-attempt="{call.attempt_id}">(.*?)</tr>', page, re.S).group(1)
+    assert "已接听" in row and "不满意 — 물이 아직 안 나와요" in row
+    sources = re.findall(r'<audio controls preload="none" src="[^"]*/recordings/([^"]+)"', row)
+    assert sources == [f"callback-{call.attempt_id}", f"callback-{call.attempt_id}-reason"]
+    played = site.client.get(f"/api/tickets/{ticket_id}/recordings/callback-{call.attempt_id}-reason")
+    assert played.status_code == 200 and played.content == reason_wav.read_bytes()
+
+    site.sign_in("water")  # the unit sees that the citizen was called back and the answer, never the audio
+    row = re.search(rf'<tr data-attempt="{call.attempt_id}">(.*?)</tr>', site.client.get(f"/tickets/{ticket_id}").text,
+                    re.S).group(1)
+    assert "不满意" in row and "<audio" not in row
+    assert site.client.get(f"/api/tickets/{ticket_id}/recordings/callback-{call.attempt_id}").status_code == 404

@@ -77,7 +77,7 @@ def hold(session: CallSession) -> None:
 @pytest.fixture(scope="module")
 def sip_server(cluster: Cluster) -> SipServerInfo:
     """This module's Kamailio for the shared fixtures (ivr_node_factory)."""
-    return SipServerInfo(cluster.kamailio.host, cluster.kamailio.port, cluster.extensions, SERVICE, CALLERS)
+    return SipServerInfo(cluster.kamailio.host, cluster.kamailio.port, cluster.extensions, SERVICE, CALLERS, ())
 
 
 @pytest.fixture

@@ -141,13 +141,16 @@ def wait_heard(call, reference: bytes, timeout: float = 90.0) -> None:
 
 
 def state_the_request(hotline: Hotline, call) -> None:
-    """Korean (2 during the greeting), the request after its question, then confirm the type (1)."""
+    """Korean (2 during the greeting), the request after its question, then confirm the type (1) and decline
+    confidentiality (2: a complaint kept confidential is not offered the unit's seat)."""
     assert call.wait_for_audio(0.3, timeout=30)
     call.send_dtmf("2")
     wait_heard(call, hotline.prompt("ask_request"))
     call.play(tone(300, 1.5))  # "speech" (understood as the water complaint)
     wait_heard(call, hotline.prompt("confirm_type", {"request_type": "投诉", "level": 2})[: RATE * 2 * 2])
     call.send_dtmf("1")
+    wait_heard(call, hotline.prompt("ask_confidential")[: RATE * 2 * 2])
+    call.send_dtmf("2")
 
 
 def accept_the_offer(hotline: Hotline, call) -> int:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import copy_sqlite
 from tests.tickets.ticket_api_helpers import ADMIN_TOKEN, auth
 from tickets import db
 from tickets.api import ApiSettings, create_app
@@ -81,11 +82,12 @@ def _empty_tables(url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A migrated, empty ticket database: a SQLite file, or the session's PostgreSQL database."""
+    """A migrated, empty ticket database: a copy of the session's migrated SQLite file, or the session's
+    PostgreSQL database (emptied after)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tickets.sqlite3'}"
-        db.upgrade(url)
-        yield url
+        path = tmp_path / "tickets.sqlite3"
+        copy_sqlite(request.getfixturevalue("migrated_sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("migrated_postgres_url")
     yield url

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ticket_steps import reply_and_approve, walk
-from tickets import callbacks, service
+from tickets import callbacks, replies, service
 from tickets.calendar import WorkingCalendar
 from tickets.callbacks import AttemptResult, CallbackPolicy
 from tickets.lifecycle import Action
@@ -221,3 +221,40 @@ def test_bad_results_are_refused_naming_the_field():
         AttemptResult("answered", "4")
     with pytest.raises(ValueError, match="^satisfaction_key: only an answered call"):
         AttemptResult("busy", "1")
+
+
+def test_a_citizen_who_calls_in_takes_the_pending_callback_at_any_hour(session_factory, rules):
+    ticket_id = replied_ticket(session_factory, rules, T0)
+    callbacks.schedule_new(session_factory, POLICY, CALENDAR, T0)
+    place(session_factory, rules, T0, AttemptResult("no_answer"))
+    night = datetime(2026, 3, 2, 22, 30, tzinfo=SHANGHAI)
+    call = callbacks.claim_for_caller(session_factory, "13800001234", "node-a", policy=POLICY, now=night)
+    assert (call.attempt_number, call.ticket_id, call.result) == (2, ticket_id, "已修复")
+    assert callbacks.claim_for_caller(session_factory, "13800001234", "node-b", policy=POLICY, now=night) is None
+    assert callbacks.claim_for_caller(session_factory, "13900000000", "node-a", policy=POLICY, now=night) is None
+    with session_factory.begin() as session:  # they pressed 2 (another matter): given back as it was
+        assert callbacks.release(session, call.attempt_id, node="node-a") is True
+        assert callbacks.release(session, call.attempt_id, node="node-a") is False
+    assert attempts(session_factory, ticket_id)[1] == (2, "pending", None, T0 + timedelta(hours=2, minutes=1))
+    call = callbacks.claim_for_caller(session_factory, "13800001234", "node-a", policy=POLICY, now=night)
+    with session_factory.begin() as session:
+        callbacks.finish(session, call.attempt_id, AttemptResult("answered", "2"), node="node-a", policy=POLICY,
+                         calendar=CALENDAR, rules=rules, now=night)
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert (ticket.status, ticket.callback_result) == ("closed", "基本满意")
+        assert [a.called_number for a in callbacks.attempts_of(session, ticket_id)] == ["13800001234", None]
+
+
+def test_a_reply_an_operator_delivered_otherwise_still_gets_its_callback(session_factory, rules):
+    ticket_id = replied_ticket(session_factory, rules, T0)
+    callbacks.schedule_new(session_factory, POLICY, CALENDAR, T0)
+    with session_factory.begin() as session:
+        reply = session.query(Reply).filter_by(ticket_id=ticket_id).one()
+        replies.record_delivery(session, reply.id, delivered=True, actor="operator", note="by SMS", now=T0)
+    place(session_factory, rules, T0, AttemptResult("no_answer"))
+    place(session_factory, rules, T0 + timedelta(hours=3), AttemptResult("answered", "1"))
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).status == "closed"
+        reply = session.query(Reply).filter_by(ticket_id=ticket_id).one()
+        assert (reply.delivered_at, reply.delivery_note, reply.delivery_attempts) == (T0, "by SMS", 1)

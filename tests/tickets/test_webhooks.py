@@ -2,6 +2,7 @@
 with backoff, failures recorded, the timeout bounding a server that never answers, one post per attempt
 with two senders racing; on SQLite and PostgreSQL."""
 import json
+import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -62,10 +63,10 @@ def unit_server():
     server.close()
 
 
-def queued(session_factory, rules, url):
+def queued(session_factory, rules, url, unit="市水务局"):
     """A ticket at a unit with a webhook, and one supervise notification queued for it at T0; its id."""
     with session_factory.begin() as session:
-        unit = service.create_unit(session, {"name": "市水务局", "webhook_url": url})
+        unit = service.create_unit(session, {"name": unit, "webhook_url": url})
         ticket, _ = service.create_ticket(session, {"content": "停水了", "phone": "13800000000"}, rules=rules,
                                           actor="op", now=T0)
         service.transition(session, ticket.id, Action.DISPATCH, actor="op", rules=rules, unit_id=unit.id, now=T0)
@@ -126,32 +127,25 @@ def test_failures_are_retried_with_backoff_and_recorded(session_factory, rules, 
     assert state(session_factory, notification_id) == ("sent", 3, None, "HTTP 503: unit says no")
 
 
-def test_a_server_that_never_answers_times_out_and_fails_for_good(session_factory, rules, unit_server):
-    notification_id = queued(session_factory, rules, unit_server.url)
+def test_unreachable_servers_time_out_or_are_refused_and_fail_for_good(session_factory, rules, unit_server):
+    hanging = queued(session_factory, rules, unit_server.url)
+    with socket.socket() as closed:  # a port nothing listens on any more
+        closed.bind(("127.0.0.1", 0))
+        refused_url = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    refused = queued(session_factory, rules, refused_url, unit="市住建局")
     unit_server.answers = ["hang", "hang"]
     sender = WebhookSender(session_factory, WebhookSettings(timeout_seconds=0.3, max_attempts=2))
     try:
         started = time.monotonic()
-        assert sender.run_once(T0) == {notification_id: "pending"}
+        assert sender.run_once(T0) == {hanging: "pending", refused: "pending"}
         assert time.monotonic() - started < 5  # the server would hold the request for 30 s
-        assert state(session_factory, notification_id)[3].startswith("ReadTimeout")
-        assert sender.run_once(T0 + timedelta(minutes=1)) == {notification_id: "failed"}
+        assert state(session_factory, hanging)[3].startswith("ReadTimeout")
+        assert state(session_factory, refused)[3].startswith("ConnectError")
+        assert sender.run_once(T0 + timedelta(minutes=1)) == {hanging: "failed", refused: "failed"}
         assert sender.run_once(T0 + timedelta(days=1)) == {}
     finally:
         sender.stop()
-    assert state(session_factory, notification_id)[:3] == ("failed", 2, None)
-
-
-def test_a_refused_connection_is_recorded(session_factory, rules, unit_server):
-    url = unit_server.url
-    unit_server.close()  # nothing listens there any more
-    notification_id = queued(session_factory, rules, url)
-    sender = WebhookSender(session_factory)
-    try:
-        assert sender.run_once(T0) == {notification_id: "pending"}
-    finally:
-        sender.stop()
-    assert state(session_factory, notification_id)[3].startswith("ConnectError")
+    assert state(session_factory, hanging)[:3] == state(session_factory, refused)[:3] == ("failed", 2, None)
 
 
 def test_two_senders_racing_post_once(session_factory, rules, unit_server):
