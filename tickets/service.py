@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, String, and_, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -151,7 +151,7 @@ def allocate_number(session: Session, when: datetime) -> str:
     try:
         with db.counter_engine(bind).connect() as connection:
             return reserve_numbers(connection, when, 1)[0]
-    except (OperationalError, PoolTimeout):
+    except (DBAPIError, PoolTimeout):  # the database's refusal or a lost connection: `session` tells for sure
         return next_number(session, when)
 
 
