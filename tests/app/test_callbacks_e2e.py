@@ -217,6 +217,29 @@ def test_not_reached_retried_two_hours_apart_never_at_night_then_unreachable(des
     assert desk.dialler.run_once() == []
 
 
+def test_a_phone_that_rings_unanswered_is_retried_two_hours_later(desk, sip_server, _free_tester_extensions):
+    from pyVoIP.VoIP import VoIPPhone
+
+    from ivr.local_sip_server import free_udp_port
+
+    extension = next(_free_tester_extensions)
+    ringing = VoIPPhone(sip_server.host, sip_server.port, extension, sip_server.password(extension),
+                        myIP="127.0.0.1", sipPort=free_udp_port(), callCallback=lambda call: None)  # never picks up
+    ringing.start()
+    try:
+        ticket_id = desk.replied_ticket(extension)
+        started = time.monotonic()
+        assert len(desk.dialler.run_once()) == 1 and desk.dialler.wait_idle(30)
+        rang = time.monotonic() - started
+    finally:
+        ringing.stop()
+    first, second = desk.attempts(ticket_id)
+    assert (first.outcome, first.satisfaction, first.recording_ref, second.state, second.due_at) == (
+        "no_answer", None, None, "pending", T0 + timedelta(hours=2))
+    assert desk.settings.ring_seconds <= rang < desk.settings.ring_seconds + 5  # rang its configured time
+    assert desk.ticket(ticket_id).status == "replied"
+
+
 def test_two_nodes_racing_and_a_restart_place_each_attempt_once(desk, ivr_node_factory, softphone_factory,
                                                                _free_tester_extensions):
     citizen = softphone_factory()  # busy: each call it gets is one attempt spent
