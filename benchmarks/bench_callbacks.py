@@ -43,7 +43,7 @@ from ivr.node import IvrNode  # noqa: E402
 from ivr.softphone import Softphone  # noqa: E402
 from tickets import db, replies, service  # noqa: E402
 from tickets.lifecycle import Action  # noqa: E402
-from tickets.models import CallbackAttempt, Ticket  # noqa: E402
+from tickets.models import CallbackAttempt  # noqa: E402
 from tts import PromptSynthesizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,8 @@ def measure(calls: int, concurrency: int, poll: float, prompts: PromptLibrary, p
             thread.start()
         started = time.monotonic()
         try:
-            while _open_attempts(session_factory):
+            dialler.run_once()  # the first round schedules every approved reply's first attempt
+            while _attempts_to_place(session_factory):
                 dialler.run_once()
                 time.sleep(poll)
             dialler.wait_idle(60)
@@ -127,10 +128,14 @@ def measure(calls: int, concurrency: int, poll: float, prompts: PromptLibrary, p
             "load_1min": round(os.getloadavg()[0], 2)}
 
 
-def _open_attempts(session_factory) -> bool:
-    """Some ticket still waits for its callback (replied, not yet called back or unreachable)."""
+def _attempts_to_place(session_factory) -> bool:
+    """An attempt is due now or on the line. A failed call's retry, due hours later, ends the run: it is
+    counted among the outcomes (expected versus completed), not waited for."""
+    now = datetime.now(timezone.utc)
     with session_factory() as session:
-        return session.query(Ticket).filter(Ticket.status == "replied").count() > 0
+        return session.query(CallbackAttempt).filter(
+            (CallbackAttempt.state == "calling")
+            | ((CallbackAttempt.state == "pending") & (CallbackAttempt.due_at <= now))).count() > 0
 
 
 def main(argv: list[str] | None = None) -> int:
