@@ -568,7 +568,10 @@ class IvrPhone(VoIPPhone):
         self.media_timeout = media_timeout
         self._rtp_sockets: dict[int, socket.socket] = {}
         self._sockets_lock = threading.Lock()
-        self._dialling = threading.Lock()  # an outgoing INVITE's answer waits until its call is registered
+        # An outgoing INVITE's answer waits until its call is registered. Re-entrant: pyVoIP's invite() reads the
+        # socket itself while dialling and hands every other message (an earlier call's 200, say) to
+        # parse_message on this same thread, which takes the lock again (a plain Lock deadlocked there for good).
+        self._dialling = threading.RLock()
         self._awaiting_ack: dict[str, _AwaitingAck] = {}
         self._next_media_check = 0.0
         self.sip = IvrSipClient(server, port, username, password, phone=self, myIP=my_ip, myPort=sip_port,
