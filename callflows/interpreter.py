@@ -4,7 +4,9 @@ Rules that hold everywhere, whatever the flow says:
 - the operator digit (flow `operator`) reaches the operator node at any prompt or question; in a digit
   collection it counts when it is the whole entry (numbers may start with 0);
 - an input node that fails `retries + 1` times goes to its `on_failure`, else the flow's, else the main
-  flow's (by default: the operator) — so a second failure to understand reaches a human;
+  flow's (by default: the operator) — so a second failure to understand reaches a human; an answer the
+  recognisers could not hear in time (the node's load) is not the caller's failure: the question is asked
+  again at once on keys, so a busy node never sends a caller to the operator or takes a late "yes" for none;
 - every collected value the flow maps in `draft` is saved to the ticket draft at once, and a call that
   leaves before the ticket is submitted marks its draft incomplete for an operator;
 - a port that fails unexpectedly (or a flow that loops) hands the caller to the operator node once;
@@ -72,6 +74,9 @@ class _Finished(Exception):
 
 _RETURN = "\0return"
 _NO_INPUT, _INVALID, _AGAIN = "no_input", "invalid", "again"
+# The recognisers could not hear this answer in time (the node's load, not the caller): the same question is
+# asked again at once on keys (the listener is keypad-only from then on), and it is not counted as a failure.
+_ON_KEYS = "on keys"
 
 
 class FlowRunner:
@@ -226,17 +231,25 @@ class FlowRunner:
         return Heard(digit=self.call.next_digit(timeout))
 
     def _attempts(self, flow: Flow, node: InputNode, attempt: Callable[[], str]) -> str | None:
-        """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN."""
+        """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN, or
+        _ON_KEYS, which is the node's load and not the caller's failure: asked again on keys, not counted
+        (once: after it the listener hears keys only, so it cannot come again)."""
         problem = None
-        for _ in range(node.retries + 1):
+        failures = 0
+        moved_to_keys = False
+        while failures <= node.retries:
             if problem == _NO_INPUT:
                 self._say(flow, node.no_input)
             elif problem == _INVALID:
                 self._say(flow, node.invalid)
             result = attempt()
-            if result not in (_NO_INPUT, _INVALID, _AGAIN):
+            if result == _ON_KEYS and not moved_to_keys:
+                moved_to_keys, problem = True, None
+                continue
+            if result not in (_NO_INPUT, _INVALID, _AGAIN, _ON_KEYS):
                 return result
             problem = result
+            failures += 1
         return self._give_up(flow, node)
 
     def _give_up(self, flow: Flow, node: Node) -> str | None:
@@ -293,7 +306,7 @@ class FlowRunner:
             if heard.digit:
                 chosen = next((o for o in node.options if o.digit == heard.digit), None)
             elif heard.audio and not heard.recognised:
-                return _AGAIN  # the recogniser could not keep up: asked again, on keys
+                return _ON_KEYS  # the recognisers could not keep up: asked again, on keys
             elif heard.audio:
                 said = heard.text
                 if said:
