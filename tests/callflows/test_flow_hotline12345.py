@@ -120,10 +120,11 @@ def test_nine_transfers_to_110():
 
 def test_zero_while_giving_the_name_reaches_the_operator_and_keeps_the_draft():
     harness = Harness()
-    call, result = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Say("是"), Quiet(1),
+    call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1),
                        Say("不是"), Quiet(1), Keys("0"))
+    assert call.texts()[-2:] == ["zh:请说出您的姓名。", "zh:正在为您转接人工服务，请稍候。"]
     assert harness.switchboard.transfers == ["8600"]
-    assert harness.tickets.drafts["call-1"]["content"] == "垃圾没人清运"
+    assert harness.tickets.drafts["call-1"]["content"] == "我家停水两天了"
     assert harness.tickets.incomplete == {"call-1": "transferred to 8600 at hotline12345:operator"}
 
 
@@ -135,6 +136,8 @@ def test_second_failure_to_understand_reaches_the_operator():
     assert call.texts()[-2:] == ["zh:请选择诉求类型：投诉请按1，咨询请按2，求助请按3，建议请按4，举报请按5，表扬请按6，申诉请按7。",
                                  "zh:正在为您转接人工服务，请稍候。"]
     assert harness.switchboard.transfers == ["8600"]
+    assert harness.tickets.incomplete == {
+        "call-1": "transferred to 8600 at hotline12345:operator after hotline12345:type_menu failed (invalid)"}
 
 
 def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
