@@ -21,6 +21,7 @@ another way (keys) instead of every caller waiting for a recogniser.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -29,11 +30,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import vosk
+
 from pcm import FRAME_BYTES
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer, match_phrase
 from .results import Utterance
 from .settings import AsrSettings
+from .warm import WarmRecognizers
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +172,7 @@ class Stream:
                     self._recognise(audio)
                 if None in items:
                     final = self._recognizer.finish()
+                    self._recognizer.release()  # a kept recogniser goes back before the result is handed on
                     if not self._discard:
                         self._deliver(final)
                     self._results.put(None)
@@ -203,10 +208,12 @@ class Stream:
 class RecognitionPool:
     """Worker threads (one per core by default) recognising every open stream of this process."""
 
-    def __init__(self, registry: ModelRegistry | None = None) -> None:
+    def __init__(self, registry: ModelRegistry | None = None, settings: AsrSettings | None = None) -> None:
+        """`settings`: the pool's own (workers, capacity, recognisers kept), default the registry's."""
         self.registry = registry or default_registry()
-        self.settings: AsrSettings = self.registry.settings
+        self.settings: AsrSettings = settings or self.registry.settings
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="asr")
+        self.warm = WarmRecognizers(self.settings.warm_recognizers)
         self._lock = threading.Lock()
         self._streams: set[Stream] = set()
         self._load = 0.0
@@ -220,6 +227,33 @@ class RecognitionPool:
         """Load models now (seconds each) rather than on the first call that needs them."""
         for language in languages or self.registry.available_languages():
             self.registry.model(language)
+
+    def warm_up(self, language: str, speech: bytes) -> threading.Thread:
+        """Decode `speech` (a few seconds in `language`) once through each recogniser kept warm, on a
+        background thread at the lowest CPU priority, so the first callers after a start do not each pay a new
+        recogniser's cost (about 4x, asr.warm): live calls are answered meanwhile and come first. Returns the
+        thread (join it to wait)."""
+        model = self.registry.model(language)
+        thread = threading.Thread(target=self._warm_up, args=(model, speech), name=f"asr-warm-up-{language}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _warm_up(self, model: vosk.Model, speech: bytes) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only, on Linux
+        except OSError:
+            pass  # not permitted here: it still warms, at normal priority
+        started = time.monotonic()
+        recognisers = [StreamRecognizer(model, warm=self.warm) for _ in range(self.settings.warm_recognizers)]
+        for recogniser in recognisers:
+            for start in range(0, len(speech), FRAME_BYTES):
+                recogniser.accept(speech[start:start + FRAME_BYTES])
+            recogniser.finish()
+        for recogniser in recognisers:
+            recogniser.release()
+        log.info("%d recognisers warmed on %.1f s of speech in %.1f s", len(recognisers),
+                 len(speech) / FRAME_BYTES * 0.02, time.monotonic() - started)
 
     def open_stream(self, language: str, *, grammar: Sequence[str] | None = None,
                     on_utterance: Callable[[Utterance], None] | None = None,
@@ -257,7 +291,7 @@ class RecognitionPool:
                     on_utterance: Callable[[Utterance], None] | None,
                     on_partial: Callable[[str], None] | None) -> Stream:
         recognizer = StreamRecognizer(self.registry.model(language), grammar=grammar,
-                                      max_utterance_seconds=self.settings.max_utterance_seconds)
+                                      max_utterance_seconds=self.settings.max_utterance_seconds, warm=self.warm)
         return Stream(self, recognizer, on_utterance, on_partial, cost=GRAMMAR_COST if grammar else 1.0)
 
     def _add(self, stream: Stream) -> None:
