@@ -83,7 +83,7 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
 
 
 #: Speech the recognisers are warmed on at start (asr.RecognitionPool.warm_up): one answer's worth.
-WARM_UP_SECONDS = 5.0
+WARM_UP_SECONDS = 4.0
 
 
 def warm_up_speech(prompts: PromptLibrary, flows: Iterable[Flow], language: str) -> bytes:
@@ -126,7 +126,7 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     removed = synthesizer.keep_only(warmed)  # prompts with callers' data never stay in the cache
     log.info("flow %s: %d fixed prompts synthesised or found in the cache (%d other files removed)",
              callflow_settings.flow, len(warmed), removed)
-    for language in languages:
+    for language in languages if callflow_settings.speech_warm_up else ():
         speech = warm_up_speech(prompts, bundle.flows.values(), language)
         if speech:
             pool.warm_up(language, speech)

@@ -2,10 +2,15 @@
 
 Threads, not processes: Vosk's AcceptWaveform releases the GIL, so threads sharing one loaded model (~0.5 GB)
 use both cores, where processes would each need their own copy of the model (or a fork sharing it
-copy-on-write, which the call process cannot safely do once it runs threads). benchmarks/bench_asr.py measured
-on the shared, loaded 2-core machine (2026-11-29 01:45 UTC, load ~2.2): free speech 1 thread 1.3x real time,
-2 threads 1.8x, 2 forked processes 1.9x — threads within measuring noise of processes. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
+copy-on-write, which the call process cannot safely do once it runs threads). benchmarks/bench_asr.py on the
+2-core machine (2026-12-02 06:25 UTC, shared, load 4.9): 1 thread 6.5x real time, 2 threads 13.9x, 2 forked processes
+13.0x. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
 StreamRecognizer fixes its grammar at construction and never calls SetGrammar.
+
+What did cap live speech was a new Vosk recogniser per answer: this model composes its decoding graph lazily
+inside each recogniser, so a new one per answer cost 0.335 CPU s per audio s against 0.072 for recognisers
+kept between answers (asr.warm, bench_asr's "answer by answer" line). The pool keeps them
+(`AsrSettings.warm_recognizers`) and `warm_up` fills them at start.
 
 `Stream.feed` only appends to the stream's queue and never waits for recognition; audio is handed to a worker
 in batches of BATCH_FRAMES (100 ms: one wake-up per batch, not per frame). When every worker is busy audio
@@ -57,6 +62,7 @@ class PoolMetrics:
     max_lag_seconds: float     # the longest such wait seen (same window as max_backlog_frames)
     frames_recognised: int
     refused: int               # streams refused by try_open_stream since start (at capacity or lagging)
+    warm_idle: int             # free-speech recognisers kept warm and waiting (asr.warm; the start's warm-up)
 
     def to_dict(self) -> dict[str, float | int]:
         return {name: round(value, 3) if isinstance(value, float) else value
@@ -306,7 +312,8 @@ class RecognitionPool:
             lag = self._lag_locked(time.monotonic())
             return PoolMetrics(self.settings.workers, float(self.settings.realtime_streams), self._load,
                                len(self._streams), self._backlog // FRAME_BYTES, self._max_backlog // FRAME_BYTES,
-                               lag, max(self._max_lag, lag), self._recognised // FRAME_BYTES, self._refused)
+                               lag, max(self._max_lag, lag), self._recognised // FRAME_BYTES, self._refused,
+                               self.warm.idle)
 
     def reset_max_backlog(self) -> None:
         """Start a new observation window for `max_backlog_frames` and `max_lag_seconds` (e.g. per run)."""
