@@ -4,9 +4,12 @@ the same moments.
 
     .venv/bin/python benchmarks/bench_intake.py --calls 4,8,12,30
     .venv/bin/python benchmarks/bench_intake.py --calls 12 --speech-capacity 4     # see the overload path
+    .venv/bin/python benchmarks/bench_intake.py --calls 12 --cold                  # calls during the warm-up
 
 For each N: a fresh server.py (its own Kamailio, database and prompt cache; prompts synthesised once into
-var/bench-intake/prompts and reused), N test extensions (each caller its own number, so its ticket is found
+var/bench-intake/prompts and reused); the calls start once the node has warmed its free-speech recognisers
+(/api/health `speech.warm_idle` at asr's `warm_recognizers`: a node's start-up, not its capacity; the time
+it took is printed), or at once with --cold; N test extensions (each caller its own number, so its ticket is found
 by the callback number), and N callers started together. Each caller, driven by what it hears (the heads of
 the server's own cached prompts, by cross-correlation): presses 2 (Korean) during the greeting, states one of
 several requests when asked (by speech, or into the recorder when it is the keypad version of the question),
@@ -50,6 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asr import AsrSettings  # noqa: E402
 from callflows.bundle import load_bundle  # noqa: E402
 from callflows.templates import render  # noqa: E402
 from ivr.local_sip_server import free_udp_port  # noqa: E402
@@ -257,13 +261,26 @@ def classify(ticket: dict | None, caller: Caller, operator_seat: str, server_log
     return "draft", reason
 
 
-def run_round(calls: int, speech_capacity: float) -> dict:
+def wait_warm(api: str, timeout: float = 300) -> tuple[int, float]:
+    """Wait until the node's recognisers are all warm (its start-up's warm-up done): (warm, seconds waited)."""
+    wanted, started = AsrSettings().warm_recognizers, time.monotonic()
+    warm = 0
+    while time.monotonic() - started < timeout:
+        warm = httpx.get(f"{api}/health", timeout=10).json().get("speech", {}).get("warm_idle", 0)
+        if warm >= wanted:
+            break
+        time.sleep(0.5)
+    return warm, round(time.monotonic() - started, 1)
+
+
+def run_round(calls: int, speech_capacity: float, cold: bool) -> dict:
     work = WORK / f"run-{os.getpid()}-{calls}"
     work.mkdir(parents=True, exist_ok=True)
     numbers = [str(2001 + n) for n in range(calls)]
     server, api, sip_port = start_server(work, numbers, speech_capacity)
     headers = {"Authorization": f"Bearer {ADMIN}"}
     try:
+        warm, warm_wait = (None, 0.0) if cold else wait_warm(api)
         prompts = Prompts(WORK / "prompts")
         speech = {text: synthesize(text, "ko") for text in REQUESTS + NAMES + ADDRESSES}
         phones = [Softphone("127.0.0.1", sip_port, number, f"pw{number}") for number in numbers]
@@ -307,7 +324,9 @@ def run_round(calls: int, speech_capacity: float) -> dict:
             server.wait(60)
         except subprocess.TimeoutExpired:
             server.kill()
-    return {"calls": calls, "speech_capacity": final.get("capacity"), "outcomes": dict(outcomes),
+    return {"calls": calls, "speech_capacity": final.get("capacity"),
+            "started": "cold (during the warm-up)" if cold else f"{warm} recognisers warm after {warm_wait} s",
+            "outcomes": dict(outcomes),
             "complete": outcomes["complete ticket"], "keypad": outcomes["keypad ticket"],
             "operator": outcomes["operator transfer"],
             "other": calls - outcomes["complete ticket"] - outcomes["keypad ticket"] - outcomes["operator transfer"],
@@ -325,12 +344,14 @@ def main() -> None:
     parser.add_argument("--calls", default="4,8,12,30", help="comma-separated N values")
     parser.add_argument("--speech-capacity", type=float, default=0.0,
                         help="[callflows] speech_capacity for the server (0: its default)")
+    parser.add_argument("--cold", action="store_true",
+                        help="place the calls at once, without waiting for the node's recognisers to warm up")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f} at start", flush=True)
     for calls in (int(n) for n in args.calls.split(",")):
-        print(json.dumps(run_round(calls, args.speech_capacity), ensure_ascii=False), flush=True)
+        print(json.dumps(run_round(calls, args.speech_capacity, args.cold), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
