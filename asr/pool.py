@@ -26,7 +26,6 @@ another way (keys) instead of every caller waiting for a recogniser.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -235,10 +234,12 @@ class RecognitionPool:
             self.registry.model(language)
 
     def warm_up(self, language: str, speech: bytes) -> threading.Thread:
-        """Decode `speech` (a few seconds in `language`) once through each recogniser kept warm, on a
-        background thread at the lowest CPU priority, so the first callers after a start do not each pay a new
-        recogniser's cost (about 4x, asr.warm): live calls are answered meanwhile and come first. Returns the
-        thread (join it to wait)."""
+        """Decode `speech` (a few seconds in `language`) once through each recogniser kept warm, on one
+        background thread (at most one core, live calls answered meanwhile), so the first callers after a start
+        do not each pay a new recogniser's cost (about 4x, asr.warm). Returns the thread (join it to wait).
+
+        Normal priority on purpose: a thread at a low OS priority that the scheduler pauses while it holds the
+        interpreter lock would stall every thread of the node, the media thread included."""
         model = self.registry.model(language)
         thread = threading.Thread(target=self._warm_up, args=(model, speech), name=f"asr-warm-up-{language}",
                                   daemon=True)
@@ -246,10 +247,6 @@ class RecognitionPool:
         return thread
 
     def _warm_up(self, model: vosk.Model, speech: bytes) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only, on Linux
-        except OSError:
-            pass  # not permitted here: it still warms, at normal priority
         started = time.monotonic()
         recognisers = [StreamRecognizer(model, warm=self.warm) for _ in range(self.settings.warm_recognizers)]
         for recogniser in recognisers:

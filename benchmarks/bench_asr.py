@@ -218,7 +218,7 @@ def main() -> None:
         speech, started = node_warm_up_speech(), time.perf_counter()
         pool.warm_up("ko", speech).join()
         print(f"warm-up as a node starts: {pool.warm.idle} recognisers on {len(speech) / 16000:.1f} s of the flow's "
-              f"prompts in {time.perf_counter() - started:.1f} s (lowest priority thread)", flush=True)
+              f"prompts in {time.perf_counter() - started:.1f} s (one background thread)", flush=True)
         runs = [(int(n), None) for n in args.streams.split(",") if n]
         runs += [(int(n), MENU_WORDS) for n in args.grammar_streams.split(",") if n]
         for n, grammar in runs:
