@@ -115,17 +115,22 @@ class Stream:
         self._enqueue(None)
 
     def cancel(self) -> None:
-        """The answer is no longer wanted (a key was pressed, the caller hung up): audio not yet recognised
-        is dropped, no result is delivered, the recogniser's capacity is given back when the worker is done."""
+        """The answer is no longer wanted (a key was pressed, the caller hung up, or its words came too late
+        and the caller went on without them): audio not yet recognised is dropped, a worker decoding it stops
+        at the next frame, no result is delivered, the recogniser's capacity is given back when the worker is
+        done. Also after close(): an abandoned answer must not keep a recogniser busy for nobody."""
         with self._lock:
-            if self._closing:
+            if self._discard:
                 return
             self._discard = True
             dropped, self._pending_bytes = self._pending_bytes, 0
+            end_queued = None in self._pending  # close() came and no worker has taken it yet
             self._pending.clear()
             self._pending_since = None
+            if end_queued:
+                self._pending.append(None)
         self._pool._backlog_changed(-dropped)
-        self._enqueue(None)
+        self._enqueue(None)  # ignored when close() came first
 
     def next_utterance(self, timeout: float | None = None) -> Utterance | None:
         """Wait for the next final Utterance (only without on_utterance); None on timeout or after close."""
@@ -172,9 +177,10 @@ class Stream:
                 waited = self._pending_since
                 self._pending_since = None
             audio = b"".join(item for item in items if item)
+            recognised = 0
             try:
                 if audio:
-                    self._recognise(audio)
+                    recognised = self._recognise(audio)
                 if None in items:
                     final = self._recognizer.finish()
                     self._recognizer.release()  # a kept recogniser goes back before the result is handed on
@@ -184,14 +190,17 @@ class Stream:
             except Exception:  # a callback's bug must not kill the worker or other streams
                 log.exception("recognition stream failed")
             finally:
-                self._pool._backlog_changed(-len(audio), recognised=len(audio), waited_since=waited)
+                self._pool._backlog_changed(-len(audio), recognised=recognised, waited_since=waited)
                 if None in items:
                     self._pool._stream_closed(self)
                     self.closed.set()
 
-    def _recognise(self, audio: bytes) -> None:
+    def _recognise(self, audio: bytes) -> int:
+        """Decode `audio`; returns the bytes decoded (fewer when the stream was cancelled meanwhile)."""
         # Fed frame by frame so an endpoint inside a long backlog is reported at the right place.
         for start in range(0, len(audio), FRAME_BYTES):
+            if self._discard:
+                return start
             utterance = self._recognizer.accept(audio[start:start + FRAME_BYTES])
             if utterance is not None and not self._discard:
                 self._deliver(utterance)
@@ -200,6 +209,7 @@ class Stream:
             if partial and partial != self._last_partial:
                 self._last_partial = partial
                 self._on_partial(partial)
+        return len(audio)
 
     def _deliver(self, utterance: Utterance) -> None:
         if not utterance.text and not utterance.words:

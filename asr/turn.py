@@ -89,7 +89,8 @@ class ListeningTurn:
         if stream is None:
             return TurnResult(audio, None, False)
         if not stream.closed.wait(self.result_timeout):
-            self.cancel()
+            self._cancelled = True
+            stream.cancel()  # the caller goes on without these words: nobody decodes them any more
             return TurnResult(audio, None, False)
         utterances = []
         while (utterance := stream.next_utterance(timeout=0)) is not None:

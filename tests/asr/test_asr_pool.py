@@ -83,3 +83,49 @@ def test_a_live_stream_for_an_unknown_language_raises_and_keeps_no_capacity(pool
         pool.try_open_stream("xx")
     after = pool.metrics()
     assert (after.load, after.open_streams, after.refused) == (before.load, before.open_streams, before.refused)
+
+
+def test_an_answer_whose_words_came_too_late_is_not_decoded_for_nobody(registry, word_pcm, phone_path):
+    """One worker, held by another caller's stream (its result callback waits): this caller's answer ends
+    (the endpointer closes its stream) but cannot be decoded within the turn's wait, so the call goes on
+    without it. Its queued audio is then dropped, not decoded later for nobody: the recogniser's capacity
+    and the backlog that later callers are admitted by come back at once."""
+    from dataclasses import replace
+
+    from asr.endpoint import Endpointer
+    from asr.turn import ListeningTurn
+
+    pool = RecognitionPool(registry, replace(registry.settings, workers=1))
+    release, busy = threading.Event(), threading.Event()
+
+    def hold_the_worker(_):
+        busy.set()
+        release.wait(120)
+
+    try:
+        other = pool.open_stream("ko", grammar=MENU_GRAMMAR, on_utterance=hold_the_worker)
+        held_audio = phone_path(SILENCE_1S + word_pcm("민원"))
+        for frame in frames(held_audio):
+            other.feed(frame)
+        other.close()
+        assert busy.wait(60), "the other caller's stream never reached the worker"
+        before = pool.metrics()
+        turn = ListeningTurn(Endpointer(timeout=5, end_silence=1.0, max_length=30), pool.try_open_stream("ko"),
+                             result_timeout=0.5)
+        answer = phone_path(SILENCE_1S + word_pcm("수도 단수 민원입니다") * 3 + SILENCE_1S * 2)
+        for frame in frames(answer):
+            turn.feed(frame)
+        assert turn.finished and pool.metrics().backlog_frames > before.backlog_frames  # its words wait
+        result = turn.result()
+        assert result.audio and (result.text, result.recognised) == (None, False)
+        assert pool.metrics().backlog_frames == before.backlog_frames  # dropped at once (the rest is the other's)
+        release.set()
+        assert turn.stream.closed.wait(60) and other.closed.wait(60)
+        after = pool.metrics()
+        # only the other caller's audio, held on the worker, was decoded afterwards
+        assert after.frames_recognised - before.frames_recognised == before.backlog_frames
+        assert (after.load, after.open_streams) == (0.0, 0)
+        assert turn.stream.next_utterance(timeout=0) is None  # no result delivered for the abandoned answer
+    finally:
+        release.set()
+        pool.shutdown()
