@@ -16,6 +16,8 @@ timeline never gets more than `lead_seconds` ahead of the time since its first p
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pcm import SAMPLE_RATE, SAMPLE_WIDTH
 
 TIMESTAMP_MODULO = 1 << 32
@@ -27,8 +29,10 @@ class Timeline:
     """One source's audio in timestamp order, as the PCM to append for each packet (not thread-safe: the
     media thread owns it)."""
 
-    def __init__(self, lead_seconds: float = LEAD_SECONDS) -> None:
+    def __init__(self, lead_seconds: float = LEAD_SECONDS,
+                 on_gap: Callable[[int, int], None] | None = None) -> None:
         self._lead = int(lead_seconds * SAMPLE_RATE)
+        self.on_gap = on_gap  # (samples placed before it, its samples) for each gap, e.g. to leave gaps out later
         self._position: int | None = None  # timestamp of the next sample to place (unwrapped: compared mod 2**32)
         self._started: float | None = None  # monotonic time of the first packet placed (any source)
         self.samples = 0  # samples placed so far (audio and silence)
@@ -69,6 +73,8 @@ class Timeline:
             out += pcm[trim * SAMPLE_WIDTH:]
         else:
             out += bytes((length - trim) * SAMPLE_WIDTH)
+        if gap and self.on_gap is not None:
+            self.on_gap(self.samples, gap)
         self.gap_samples += gap
         self.samples += len(out) // SAMPLE_WIDTH
         return out

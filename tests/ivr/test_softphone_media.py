@@ -117,7 +117,8 @@ class _SkipLog(MediaStream):
 def test_frames_a_stalled_sender_skipped_are_heard_as_silence_at_their_place(link):
     """The IVR's engine stalls mid-prompt (here a ticker sleeps 0.5 s on its media thread): it skips those
     ticks, the timestamp jumps, the sequence goes on (RFC 3550). The caller's recording keeps the gap where
-    it was on the line instead of closing it up, and counts exactly the skipped samples."""
+    it was on the line instead of closing it up, and counts exactly the skipped samples; read without gaps
+    it is the whole prompt as sent."""
     caller, _ = link()
     ivr_engine = MediaEngine("test-ivr-media")
     prompt = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * (200 + 300 * i / 8000) * i / 8000)))
@@ -146,7 +147,7 @@ def test_frames_a_stalled_sender_skipped_are_heard_as_silence_at_their_place(lin
         time.sleep(0.3)  # the last frames' way through the caller's jitter buffer
     finally:
         ivr_engine.stop()
-    heard = caller.heard()
+    heard, closed_up = caller.heard(), caller.heard(keep_gaps=False)
     caller.stop()
 
     assert stalled and ivr.skips and ivr.skips[0][1] >= 20, ivr.skips  # 0.5 s: about 24 ticks skipped
@@ -160,3 +161,5 @@ def test_frames_a_stalled_sender_skipped_are_heard_as_silence_at_their_place(lin
     expected += through[position:]
     start = heard.index(through[:320])
     assert heard[start:start + len(expected)] == expected
+    assert closed_up[start:start + len(through)] == through  # what was said, without the gaps: the whole prompt
+    assert caller.heard(start / 16000 + 0.5, keep_gaps=False) == closed_up[start + 8000:]  # from a time on
