@@ -360,3 +360,45 @@ def test_a_recording_read_when_the_ivr_hangs_up_holds_the_prompt_to_its_last_fra
     assert call.wait_ended(15), call.summary()
     heard = call.heard()
     assert g711.decode_pcmu(g711.encode_pcmu(prompt)) in heard, (len(loud), call.summary())
+
+
+def test_an_answer_arriving_while_the_node_dials_again_is_acknowledged(ivr_node_factory, sip_server,
+                                                                       _free_tester_extensions, monkeypatch):
+    """pyVoIP's invite() reads the node's SIP socket itself until its own INVITE is answered and hands any other
+    message, say an earlier call's 200, to parse_message on the dialling thread. That took the dialling lock a
+    second time: with a plain lock the node deadlocked holding pyVoIP's receive lock, never ACKed that 200
+    and never read SIP again (the callbacks benchmark's citizen: "no ACK and no media 32 s after our 200").
+    Here the first callee's 200 is made to arrive exactly while the second INVITE goes out."""
+    from tests.ivr.raw_sip import RawSipEndpoint, new_token, sdp_offer
+
+    first_number, second_number = next(_free_tester_extensions), next(_free_tester_extensions)
+    node = ivr_node_factory(lambda session: session.wait_ended(30))
+    ivr_node_factory(lambda session: session.wait_ended(30), extension=second_number)
+    sip = node._phone.sip
+    with RawSipEndpoint((sip_server.host, sip_server.port)) as first_callee:
+        assert first_callee.register(first_number, sip_server.password(first_number)).status == 200
+        results: dict[str, object] = {}
+        first = threading.Thread(target=lambda: results.setdefault("first", node.dial(first_number, timeout=20)))
+        first.start()
+        invite = first_callee.request_received("INVITE", timeout=10)
+        assert invite is not None
+        answer = {"to_tag": new_token(), "body": sdp_offer("127.0.0.1", 40000, (0, 101)), "contact_user": first_number}
+        real_sendto, answered = sip.out.sendto, threading.Event()
+
+        def sendto(data: bytes, address: tuple[str, int]) -> int:
+            if data.startswith(f"INVITE sip:{second_number}@".encode()) and not answered.is_set():
+                first_callee.reply(invite, 200, "OK", **answer)  # the first callee answers now
+                time.sleep(0.3)  # its 200 waits in the node's socket, which only the dialling thread may read
+                answered.set()
+            return real_sendto(data, address)
+        monkeypatch.setattr(sip.out, "sendto", sendto)
+        second = threading.Thread(target=lambda: results.setdefault("second", node.dial(second_number, timeout=20)))
+        second.start()
+        ack = first_callee.request_received("ACK", call_id=invite.call_id, timeout=10)
+        second.join(20)
+        first.join(20)
+        assert answered.is_set() and ack is not None, results
+        assert not second.is_alive() and results["second"].status == "answered"
+        assert not first.is_alive() and results["first"].status == "answered"
+        for result in results.values():
+            result.session.hangup()
