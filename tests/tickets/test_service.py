@@ -263,30 +263,30 @@ def test_list_filters_sort_paginate_and_search(session_factory, rules):
         create(session, rules, content="道路坑洼 100%危险", unit_id=roads.id, request_type="投诉",
                phone="13700000001", now=MONDAY_10 + timedelta(days=1))
     with session_factory() as session:
-        page, total = service.list_tickets(session, service.TicketQuery(
+        page, total, _ = service.list_tickets(session, service.TicketQuery(
             unit_id=water.id, sort="created_at", page=2, page_size=4, now=MONDAY_10))
         assert total == 6 and [t.content for t in page] == ["停水 第4天", "停水 第5天"]
-        found, total = service.list_tickets(session, service.TicketQuery(text="100%", now=MONDAY_10))
+        found, total, _ = service.list_tickets(session, service.TicketQuery(text="100%", now=MONDAY_10))
         assert total == 1 and found[0].unit_id == roads.id
-        _, percent_only = service.list_tickets(session, service.TicketQuery(text="%", now=MONDAY_10))
+        _, percent_only, _ = service.list_tickets(session, service.TicketQuery(text="%", now=MONDAY_10))
         assert percent_only == 1
-        by_number, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number))
+        by_number, _, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number))
         assert [t.id for t in by_number] == [found[0].id]
-        _, same_day = service.list_tickets(session, service.TicketQuery(text=found[0].number[:5]))
+        _, same_day, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number[:5]))
         assert same_day == 2  # the day prefix: the roads ticket and the water ticket of day 1
-        by_phone, _ = service.list_tickets(session, service.TicketQuery(text="13700000001"))
+        by_phone, _, _ = service.list_tickets(session, service.TicketQuery(text="13700000001"))
         assert [t.id for t in by_phone] == [found[0].id]
-        typed, total = service.list_tickets(session, service.TicketQuery(request_type="投诉", level=3))
+        typed, total, _ = service.list_tickets(session, service.TicketQuery(request_type="投诉", level=3))
         assert total == 1
-        window, total = service.list_tickets(session, service.TicketQuery(
+        window, total, _ = service.list_tickets(session, service.TicketQuery(
             created_from=MONDAY_10 + timedelta(days=1), created_to=MONDAY_10 + timedelta(days=2)))
         assert total == 2
-        _, level2 = service.list_tickets(session, service.TicketQuery(level=2))
+        _, level2, _ = service.list_tickets(session, service.TicketQuery(level=2))
         assert level2 == 6
         late = MONDAY_10 + timedelta(days=3)  # level-2 tickets of days 0-1 are past 24 h; the roads one is not
-        overdue, total = service.list_tickets(session, service.TicketQuery(overdue=True, now=late, sort="number"))
+        overdue, total, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=late, sort="number"))
         assert [t.content for t in overdue] == ["停水 第0天", "停水 第1天"]
-        _, not_overdue = service.list_tickets(session, service.TicketQuery(overdue=False, now=late))
+        _, not_overdue, _ = service.list_tickets(session, service.TicketQuery(overdue=False, now=late))
         assert not_overdue == 5
         with pytest.raises(ValueError, match="^sort: "):
             service.list_tickets(session, service.TicketQuery(sort="content"))
