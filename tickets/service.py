@@ -6,21 +6,22 @@ actions), ConcurrentUpdate (409, reload and retry), ValueError (bad input, 422).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, String, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Select, String, and_, func, insert, inspect, or_, select, true
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from tickets import db, deadline_tracking, notifications
@@ -30,7 +31,8 @@ from tickets.deadlines import DeadlineKind, DeadlinePolicy, DeadlineSettings
 from tickets.holiday_cache import HolidayOverridesCache
 from tickets.lifecycle import Action, InvalidTransition, Status, allowed_actions, next_status
 from tickets.models import (CALLBACK_RESULTS, CONTENT_MAX_LENGTH, HANDLING_MODES, REQUEST_TYPES, HolidayOverride,
-                            Base, KnowledgeEntry, MemberUnit, Ticket, TicketEvent, TicketNumberCounter, utcnow)
+                            Base, KnowledgeEntry, MemberUnit, Ticket, TicketDeadline, TicketEvent, TicketNumberCounter,
+                            utcnow)
 from tickets.procedure_settings import ProcedureSettings
 from tickets.settings import TicketSettings
 
@@ -230,19 +232,72 @@ def create_ticket(session: Session, fields: Mapping[str, Any], *, rules: TicketR
     notes = [note for note in (referral_note(values.get("referred_by")), proposal_note) if note]
     ticket.events.append(TicketEvent(at=now, actor=actor, action="create", from_status=None,
                                      to_status=ticket.status, note="; ".join(notes) or None))
-    try:
-        with session.begin_nested():
-            session.add(ticket)
-    except IntegrityError:
-        # A concurrent request won the race: with the same key, answer with its ticket (when the fields
-        # match); with the same call id, refuse.
+    stored = _insert_ticket(session, ticket, on_conflict="nothing")
+    if stored is None:
+        # A concurrent (or earlier) request holds a unique value: with the same key, answer with its ticket
+        # (when the fields match); with the same call id, refuse; else the database names the constraint.
         existing = idempotency_key and session.scalar(select(Ticket).where(
             Ticket.idempotency_key == idempotency_key))
         if existing:
             return _replayed(existing, fingerprint), False
         check_call_id_free(session, values.get("call_id"))
-        raise
-    return ticket, True
+        stored = _insert_ticket(session, ticket, on_conflict="raise")
+    return stored, True
+
+
+def _insert_ticket(session: Session, ticket: Ticket, *, on_conflict: Literal["nothing", "raise"]) -> Ticket | None:
+    """Store the new (transient) `ticket`, its deadlines and its history line: one INSERT .. RETURNING each
+    (Core statements, built once), after which the objects join the session as if loaded. The ORM's unit of
+    work did the same with a savepoint around it (so that a lost race on a unique key left the transaction
+    usable): two statements more and about a third of an API create's CPU. ON CONFLICT DO NOTHING loses
+    that race without an error instead.
+
+    None, with nothing written, when a unique value (key, call id, number) is taken and `on_conflict` is
+    "nothing"; with "raise", the database's IntegrityError names it."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if not _write_row(connection, ticket, _insert_statement(dialect, Ticket, on_conflict)):
+        return None
+    children = [*ticket.deadlines, *ticket.events]
+    for child in children:
+        child.ticket_id = ticket.id
+        _write_row(connection, child, _insert_statement(dialect, type(child), "raise"))
+    for stored in (ticket, *children):
+        make_transient_to_detached(stored)
+    session.add(ticket)  # with its deadlines and events (cascade): persistent, nothing left to flush
+    return ticket
+
+
+@functools.cache
+def _insert_statement(dialect: str, model: type[Base], on_conflict: Literal["nothing", "raise"]) -> Any:
+    """INSERT into `model`'s table returning every column; ON CONFLICT DO NOTHING with "nothing". Built
+    once per kind: a statement object keeps its cache key, which SQLAlchemy otherwise derives again."""
+    table = inspect(model).local_table
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if on_conflict == "nothing":
+        statement = statement.on_conflict_do_nothing()
+    return statement.returning(*table.columns)
+
+
+def _write_row(connection: Connection, obj: Base, statement: Any) -> bool:
+    """INSERT the column values set on the transient `obj` and set on it every column the database returns
+    (id, defaults), so that nothing is left to load; False when no row was inserted."""
+    mapper = inspect(type(obj))
+    given = inspect(obj).dict
+    keys = _column_keys(mapper)
+    row = connection.execute(statement, {column.key: given[key] for column, key in keys if key in given})
+    found = row.one_or_none()
+    if found is None:
+        return False
+    for (_, key), value in zip(keys, found):
+        setattr(obj, key, value)
+    return True
+
+
+@functools.cache
+def _column_keys(mapper: Any) -> tuple[tuple[Any, str], ...]:
+    """(table column, attribute name) of each column of a mapped table, in the table's order."""
+    return tuple((column, mapper.get_property_by_column(column).key) for column in mapper.local_table.columns)
 
 
 def referral_note(referred_by: str | None) -> str | None:

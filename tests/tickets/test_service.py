@@ -2,11 +2,13 @@
 optimistic concurrency, level override, the call's drafts, search, units, knowledge base, holidays."""
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ticket_steps import reply_and_approve
 from tickets import service
@@ -74,6 +76,59 @@ def test_same_idempotency_key_returns_the_original_ticket(session_factory, rules
     assert (again.id, again.number, again.content) == (first.id, first.number, "噪音扰民")
     assert reused.value.ticket.id == first.id
     assert count == 1
+
+
+def race(session_factory, rules, first: dict, second: dict, first_commits: bool = True) -> tuple:
+    """The create `second` (keyword arguments of create_ticket) made while the create `first` is written and
+    not yet committed: what it answered (id, number, created, history actors, deadlines) or raised, and the
+    first's (id, number). A create on a unique value another transaction wrote waits for that transaction."""
+    outcome: dict = {}
+    with session_factory() as holder:
+        ticket, _ = service.create_ticket(holder, rules=rules, actor="op1", **first)
+        held = (ticket.id, ticket.number)
+
+        def create_second() -> None:
+            with session_factory() as session:
+                try:
+                    ticket, created = service.create_ticket(session, rules=rules, actor="op2", **second)
+                    session.commit()
+                    outcome["answer"] = (ticket.id, ticket.number, created, [e.actor for e in ticket.events],
+                                         len(ticket.deadlines))
+                except Exception as error:  # noqa: BLE001 - the test looks at which one
+                    outcome["answer"] = error
+
+        racer = threading.Thread(target=create_second)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second create did not wait for the first transaction"
+        holder.commit() if first_commits else holder.rollback()
+        racer.join(10)
+    return outcome["answer"], held
+
+
+@pytest.mark.postgres
+def test_a_create_racing_on_a_unique_value_waits_and_answers_for_it(session_factory, rules, engine):
+    """Two creates at once with one Idempotency-Key: the later one waits for the first's transaction and
+    answers with its ticket; with one call id it is refused; when the first rolls back, the later one
+    creates its own ticket with its deadline and history. A reserved number used twice is refused by the
+    database. Nothing is written twice."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: there is no race to lose")
+    same_key = {"fields": {"content": "噪音扰民"}, "idempotency_key": "k1"}
+    answer, held = race(session_factory, rules, same_key, same_key)
+    assert answer == (*held, False, ["op1"], 1)
+    answer, held = race(session_factory, rules, {"fields": {"content": "停水", "call_id": "c" * 32}},
+                        {"fields": {"content": "停电", "call_id": "c" * 32}})
+    assert isinstance(answer, service.DuplicateCallId)
+    with session_factory() as session, pytest.raises(IntegrityError, match="number"):
+        service.create_ticket(session, {"content": "z"}, rules=rules, actor="ivr", number=held[1])
+    answer, held = race(session_factory, rules, {"fields": {"content": "路灯"}, "idempotency_key": "k2"},
+                        {"fields": {"content": "路灯"}, "idempotency_key": "k2"}, first_commits=False)
+    assert answer[0] != held[0] and answer[2:] == (True, ["op2"], 1)
+    with session_factory() as session:
+        stored = session.execute(select(Ticket.idempotency_key, Ticket.call_id).order_by(Ticket.id)).all()
+        events = session.scalar(select(func.count()).select_from(TicketEvent))
+    assert stored == [("k1", None), (None, "c" * 32), ("k2", None)] and events == 3
 
 
 def test_bad_values_name_the_field(session_factory, rules):
