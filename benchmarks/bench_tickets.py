@@ -253,15 +253,15 @@ WRK_SCRIPT = Path(__file__).with_suffix(".lua")
 
 def wrk_load(base: str, clients: int, seconds: int, begin: Callable[[], None]) -> Load:
     """Creates for `seconds` from wrk (a C load generator: the clients then take little of the two cores),
-    `clients` threads with one connection each; its Lua script gives each request its own body and key and
-    counts the answers. Requests still in flight when wrk stops are neither answered nor failed (the
-    database may hold them)."""
+    `clients` threads with one connection each and the Python clients' 30 s timeout (wrk's own is 2 s); its
+    Lua script gives each request its own body and key and counts the answers. Requests still in flight when
+    wrk stops are neither answered nor failed (the database may hold them)."""
     if shutil.which("wrk") is None:
         raise SystemExit("--load wrk needs wrk (deploy/setup.sh installs it: apt-get install wrk)")
     begin()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{seconds}s",
-                                "-s", str(WRK_SCRIPT), base, "--", API_TOKEN],
+                                "--timeout", "30s", "-s", str(WRK_SCRIPT), base, "--", API_TOKEN],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = process.communicate()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # grown by wrk's CPU alone: the servers still run
@@ -273,8 +273,9 @@ def wrk_load(base: str, clients: int, seconds: int, begin: Callable[[], None]) -
     report = {key: int(value) for key, value in (item.split("=") for item in line.split()[1:])}
     errors = report["connect"] + report["read"] + report["write"] + report["timeout"]
     if report["other"] or errors:
-        raise RuntimeError(f"wrk: {report['other']} answers other than 201, {errors} socket errors: "
-                           f"{err.strip()[:500]}")
+        raise RuntimeError(f"wrk: {report['other']} answers other than 201, {errors} socket errors (connect "
+                           f"{report['connect']}, read {report['read']}, write {report['write']}, timeout "
+                           f"{report['timeout']}): {err.strip()[:500]}")
     cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
     return Load(report["created"], report["duration_us"] / 1e6, cpu,
                 f"wrk: sent {report['sent']}, 201: {report['created']}, other: {report['other']}, socket "
