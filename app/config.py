@@ -72,6 +72,8 @@ class CallflowSettings:
     # Free-speech answers the recognisers decode in real time at once (0: asr's default per core); callers
     # beyond it are served on keys. Measure with benchmarks/bench_asr.py.
     speech_capacity: float = 0.0
+    # Warm the free-speech recognisers at start on the flow's prompts (asr.RecognitionPool.warm_up).
+    speech_warm_up: bool = True
 
     def __post_init__(self) -> None:
         for key in ("operator_seat", "police_number"):

@@ -35,5 +35,5 @@ def build_http_app(session_factory: sessionmaker[Session], rules: TicketRules, a
     install(app, TicketsContext(session_factory, rules, callback_policy or CallbackPolicy()))
     app.include_router(calls_router(application.node, shared, application.speech_load))
     app.include_router(three_way_router(application.three_way, application.announcements, extensions))
-    console.install(app, console_settings, shared if live is not None else None)
+    console.install(app, console_settings, shared if live is not None else None, application.speech_load)
     return app

@@ -9,7 +9,6 @@ without a section nothing is deleted.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inifile import SettingError
 from recordings.retention import RetentionPolicy, audio_older_than, delete_audio
 from tickets.models import REQUEST_TYPES, Ticket
+from tickets.periodic import Periodic
 from tickets.service import record_event
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,8 @@ class RetentionJob:
         self.session_factory = session_factory
         self.policy = policy
         self.recordings_dir = recordings_dir
-        self.interval_seconds = interval_seconds
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("audio-retention", self.run_once, interval_seconds, first_round_at_once=True)
 
     def run_once(self, now: datetime | None = None) -> RetentionReport:
         now = now or self.clock()
@@ -118,19 +116,8 @@ class RetentionJob:
         return found
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="audio-retention", daemon=True)
-        self._thread.start()
+        """A round now, then every `interval_seconds` (a failed round, the disk or database away, is retried)."""
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:  # the database or the disk may be away for a while: try again next round
-                log.exception("retention round failed; retrying in %.0f s", self.interval_seconds)
-            if self._stop.wait(self.interval_seconds):
-                return
+        self._rounds.stop()

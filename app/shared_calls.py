@@ -32,6 +32,7 @@ import redis
 from app.live_calls import LiveCallStore
 from app.node_commands import NodeCommands
 from ivr.node import CallRecord
+from tickets.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ class SharedCalls:
         self._retry_at = 0.0
         self._name_clash_reported = False
         self._unreadable: set[str] = set()  # nodes whose document was reported unreadable (once each)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("shared-calls", self.sync, tick)
 
     @property
     def key(self) -> str:
@@ -97,14 +97,11 @@ class SharedCalls:
         if self.commands is not None:
             self.commands.start()
         self.sync()
-        self._thread = threading.Thread(target=self._run, name="shared-calls", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self) -> None:
         """Stop publishing and withdraw this node's document, so the others drop its calls at once."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._rounds.stop(5)
         if self.commands is not None:
             self.commands.stop()
         if self.client is not None and self._reachable:
@@ -116,10 +113,6 @@ class SharedCalls:
             except redis.exceptions.RedisError as error:
                 log.warning("shared calls: could not withdraw this node's calls (they expire in %g s): %s",
                             self.expiry, error)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.tick):
-            self.sync()
 
     def sync(self) -> None:
         """One round: publish this node's calls if they changed (or a heartbeat is due), read the others'."""

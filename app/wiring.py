@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,14 @@ from app.shared_calls import DEFAULT_PREFIX, SharedCalls
 from app.transcripts import TranscriptLinker
 from callflows.handler import FlowCallHandler
 from callflows.interpreter import CallServices
-from callflows.prompts import PromptLibrary
+from callflows.model import Flow
+from callflows.prompts import PromptLibrary, fixed_texts
 from callflows.registry import FlowRegistry
 from ivr.config import IvrSettings
 from ivr.demo_flow import DemoFlow
 from ivr.node import IvrNode
 from ivr.session import CallEnded, CallSession
+from pcm import SAMPLE_RATE, SAMPLE_WIDTH, read_wav
 from recordings.wav_writer import record_caller
 from three_way.desk import ThreeWayDesk
 from tickets.auth import issue_token
@@ -80,6 +82,21 @@ def recorded(application: Callable[[CallSession], None], recordings_dir: Path) -
     return on_call
 
 
+#: Speech the recognisers are warmed on at start (asr.RecognitionPool.warm_up): one answer's worth.
+WARM_UP_SECONDS = 4.0
+
+
+def warm_up_speech(prompts: PromptLibrary, flows: Iterable[Flow], language: str) -> bytes:
+    """The flows' own fixed prompts in `language`, synthesised (they are already in the cache), up to
+    WARM_UP_SECONDS: words of the hotline's domain, so the recognisers' graph caches fill where callers go."""
+    speech = b""
+    for flow in flows:
+        for prompt_language, text in fixed_texts(flow):
+            if prompt_language == language and len(speech) < WARM_UP_SECONDS * SAMPLE_RATE * SAMPLE_WIDTH:
+                speech += read_wav(prompts.text(text, language))
+    return speech[:int(WARM_UP_SECONDS * SAMPLE_RATE) * SAMPLE_WIDTH]
+
+
 def hotline_application(config: NodeConfig, session_factory: sessionmaker[Session], rules: TicketRules,
                         live: LiveCallStore) -> Application:
     """The IVR node answering with a call flow (callflows) over the real ports: Vosk speech, the ticket
@@ -109,6 +126,10 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     removed = synthesizer.keep_only(warmed)  # prompts with callers' data never stay in the cache
     log.info("flow %s: %d fixed prompts synthesised or found in the cache (%d other files removed)",
              callflow_settings.flow, len(warmed), removed)
+    for language in languages if callflow_settings.speech_warm_up else ():
+        speech = warm_up_speech(prompts, bundle.flows.values(), language)
+        if speech:
+            pool.warm_up(language, speech)
 
     journal = JournalService.open(config.journal, session_factory, rules)
     tickets_port = journal.tickets

@@ -2,10 +2,15 @@
 
 Threads, not processes: Vosk's AcceptWaveform releases the GIL, so threads sharing one loaded model (~0.5 GB)
 use both cores, where processes would each need their own copy of the model (or a fork sharing it
-copy-on-write, which the call process cannot safely do once it runs threads). benchmarks/bench_asr.py measured
-on the shared, loaded 2-core machine (2026-11-29 01:45 UTC, load ~2.2): free speech 1 thread 1.3x real time,
-2 threads 1.8x, 2 forked processes 1.9x — threads within measuring noise of processes. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
+copy-on-write, which the call process cannot safely do once it runs threads). benchmarks/bench_asr.py on the
+2-core machine (2026-12-02 06:25 UTC, shared, load 4.9): 1 thread 6.5x real time, 2 threads 13.9x, 2 forked processes
+13.0x. The Kaldi abort that would take the call process down (SetGrammar after audio) cannot happen here:
 StreamRecognizer fixes its grammar at construction and never calls SetGrammar.
+
+What did cap live speech was a new Vosk recogniser per answer: this model composes its decoding graph lazily
+inside each recogniser, so a new one per answer cost 0.335 CPU s per audio s against 0.072 for recognisers
+kept between answers (asr.warm, bench_asr's "answer by answer" line). The pool keeps them
+(`AsrSettings.warm_recognizers`) and `warm_up` fills them at start.
 
 `Stream.feed` only appends to the stream's queue and never waits for recognition; audio is handed to a worker
 in batches of BATCH_FRAMES (100 ms: one wake-up per batch, not per frame). When every worker is busy audio
@@ -29,11 +34,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import vosk
+
 from pcm import FRAME_BYTES
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer, match_phrase
 from .results import Utterance
 from .settings import AsrSettings
+from .warm import WarmRecognizers
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class PoolMetrics:
     max_lag_seconds: float     # the longest such wait seen (same window as max_backlog_frames)
     frames_recognised: int
     refused: int               # streams refused by try_open_stream since start (at capacity or lagging)
+    warm_idle: int             # free-speech recognisers kept warm and waiting (asr.warm; the start's warm-up)
 
     def to_dict(self) -> dict[str, float | int]:
         return {name: round(value, 3) if isinstance(value, float) else value
@@ -168,6 +177,7 @@ class Stream:
                     self._recognise(audio)
                 if None in items:
                     final = self._recognizer.finish()
+                    self._recognizer.release()  # a kept recogniser goes back before the result is handed on
                     if not self._discard:
                         self._deliver(final)
                     self._results.put(None)
@@ -203,10 +213,12 @@ class Stream:
 class RecognitionPool:
     """Worker threads (one per core by default) recognising every open stream of this process."""
 
-    def __init__(self, registry: ModelRegistry | None = None) -> None:
+    def __init__(self, registry: ModelRegistry | None = None, settings: AsrSettings | None = None) -> None:
+        """`settings`: the pool's own (workers, capacity, recognisers kept), default the registry's."""
         self.registry = registry or default_registry()
-        self.settings: AsrSettings = self.registry.settings
+        self.settings: AsrSettings = settings or self.registry.settings
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="asr")
+        self.warm = WarmRecognizers(self.settings.warm_recognizers)
         self._lock = threading.Lock()
         self._streams: set[Stream] = set()
         self._load = 0.0
@@ -220,6 +232,31 @@ class RecognitionPool:
         """Load models now (seconds each) rather than on the first call that needs them."""
         for language in languages or self.registry.available_languages():
             self.registry.model(language)
+
+    def warm_up(self, language: str, speech: bytes) -> threading.Thread:
+        """Decode `speech` (a few seconds in `language`) once through each recogniser kept warm, on one
+        background thread (at most one core, live calls answered meanwhile), so the first callers after a start
+        do not each pay a new recogniser's cost (about 4x, asr.warm). Returns the thread (join it to wait).
+
+        Normal priority on purpose: a thread at a low OS priority that the scheduler pauses while it holds the
+        interpreter lock would stall every thread of the node, the media thread included."""
+        model = self.registry.model(language)
+        thread = threading.Thread(target=self._warm_up, args=(model, speech), name=f"asr-warm-up-{language}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _warm_up(self, model: vosk.Model, speech: bytes) -> None:
+        started = time.monotonic()
+        recognisers = [StreamRecognizer(model, warm=self.warm) for _ in range(self.settings.warm_recognizers)]
+        for recogniser in recognisers:
+            for start in range(0, len(speech), FRAME_BYTES):
+                recogniser.accept(speech[start:start + FRAME_BYTES])
+            recogniser.finish()
+        for recogniser in recognisers:
+            recogniser.release()
+        log.info("%d recognisers warmed on %.1f s of speech in %.1f s", len(recognisers),
+                 len(speech) / FRAME_BYTES * 0.02, time.monotonic() - started)
 
     def open_stream(self, language: str, *, grammar: Sequence[str] | None = None,
                     on_utterance: Callable[[Utterance], None] | None = None,
@@ -257,7 +294,7 @@ class RecognitionPool:
                     on_utterance: Callable[[Utterance], None] | None,
                     on_partial: Callable[[str], None] | None) -> Stream:
         recognizer = StreamRecognizer(self.registry.model(language), grammar=grammar,
-                                      max_utterance_seconds=self.settings.max_utterance_seconds)
+                                      max_utterance_seconds=self.settings.max_utterance_seconds, warm=self.warm)
         return Stream(self, recognizer, on_utterance, on_partial, cost=GRAMMAR_COST if grammar else 1.0)
 
     def _add(self, stream: Stream) -> None:
@@ -272,7 +309,8 @@ class RecognitionPool:
             lag = self._lag_locked(time.monotonic())
             return PoolMetrics(self.settings.workers, float(self.settings.realtime_streams), self._load,
                                len(self._streams), self._backlog // FRAME_BYTES, self._max_backlog // FRAME_BYTES,
-                               lag, max(self._max_lag, lag), self._recognised // FRAME_BYTES, self._refused)
+                               lag, max(self._max_lag, lag), self._recognised // FRAME_BYTES, self._refused,
+                               self.warm.idle)
 
     def reset_max_backlog(self) -> None:
         """Start a new observation window for `max_backlog_frames` and `max_lag_seconds` (e.g. per run)."""

@@ -30,6 +30,9 @@ class AsrSettings:
     #: Free-speech streams the recognisers decode in real time at once (a grammar stream counts a quarter):
     #: live callers beyond it are served on keys. Measure it with benchmarks/bench_asr.py on the node.
     realtime_streams: float = field(default_factory=lambda: 6.0 * (os.cpu_count() or 1))
+    #: Free-speech recognisers kept warm between answers (asr.warm: a new one per answer costs ~4x the CPU);
+    #: each holds 50-120 MB of decoding-graph cache. 0 = a new recogniser per answer.
+    warm_recognizers: int = field(default_factory=lambda: 6 * (os.cpu_count() or 1))
     #: A live caller is refused a recogniser while audio already waits longer than this to be decoded.
     max_lag_seconds: float = 1.5
     #: Decoder search limits written into the model's conf/model.conf overlay (Kaldi option names); empty =

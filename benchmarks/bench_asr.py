@@ -10,8 +10,11 @@ defaults (`AsrSettings.decoder`, chosen from bench_decoder's table).
 Prints:
 - model load: seconds and resident memory added by loading the Korean model (once per process);
 - real-time factor (CPU seconds per audio second) of free speech and of grammar answers over the whole set;
+- the same answer by answer (a recogniser per answer, as calls use them): a new recogniser each time versus
+  recognisers kept between answers (asr.warm: the model's graph cache lives in the recogniser);
 - aggregate throughput (x real time) of 1 and 2 threads sharing one model vs 2 forked processes;
-- for each N in --streams: N callers at once, each saying the sentences in its own order with 1.5 s pauses,
+- the warm-up a node does at start (asr.RecognitionPool.warm_up on the flow's Korean prompts), then
+  for each N in --streams: N callers at once, each saying the sentences in its own order with 1.5 s pauses,
   fed in real time (20 ms per tick) through the product's path: asr.Endpointer (VAD: silence not decoded)
   and a pool stream per answer (asr.ListeningTurn), a new answer as soon as the last one ended. Printed:
   answers, the time from a caller's end of speech to its words (p50/p95/max: what a caller waits), the
@@ -33,16 +36,22 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from app.wiring import warm_up_speech  # noqa: E402
 from asr.endpoint import Endpointer  # noqa: E402
 from asr.models import configure  # noqa: E402
 from asr.pool import RecognitionPool  # noqa: E402
 from asr.recognizer import StreamRecognizer  # noqa: E402
 from asr.settings import AsrSettings  # noqa: E402
 from asr.turn import ListeningTurn  # noqa: E402
+from asr.warm import WarmRecognizers  # noqa: E402
+from callflows.bundle import load_bundle  # noqa: E402
+from callflows.prompts import PromptLibrary  # noqa: E402
 from benchmarks.bench_decoder import MENU_WORDS, TESTSET, build_testset  # noqa: E402
 from pcm import frames, read_wav  # noqa: E402
+from tts import PromptSynthesizer  # noqa: E402
 
 PAUSE = bytes(int(1.5 * 16000))
 
@@ -62,6 +71,28 @@ def decode_cpu(model, pcm: bytes, grammar=None) -> float:
             recognizer.partial()
     recognizer.finish()
     return time.process_time() - started
+
+
+def answers_cpu(model, clips: list[bytes], warm: WarmRecognizers | None) -> float:
+    """CPU seconds per audio second decoding `clips` as one answer each (frame by frame, partial every 100 ms):
+    a new recogniser per answer (`warm` None), or recognisers kept between answers (asr.warm)."""
+    started = time.process_time()
+    for clip in clips:
+        recognizer = StreamRecognizer(model, warm=warm)
+        for n, frame in enumerate(frames(clip)):
+            recognizer.accept(frame)
+            if n % 5 == 4:
+                recognizer.partial()
+        recognizer.finish()
+        recognizer.release()
+    return (time.process_time() - started) / (sum(map(len, clips)) / 16000)
+
+
+def node_warm_up_speech() -> bytes:
+    """What a node warms its recognisers on at start (app.wiring): the 12345 flow's own Korean prompts."""
+    prompts = PromptLibrary(PromptSynthesizer(ROOT / "var" / "bench-asr" / "prompts"))
+    bundle = load_bundle(ROOT / "callflows" / "flows" / "hotline12345.yaml")
+    return warm_up_speech(prompts, bundle.flows.values(), "ko")
 
 
 def throughput_threads(model, pcm: bytes, n: int) -> float:
@@ -175,12 +206,19 @@ def main() -> None:
               f"{decode_cpu(model, free) / (len(free) / 16000):.3f} CPU s per audio s")
         print(f"RTF grammar ({len(words)} menu words): "
               f"{decode_cpu(model, menu, MENU_WORDS) / (len(menu) / 16000):.3f}")
+        print(f"RTF answer by answer ({len(sentences)} sentences, one answer each): a new recogniser per answer "
+              f"{answers_cpu(model, sentences, None):.3f}, recognisers kept between answers (asr.warm) "
+              f"{answers_cpu(model, sentences, WarmRecognizers(max_idle=1)):.3f}")
         sample = free[: 16000 * 20]
         for n in (1, 2):
             print(f"threads={n}: {throughput_threads(model, sample, n):.1f}x real time (shared model)")
         print(f"processes=2: {throughput_processes(model, sample, 2):.1f}x real time (forked, model shared COW)")
 
         pool = RecognitionPool(registry)
+        speech, started = node_warm_up_speech(), time.perf_counter()
+        pool.warm_up("ko", speech).join()
+        print(f"warm-up as a node starts: {pool.warm.idle} recognisers on {len(speech) / 16000:.1f} s of the flow's "
+              f"prompts in {time.perf_counter() - started:.1f} s (one background thread)", flush=True)
         runs = [(int(n), None) for n in args.streams.split(",") if n]
         runs += [(int(n), MENU_WORDS) for n in args.grammar_streams.split(",") if n]
         for n, grammar in runs:

@@ -4,9 +4,12 @@ the same moments.
 
     .venv/bin/python benchmarks/bench_intake.py --calls 4,8,12,30
     .venv/bin/python benchmarks/bench_intake.py --calls 12 --speech-capacity 4     # see the overload path
+    .venv/bin/python benchmarks/bench_intake.py --calls 12 --cold                  # calls during the warm-up
 
 For each N: a fresh server.py (its own Kamailio, database and prompt cache; prompts synthesised once into
-var/bench-intake/prompts and reused), N test extensions (each caller its own number, so its ticket is found
+var/bench-intake/prompts and reused); the calls start once the node has warmed its free-speech recognisers
+(/api/health `speech.warm_idle` at asr's `warm_recognizers`: a node's start-up, not its capacity; the time
+it took is printed), or at once with --cold; N test extensions (each caller its own number, so its ticket is found
 by the callback number), and N callers started together. Each caller, driven by what it hears (the heads of
 the server's own cached prompts, by cross-correlation): presses 2 (Korean) during the greeting, states one of
 several requests when asked (by speech, or into the recorder when it is the keypad version of the question),
@@ -15,11 +18,17 @@ its own number, and waits for the goodbye.
 
 Printed per N (one JSON line): how many calls ended with
 - a complete ticket: submitted, with the request as recognised text;
-- a keypad ticket: submitted, the request only recorded (served on keys: recognisers at capacity);
-- an operator transfer (draft marked incomplete "transferred ..." or the operator-busy goodbye), with the
-  node where it happened; and anything else (caller-side failures: prompt not heard in time...);
-plus the recognisers' peak backlog (frames and seconds of audio waiting) and longest wait, streams refused
-(callers put on keys), from /api/health, and the run's wall time. Speed is measured here, never asserted.
+- a keypad ticket: submitted, the request only recorded (served on keys);
+- an operator transfer (the draft marked incomplete "transferred to <operator seat> ..." or hung up at the
+  operator-busy goodbye); and anything else (a draft left otherwise, caller-side failures: a prompt not
+  heard in time...);
+and, in `reasons`, why each call that is not complete ended as it did: for a keypad ticket, whether the
+caller was refused a recogniser (at capacity, or audio already waiting too long) or an answer's words were
+not in within the wait (from the server's log lines for the call); for a draft, its incomplete reason as
+the server wrote it (which says the question that failed when one sent the caller to the operator); for a
+caller-side failure, the caller's error and the prompts it had heard. Plus the recognisers' peak backlog
+(frames and seconds of audio waiting) and longest wait, streams refused, from /api/health, and the run's
+wall time. Speed is measured here, never asserted.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asr import AsrSettings  # noqa: E402
 from callflows.bundle import load_bundle  # noqa: E402
 from callflows.templates import render  # noqa: E402
 from ivr.local_sip_server import free_udp_port  # noqa: E402
@@ -55,6 +65,7 @@ RATE = 8000
 WORK = ROOT / "var" / "bench-intake"
 ADMIN = "bench-intake-admin-token"
 MATCH = 0.75
+OPERATOR_SEAT = "8000"  # not registered: a transfer there fails and the caller hears the operator-busy goodbye
 HEAD_SECONDS = 1.2
 REQUESTS = ["수도 단수 민원입니다. 우리 집이 사흘째 단수입니다.", "아파트 앞 도로에 큰 구멍이 있어요. 빨리 고쳐 주세요.",
             "가로등이 고장나서 밤에 너무 어둡습니다.", "옆집 공사 소음 때문에 잠을 잘 수 없어요.",
@@ -197,7 +208,8 @@ def start_server(work: Path, numbers: list[str], speech_capacity: float) -> tupl
     config["server"].update({"http_port": str(http_port), "database_url": f"sqlite:///{work / 'tickets.sqlite3'}",
                              "recordings_dir": str(work / "recordings"),
                              "prompt_cache_dir": str(WORK / "prompts"), "admin_token": ADMIN})
-    config["callflows"].update({"flow": "hotline12345", "speech_capacity": str(speech_capacity)})
+    config["callflows"].update({"flow": "hotline12345", "speech_capacity": str(speech_capacity),
+                                "operator_seat": OPERATOR_SEAT})
     config["test_extensions"] = {number: f"pw{number}" for number in numbers}
     path = work / "sip.conf"
     with path.open("w", encoding="utf-8") as file:
@@ -218,26 +230,57 @@ def start_server(work: Path, numbers: list[str], speech_capacity: float) -> tupl
     raise RuntimeError(f"server.py did not start: see {work / 'server.log'}")
 
 
-def classify(ticket: dict | None, caller: Caller) -> str:
+ON_KEYS_BECAUSE = {"speech recognisers at capacity": "refused a recogniser (at capacity or lagging)",
+                   "recognition did not finish in time": "an answer's words not in within the wait"}
+
+
+def why_on_keys(server_log: str, call_id: str) -> str:
+    """Why the server served this call on keys: the first of its log lines that says so."""
+    for line in server_log.splitlines():
+        if f"call {call_id}: " in line:
+            for words, reason in ON_KEYS_BECAUSE.items():
+                if words in line:
+                    return reason
+    return "served on keys, the server's log does not say why"
+
+
+def classify(ticket: dict | None, caller: Caller, operator_seat: str, server_log: str) -> tuple[str, str]:
+    """(outcome, why) for one caller; `why` is empty for a complete ticket."""
+    heard = f"heard: {', '.join(caller.steps) or 'nothing'}"
     if caller.error:
-        return f"caller failed ({caller.error})"
+        return "caller failed", f"{caller.error}; {heard}"
     if ticket is None:
-        return "no ticket"
+        return "no ticket", heard
     if not ticket["is_draft"]:
-        return "complete ticket" if ticket["content"].strip() else "keypad ticket"
-    reason = ticket.get("incomplete_reason") or ""
-    if "transferred" in reason or "operator" in " ".join(caller.steps):
-        return f"operator transfer ({reason or 'operator prompt'})"
-    return f"draft ({reason})"
+        if ticket["content"].strip():
+            return "complete ticket", ""
+        return "keypad ticket", why_on_keys(server_log, ticket["call_id"])
+    reason = ticket.get("incomplete_reason") or "no reason written"
+    if f"transferred to {operator_seat} " in reason or ":busy_" in reason or "operator" in caller.steps:
+        return "operator transfer", reason
+    return "draft", reason
 
 
-def run_round(calls: int, speech_capacity: float) -> dict:
+def wait_warm(api: str, timeout: float = 300) -> tuple[int, float]:
+    """Wait until the node's recognisers are all warm (its start-up's warm-up done): (warm, seconds waited)."""
+    wanted, started = AsrSettings().warm_recognizers, time.monotonic()
+    warm = 0
+    while time.monotonic() - started < timeout:
+        warm = httpx.get(f"{api}/health", timeout=10).json().get("speech", {}).get("warm_idle", 0)
+        if warm >= wanted:
+            break
+        time.sleep(0.5)
+    return warm, round(time.monotonic() - started, 1)
+
+
+def run_round(calls: int, speech_capacity: float, cold: bool) -> dict:
     work = WORK / f"run-{os.getpid()}-{calls}"
     work.mkdir(parents=True, exist_ok=True)
     numbers = [str(2001 + n) for n in range(calls)]
     server, api, sip_port = start_server(work, numbers, speech_capacity)
     headers = {"Authorization": f"Bearer {ADMIN}"}
     try:
+        warm, warm_wait = (None, 0.0) if cold else wait_warm(api)
         prompts = Prompts(WORK / "prompts")
         speech = {text: synthesize(text, "ko") for text in REQUESTS + NAMES + ADDRESSES}
         phones = [Softphone("127.0.0.1", sip_port, number, f"pw{number}") for number in numbers]
@@ -264,11 +307,15 @@ def run_round(calls: int, speech_capacity: float) -> dict:
         for ticket in tickets:
             by_phone.setdefault(ticket.get("phone") or "", ticket)
         by_call = {ticket["call_id"]: ticket for ticket in tickets}
-        outcomes = Counter()
+        outcomes, reasons = Counter(), Counter()
+        server_log = (work / "server.log").read_text(encoding="utf-8", errors="replace")
         for caller in callers:
             call_id = getattr(getattr(caller, "call", None), "call_id", None)
             ticket = by_phone.get(caller.number) or by_call.get(call_id)
-            outcomes[classify(ticket, caller)] += 1
+            outcome, why = classify(ticket, caller, OPERATOR_SEAT, server_log)
+            outcomes[outcome] += 1
+            if why:
+                reasons[f"{outcome}: {why}"] += 1
         for phone in phones:
             phone.stop()
     finally:
@@ -277,9 +324,13 @@ def run_round(calls: int, speech_capacity: float) -> dict:
             server.wait(60)
         except subprocess.TimeoutExpired:
             server.kill()
-    return {"calls": calls, "speech_capacity": final.get("capacity"), "outcomes": dict(outcomes),
+    return {"calls": calls, "speech_capacity": final.get("capacity"),
+            "started": "cold (during the warm-up)" if cold else f"{warm} recognisers warm after {warm_wait} s",
+            "outcomes": dict(outcomes),
             "complete": outcomes["complete ticket"], "keypad": outcomes["keypad ticket"],
-            "operator": sum(v for k, v in outcomes.items() if k.startswith("operator")),
+            "operator": outcomes["operator transfer"],
+            "other": calls - outcomes["complete ticket"] - outcomes["keypad ticket"] - outcomes["operator transfer"],
+            "reasons": dict(reasons),
             "recognisers_peak_backlog_frames": max(peak["backlog_frames"], final.get("max_backlog_frames", 0)),
             "recognisers_peak_backlog_seconds": round(0.02 * max(peak["backlog_frames"],
                                                                  final.get("max_backlog_frames", 0)), 2),
@@ -293,12 +344,14 @@ def main() -> None:
     parser.add_argument("--calls", default="4,8,12,30", help="comma-separated N values")
     parser.add_argument("--speech-capacity", type=float, default=0.0,
                         help="[callflows] speech_capacity for the server (0: its default)")
+    parser.add_argument("--cold", action="store_true",
+                        help="place the calls at once, without waiting for the node's recognisers to warm up")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f} at start", flush=True)
     for calls in (int(n) for n in args.calls.split(",")):
-        print(json.dumps(run_round(calls, args.speech_capacity), ensure_ascii=False), flush=True)
+        print(json.dumps(run_round(calls, args.speech_capacity, args.cold), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Rules that hold everywhere, whatever the flow says:
 - the operator digit (flow `operator`) reaches the operator node at any prompt or question; in a digit
   collection it counts when it is the whole entry (numbers may start with 0);
 - an input node that fails `retries + 1` times goes to its `on_failure`, else the flow's, else the main
-  flow's (by default: the operator) — so a second failure to understand reaches a human;
+  flow's (by default: the operator) — so a second failure to understand reaches a human; an answer the
+  recognisers could not hear in time (the node's load) is not the caller's failure: the question is asked
+  again at once on keys, so a busy node never sends a caller to the operator or takes a late "yes" for none;
 - every collected value the flow maps in `draft` is saved to the ticket draft at once, and a call that
   leaves before the ticket is submitted marks its draft incomplete for an operator;
 - a port that fails unexpectedly (or a flow that loops) hands the caller to the operator node once;
@@ -72,6 +74,9 @@ class _Finished(Exception):
 
 _RETURN = "\0return"
 _NO_INPUT, _INVALID, _AGAIN = "no_input", "invalid", "again"
+# The recognisers could not hear this answer in time (the node's load, not the caller): the same question is
+# asked again at once on keys (the listener is keypad-only from then on), and it is not counted as a failure.
+_ON_KEYS = "on keys"
 
 
 class FlowRunner:
@@ -96,6 +101,9 @@ class FlowRunner:
         self.steps = 0
         self.outcome = ""
         self.detail = ""
+        # The last question the caller could not answer (or the flow error), until a later answer succeeds:
+        # why a call reached the operator, said in its detail (the incomplete draft's reason).
+        self.failure = ""
         self.draft_open = False
         self.submitted = False
         self.listener = CallListener(call, services.speech, services.observer)
@@ -126,11 +134,12 @@ class FlowRunner:
                         self._hang_up_quietly()
                         break
                     rescued, target, self.steps = True, self.main.operator.node, 0
+                    self.failure = f"a flow error at {self._where()}"
                     self.visited.append("error")
         except _Finished:
             pass
         except self.call_ended:
-            self.outcome, self.detail = "caller_hung_up", f"caller hung up at {self._where()}"
+            self.outcome, self.detail = "caller_hung_up", self._at(f"caller hung up at {self._where()}")
             self._after_hangup()
         self.prompts.close()
         if self.draft_open and not self.submitted:
@@ -181,6 +190,10 @@ class FlowRunner:
     def _where(self) -> str:
         return self.visited[-1] if self.visited else "start"
 
+    def _at(self, detail: str) -> str:
+        """`detail`, with the failure that led there when there was one."""
+        return f"{detail} after {self.failure}" if self.failure else detail
+
     # -- prompts ---------------------------------------------------------------------------------
 
     def _audio(self, flow: Flow, prompt: Prompt, *, language: str | None = None,
@@ -226,22 +239,35 @@ class FlowRunner:
         return Heard(digit=self.call.next_digit(timeout))
 
     def _attempts(self, flow: Flow, node: InputNode, attempt: Callable[[], str]) -> str | None:
-        """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN."""
+        """Run `attempt` up to retries+1 times; it returns a target node or _NO_INPUT/_INVALID/_AGAIN, or
+        _ON_KEYS, which is the node's load and not the caller's failure: asked again on keys, not counted
+        (once: after it the listener hears keys only, so it cannot come again)."""
         problem = None
-        for _ in range(node.retries + 1):
+        failures = 0
+        moved_to_keys = False
+        while failures <= node.retries:
             if problem == _NO_INPUT:
                 self._say(flow, node.no_input)
             elif problem == _INVALID:
                 self._say(flow, node.invalid)
             result = attempt()
-            if result not in (_NO_INPUT, _INVALID, _AGAIN):
+            if result == _ON_KEYS and not moved_to_keys:
+                moved_to_keys, problem = True, None
+                continue
+            if result not in (_NO_INPUT, _INVALID, _AGAIN, _ON_KEYS):
+                self.failure = ""
                 return result
             problem = result
-        return self._give_up(flow, node)
+            failures += 1
+        return self._give_up(flow, node, str(problem))
 
-    def _give_up(self, flow: Flow, node: Node) -> str | None:
-        log.info("call %s: %s '%s' failed, giving up", self.call.call_id, node.kind, node.name)
-        target = getattr(node, "on_failure", None) or flow.on_failure
+    def _give_up(self, flow: Flow, node: Node, why: str = "") -> str | None:
+        log.info("call %s: %s '%s' failed (%s), giving up", self.call.call_id, node.kind, node.name, why)
+        own = getattr(node, "on_failure", None)
+        if not own or (flow is self.main and self.main.operator and own == self.main.operator.node):
+            # not a way the flow planned for this question (a menu's "no key: go on"): a failure to tell
+            self.failure = f"{flow.name}:{node.name} failed" + (f" ({why})" if why else "")
+        target = own or flow.on_failure
         if target:
             return target
         if self.main.on_failure:
@@ -293,7 +319,7 @@ class FlowRunner:
             if heard.digit:
                 chosen = next((o for o in node.options if o.digit == heard.digit), None)
             elif heard.audio and not heard.recognised:
-                return _AGAIN  # the recogniser could not keep up: asked again, on keys
+                return _ON_KEYS  # the recognisers could not keep up: asked again, on keys
             elif heard.audio:
                 said = heard.text
                 if said:
@@ -337,7 +363,7 @@ class FlowRunner:
         has_model = self.listener.speech_available(language)
         phrases = (node.grammar or {}).get(language, []) if node.grammar is not None else None
         if not has_model and (node.grammar is not None or node.no_model):
-            return node.no_model or self._give_up(flow, node)
+            return node.no_model or self._give_up(flow, node, "no speech model")
 
         def attempt() -> str:
             with self.listener.turn(language, phrases=phrases, recognise=True, record=True, timeout=node.timeout,
@@ -352,7 +378,7 @@ class FlowRunner:
                 return _NO_INPUT
             if node.grammar is not None:
                 if not heard.recognised:  # recognisers full: as without a model
-                    return node.no_model or self._give_up(flow, node)
+                    return node.no_model or self._give_up(flow, node, "not recognised in time")
                 if heard.text is None:
                     return _INVALID
                 self._safely(self.services.observer.final_transcript, self.call.call_id, heard.text)
@@ -469,10 +495,10 @@ class FlowRunner:
             if node.on_not_found:
                 return node.on_not_found
             log.warning("call %s: ticket %s: no ticket %s", self.call.call_id, node.action, node.number)
-            return node.on_error or self._give_up(flow, node)
+            return node.on_error or self._give_up(flow, node, "no such ticket")
         except Exception:
             log.exception("call %s: ticket %s failed", self.call.call_id, node.action)
-            return node.on_error or self._give_up(flow, node)
+            return node.on_error or self._give_up(flow, node, "the tickets failed")
         self.vars.update(ticket_number=info.number, ticket_status=info.status, deadline=info.deadline,
                          request_type=info.request_type or self.vars.get("request_type"))
         return node.next
@@ -501,10 +527,10 @@ class FlowRunner:
         number = self._render(flow, node.number)
         self._say(flow, node.prompt, barge_in=False)
         if self.services.switchboard.transfer(self.call, number):
-            self.outcome, self.detail = "transferred", f"transferred to {number} at {self._where()}"
+            self.outcome, self.detail = "transferred", self._at(f"transferred to {number} at {self._where()}")
             raise _Finished
         log.warning("call %s: transfer to %s failed", self.call.call_id, number)
-        return node.on_failure or self._give_up(flow, node)
+        return node.on_failure or self._give_up(flow, node, f"no answer from {number}")
 
     def _do_three_way(self, flow: Flow, node: model.ThreeWayNode) -> str | None:
         unit = self._render(flow, node.unit)
@@ -532,4 +558,4 @@ class FlowRunner:
 
     def _do_hangup(self, flow: Flow, node: model.HangupNode) -> None:
         self._say(flow, node.prompt, barge_in=False)
-        self._end("completed", f"hung up at {self._where()}")
+        self._end("completed", self._at(f"hung up at {self._where()}"))

@@ -50,13 +50,18 @@ class PromptLibrary:
     def prewarm(self, flow: Flow) -> set[Path]:
         """Synthesise every prompt of `flow` that has no variables, so the first caller waits for none;
         returns their files (the composition keeps only these in the cache: tts.PromptSynthesizer.keep_only)."""
-        files = set()
-        for node in flow.nodes.values():
-            for prompt in prompts_of(node):
-                for language, text in prompt.texts.items():
-                    if language not in prompt.wav_by_language and not prompt.wav and not placeholders(text):
-                        files.add(self.text(text, language))
-        return files
+        return {self.text(text, language) for language, text in fixed_texts(flow)}
+
+
+def fixed_texts(flow: Flow) -> list[tuple[str, str]]:
+    """(language, text) of every prompt of `flow` spoken from text without variables, in the flow's order."""
+    found = []
+    for node in flow.nodes.values():
+        for prompt in prompts_of(node):
+            for language, text in prompt.texts.items():
+                if language not in prompt.wav_by_language and not prompt.wav and not placeholders(text):
+                    found.append((language, text))
+    return found
 
 
 def prompts_of(node: object) -> list[Prompt]:

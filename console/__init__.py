@@ -8,13 +8,15 @@ with its transcript, corrections, copying into the ticket, lifecycle actions), t
 endpoints under /api: a ticket's recordings (served with byte ranges by recordings.serving), its transcript
 with word timings and corrections, word corrections, the review queue.
 
-`install(app, settings, live)` mounts it on an application that already has the ticket API installed
+`install(app, settings, live, speech)` mounts it on an application that already has the ticket API installed
 (tickets.api.install: the console uses its database and rules through app.state.tickets).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -43,12 +45,14 @@ class ConsoleSettings:
 class ConsoleContext:
     settings: ConsoleSettings
     live: LiveCalls | None  # None on a node without call flows: the live page says so
+    speech: Callable[[], dict[str, Any]] | None = None  # this node's recognisers' load (asr.PoolMetrics)
 
 
-def install(app: FastAPI, settings: ConsoleSettings, live_calls: LiveCalls | None = None) -> None:
+def install(app: FastAPI, settings: ConsoleSettings, live_calls: LiveCalls | None = None,
+            speech_load: Callable[[], dict[str, Any]] | None = None) -> None:
     if len(settings.session_secret) < 16:
         raise ValueError("session_secret: at least 16 bytes")
-    app.state.console = ConsoleContext(settings, live_calls)
+    app.state.console = ConsoleContext(settings, live_calls, speech_load)
     context = app.state.tickets  # tickets.api.install ran first
     app.include_router(recordings_router(TicketRecordings(context.session_factory), api_viewer), prefix="/api")
     app.include_router(api.router, prefix="/api")

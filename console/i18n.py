@@ -210,6 +210,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "live.seat": ("我的坐席号", "My seat"),
     "live.pick_up": ("接听", "Pick up"),
     "live.picked": ("已转接到 {seat}", "transferring to {seat}"),
+    "live.speech": ("本节点语音识别：占用 {load} / {capacity}（{open_streams} 路），待识别音频 {backlog_seconds} 秒，"
+                    "最久等待 {lag_seconds} 秒；识别器满或落后时改用按键的来电 {refused} 次",
+                    "This node's speech recognisers: {load} of {capacity} in use ({open_streams} streams), "
+                    "{backlog_seconds} s of audio waiting, oldest waiting {lag_seconds} s; callers put on keys "
+                    "because they were full or behind: {refused}"),
     "live.connection": ("实时连接已断开，正在重连…", "Live connection lost, reconnecting…"),
     # statistics
     "stats.title": ("统计", "Statistics"),

@@ -140,6 +140,7 @@ def node_config(tmp: Path, name: str, *, kamailio_port: int, sip_port: int, pass
         "live_calls_expiry": str(EXPIRY), "recordings_dir": str(tmp / name / "recordings"),
         "prompt_cache_dir": str(tmp / "prompts"), "admin_token": ADMIN_TOKEN})
     config["journal"].update({"path": str(tmp / name / "journal.sqlite3"), "replay_interval_seconds": "1"})
+    config["callflows"]["speech_warm_up"] = "no"  # two nodes' warm-up is seconds of CPU: tests/asr test it
     path = tmp / f"node-{name}.conf"
     with path.open("w", encoding="utf-8") as file:
         config.write(file)

@@ -42,6 +42,7 @@ def write_config(tmp_path: Path, sip_port: int, http_port: int) -> Path:
     config["journal"]["path"] = str(tmp_path / "journal" / "node.sqlite3")
     config["tickets"]["holidays"] = "2027-01-01"
     config["callflows"]["flow"] = "demo"  # ivr's press-1/2 menu: no speech models needed
+    config["callflows"]["speech_warm_up"] = "no"  # seconds of CPU per start: tests/asr test the warm-up
     path = tmp_path / "sip.conf"
     with path.open("w", encoding="utf-8") as file:
         config.write(file)

@@ -65,9 +65,18 @@
     button.textContent = response.ok ? table.dataset.picked.replace("{seat}", seat.value) : response.status;
   });
 
+  // This node's recognisers' load: the page's sentence with the figures of each `speech` event put in.
+  const speech = document.getElementById("speech-load");
+  function drawSpeech(figures) {
+    if (!speech) return;
+    speech.textContent = speech.dataset.template.replace(/\{(\w+)\}/g, (whole, name) =>
+      name in figures ? String(figures[name]) : whole);
+  }
+
   if (table.dataset.stream === "true") {
     const source = new EventSource("/live/events");
     source.addEventListener("calls", (event) => { status.hidden = true; draw(JSON.parse(event.data)); });
+    source.addEventListener("speech", (event) => { status.hidden = true; drawSpeech(JSON.parse(event.data)); });
     source.addEventListener("error", () => { status.hidden = false; });
   }
 })();

@@ -138,8 +138,7 @@ def test_a_dead_nodes_calls_vanish_after_the_expiry_and_a_stopped_nodes_at_once(
     b, _, _ = make_node("node-b")
     answer(a_node, a_live, "a" * 32, "1001")
     eventually(lambda: b.snapshot())
-    a._stopping.set()  # dies: no more heartbeats, nothing withdrawn (the thread stops as a SIGKILL would)
-    a._thread.join(5)
+    a._rounds.stop(5)  # dies: no more heartbeats, nothing withdrawn (the rounds stop as a SIGKILL would)
     assert b.snapshot()  # still within the expiry
     eventually(lambda: b.snapshot() == [] and b.active_records() == [], timeout=5)
     assert b.state()["nodes"] == ["node-b"]

@@ -204,6 +204,9 @@ class FakeListening:
         pcm = self.endpointer.utterance
         if not self.recognising:
             return FakeHeard(pcm, None, False)
+        if self.speech.in_time is not None and len(self.speech.requests) >= self.speech.in_time:
+            self.speech.late += 1
+            return FakeHeard(pcm, None, False)  # as asr's turn when the words are not in within its wait
         said = heard_text(pcm)
         if self.phrases:
             self.speech.requests.append(("recognize", self.language, tuple(self.phrases)))
@@ -214,12 +217,16 @@ class FakeListening:
 
 
 class FakeSpeech:
-    """`capacity`: how many recognising listenings may be open at once (None: unlimited)."""
+    """`capacity`: how many recognising listenings may be open at once (None: unlimited). `in_time`: how
+    many answers are recognised before the recognisers fall behind (None: all); every answer after them
+    is heard but not recognised in time (counted in `late`)."""
 
     def __init__(self, languages: set[str] = frozenset({"zh", "ko"}), *, capacity: int | None = None,
-                 is_voice=None):
+                 is_voice=None, in_time: int | None = None):
         self.languages = set(languages)
         self.capacity = capacity
+        self.in_time = in_time
+        self.late = 0
         self.is_voice = is_voice or (lambda frame: heard_text(frame) is not None)
         self.open_turns = 0
         self.refused = 0

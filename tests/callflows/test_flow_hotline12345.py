@@ -120,10 +120,11 @@ def test_nine_transfers_to_110():
 
 def test_zero_while_giving_the_name_reaches_the_operator_and_keeps_the_draft():
     harness = Harness()
-    call, result = run(harness, Quiet(3.0), Say("垃圾没人清运", 2.0), Quiet(2), Say("是"), Quiet(1),
+    call, result = run(harness, Quiet(3.0), Say("我家停水两天了", 2.0), Quiet(2), Say("是"), Quiet(1),
                        Say("不是"), Quiet(1), Keys("0"))
+    assert call.texts()[-2:] == ["zh:请说出您的姓名。", "zh:正在为您转接人工服务，请稍候。"]
     assert harness.switchboard.transfers == ["8600"]
-    assert harness.tickets.drafts["call-1"]["content"] == "垃圾没人清运"
+    assert harness.tickets.drafts["call-1"]["content"] == "我家停水两天了"
     assert harness.tickets.incomplete == {"call-1": "transferred to 8600 at hotline12345:operator"}
 
 
@@ -135,6 +136,8 @@ def test_second_failure_to_understand_reaches_the_operator():
     assert call.texts()[-2:] == ["zh:请选择诉求类型：投诉请按1，咨询请按2，求助请按3，建议请按4，举报请按5，表扬请按6，申诉请按7。",
                                  "zh:正在为您转接人工服务，请稍候。"]
     assert harness.switchboard.transfers == ["8600"]
+    assert harness.tickets.incomplete == {
+        "call-1": "transferred to 8600 at hotline12345:operator after hotline12345:type_menu failed (invalid)"}
 
 
 def test_hang_up_halfway_leaves_a_draft_marked_incomplete():
@@ -203,6 +206,57 @@ def test_with_the_recognisers_at_capacity_the_caller_is_served_on_keys_and_still
     assert harness.speech.requests == [] and harness.speech.refused == 1  # refused once, then keys for good
     assert "ko:용건을 녹음해 주십시오. 말씀이 끝나면 잠시 기다려 주십시오." in call.texts()  # the keypad prompt
     assert any(text.startswith("ko:회신 전화는") and "맞으면 1번" in text for text in call.texts())
+
+
+def test_a_type_said_while_the_recognisers_lag_is_asked_again_on_keys_not_sent_to_the_operator():
+    """The request is recognised; then the recognisers fall behind, so the type the caller says at the type
+    menu is not in within the wait. That is the node's load, not the caller's failure: the type menu (one
+    try, no on_failure: the operator) is asked again at once, on keys, and the caller gets a ticket."""
+    harness = Harness()
+    harness.speech.in_time = 1
+    call, result = run(
+        harness,
+        Keys("2"), Quiet(1.5),
+        Say("가로등이 고장났어요", 3.0), Quiet(2),             # recognised; no rule proposes a type
+        Say("신고", 0.8), Quiet(2),                            # heard, not recognised in time
+        Keys("1"), Keys("2"),                                # type menu again: complaint; not confidential
+        Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
+        Keys("1"))                                           # call back on this number
+    assert result.outcome == "completed" and harness.switchboard.transfers == []
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["content"], ticket["request_type"], ticket["phone"]) == ("가로등이 고장났어요", "投诉", CALLER)
+    assert harness.speech.late == 1
+    type_menu = ("ko:민원 유형을 선택하십시오. 불편 신고는 1번, 문의는 2번, 도움 요청은 3번, 건의는 4번, 제보는 5번, "
+                 "칭찬은 6번, 이의 신청은 7번을 누르십시오.")
+    texts = call.texts()
+    assert texts[texts.index(type_menu) + 1] == type_menu  # asked again at once, nothing said between
+    assert "ko:신고하신 분의 정보를 비밀로 해 드릴까요? 원하시면 1번, 아니면 2번을 누르십시오." in texts  # keys from then on
+    assert harness.tickets.incomplete == {}
+
+
+def test_confidentiality_said_while_the_recognisers_lag_is_asked_again_on_keys_and_kept():
+    """The caller says 네 (keep me confidential) and the recognisers are too far behind to hear it in time:
+    the question is asked again on keys instead of taking the late answer for 'no answer' (which means not
+    confidential), so the ticket is confidential as the caller asked."""
+    harness = Harness()
+    harness.speech.in_time = 2
+    call, result = run(
+        harness,
+        Keys("2"), Quiet(1.5),
+        Say("우리 집이 사흘째 단수입니다", 3.0), Quiet(2),       # recognised: a complaint about water
+        Say("네", 0.5), Quiet(1),                             # the proposed type is right (in time)
+        Say("네", 0.5), Quiet(2),                             # keep it confidential: not in time
+        Keys("1"),                                           # asked again on keys: 1, confidential
+        Say("김철수", 0.8), Quiet(1.5), Say("연길시 건설가 5번지", 2.0), Quiet(2),
+        Keys("1"))
+    assert result.outcome == "completed" and harness.switchboard.transfers == []
+    ticket = harness.tickets.submitted["2026000001"]
+    assert (ticket["content"], ticket["confidential"]) == ("우리 집이 사흘째 단수입니다", "true")
+    assert harness.speech.late == 1
+    texts = call.texts()
+    asked = [text for text in texts if text.startswith("ko:신고하신 분의 정보를 비밀로")]
+    assert asked == ["ko:신고하신 분의 정보를 비밀로 해 드릴까요? 네 또는 1번, 아니요 또는 2번을 누르십시오.",
+                     "ko:신고하신 분의 정보를 비밀로 해 드릴까요? 원하시면 1번, 아니면 2번을 누르십시오."]
 
 
 def test_a_caller_after_one_holding_the_last_recogniser_goes_to_keys_while_the_first_speaks():

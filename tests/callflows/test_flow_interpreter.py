@@ -462,6 +462,7 @@ def test_a_flow_that_loops_forever_is_stopped_and_the_caller_handed_to_the_opera
     result = harness.run(path, ScriptedCall())
     assert result.visited[-2:] == ["error", "main:operator"] and len(result.visited) == 502
     assert result.outcome == "transferred" and harness.switchboard.transfers == ["8000"]
+    assert result.detail == "transferred to 8000 at main:operator after a flow error at main:again"
 
 
 def test_a_failing_port_without_an_operator_ends_the_call_as_a_flow_error(tmp_path):

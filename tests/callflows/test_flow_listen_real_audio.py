@@ -186,3 +186,61 @@ def test_smoke_said_in_korean_reaches_110_through_vosk(tmp_path):
         assert harness.tickets.submitted == {}
     finally:
         pool.shutdown()
+
+
+@pytest.mark.vosk
+def test_a_menu_answer_the_busy_recognisers_cannot_hear_in_time_is_asked_again_on_keys(tmp_path):
+    """Real Vosk on one worker, kept busy by another caller's stream (its partial words are held by the
+    live view's callback): this caller's 네 to a one-try menu is heard but cannot be decoded within the
+    wait. The menu is asked again at once with its keypad prompt, the caller's key counts, and nobody goes
+    to the operator (the flow's on_failure)."""
+    registry = asr.ModelRegistry(asr.AsrSettings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache",
+                                                 workers=1))
+    pool = asr.RecognitionPool(registry)
+    release, busy = threading.Event(), threading.Event()
+
+    def hold_the_worker(_: object) -> None:
+        busy.set()
+        release.wait(120)
+
+    try:
+        synthesizer = PromptSynthesizer(tmp_path / "tts")
+        request, yes = (wav_pcm(synthesizer.synthesize(text, "ko")) for text in ("수도 단수 민원입니다", "네"))
+        other_caller = pool.open_stream("ko", on_utterance=hold_the_worker, on_partial=hold_the_worker)
+        other_caller.feed(request)
+        other_caller.close()
+        assert busy.wait(60), "the other caller's stream never reached the worker"
+        path = write_flow(tmp_path, """
+            start:
+              kind: menu
+              prompt: {ko: 맞으면 네}
+              keypad_prompt: {ko: 맞으면 1번}
+              retries: 0
+              options:
+                - {digit: "1", say: {ko: [네]}, next: yes}
+                - {digit: "2", say: {ko: [아니요]}, next: no}
+            "yes": {kind: hangup, prompt: {ko: 네 접수}}
+            "no": {kind: hangup, prompt: {ko: 아니요 접수}}
+        """, header=HEADER.replace("[zh]", "[ko]").replace("{zh: 正在为您转接人工}", "{ko: 상담원}"))
+
+        class KeysWhenAskedOnKeys(StreamingCall):
+            def play(self, audio, *, barge_in=True):
+                super().play(audio, barge_in=barge_in)
+                return "1" if str(audio) == "ko:맞으면 1번" else None  # pressed over the keypad prompt
+
+        call = KeysWhenAskedOnKeys(bytes(8000) + yes + bytes(16000 * 2))
+        switchboard = FakeSwitchboard()
+        services = CallServices(VoskSpeech(pool, result_timeout=1.0), FakeTickets(), switchboard,
+                                KeepingRecordings(), FakePrompts(), FakeCalendar())
+        result = FlowRunner(load_bundle(path), call, services).run()
+        assert call.played == ["ko:맞으면 네", "ko:맞으면 1번", "ko:네 접수"]
+        assert result.outcome == "completed" and switchboard.transfers == []
+        assert pool.metrics().refused == 0  # a recogniser was free to take: it was late, not refused
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def wav_pcm(path: Path) -> bytes:
+    with wave.open(str(path)) as wav:
+        return wav.readframes(wav.getnframes())

@@ -334,6 +334,8 @@ def test_a_live_call_is_shown_as_it_happens_and_picked_up_to_the_operators_seat(
     rings 1002 was sent there by the pick-up."""
     page = operator.page
     operator.goto("/live")
+    idle = page.inner_text("#speech-load")  # this node's recognisers, before the call
+    assert idle.startswith("本节点语音识别：占用 0.0 / ") and "{" not in idle
     page.fill("#seat", "1002")
     page.dispatch_event("#seat", "change")
     hotline = node.hotline
@@ -346,6 +348,10 @@ def test_a_live_call_is_shown_as_it_happens_and_picked_up_to_the_operators_seat(
         choose_korean_and_state_request(hotline, call)
         page.wait_for_function("() => (document.querySelector('#live-calls .node') || {}).textContent"
                                " === 'hotline12345:ask_request'", timeout=30_000)  # moved on, pushed live
+        # the call holds a recogniser while it is asked for its request: the load line is redrawn live
+        page.wait_for_function("idle => document.querySelector('#speech-load').textContent !== idle", arg=idle,
+                               timeout=30_000)
+        assert "{" not in page.inner_text("#speech-load")
         try:  # what the recogniser understood of the request, if it has by then (slow on a loaded machine);
             # not longer: the pick-up must come before the flow gives up on the request on its own
             page.wait_for_function("() => document.querySelector('#live-calls .heard div:not(.partial)')",

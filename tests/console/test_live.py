@@ -78,3 +78,32 @@ def test_the_page_names_the_ivr_node_holding_each_call(site):
         lines = stream.iter_lines()
         assert next(lines) == "event: calls"
         assert json.loads(next(lines).removeprefix("data: "))[0]["ivr_node"] == "node-a"
+
+
+def test_the_page_and_its_stream_show_the_recognisers_load(site):
+    """This node's recognisers' load (the figures /api/health shows as `speech`) above the calls, rounded for
+    a reader; the stream sends it again when it changed."""
+    figures = {"workers": 2, "capacity": 12.0, "load": 12.0, "open_streams": 12, "backlog_frames": 1741,
+               "max_backlog_frames": 1741, "lag_seconds": 19.934, "max_lag_seconds": 19.934,
+               "frames_recognised": 5000, "refused": 24}
+    app: FastAPI = site.client.app
+    app.state.console = console.ConsoleContext(app.state.console.settings, LiveCallStore(), lambda: dict(figures))
+    site.sign_in("operator")
+    page = site.client.get("/live").text
+    assert ("本节点语音识别：占用 12.0 / 12.0（12 路），待识别音频 34.8 秒，最久等待 19.9 秒；"
+            "识别器满或落后时改用按键的来电 24 次") in page
+    with site.client.stream("GET", "/live/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: calls"
+        assert [line for line in (next(lines) for _ in range(3)) if line.startswith("event:")] == ["event: speech"]
+        sent = json.loads(next(lines).removeprefix("data: "))
+        assert sent == {"load": 12.0, "capacity": 12.0, "open_streams": 12, "backlog_seconds": 34.8,
+                        "lag_seconds": 19.9, "refused": 24}
+        figures.update(load=3.25, open_streams=4, backlog_frames=0, lag_seconds=0.0)
+        following = [line for line in (next(lines) for _ in range(4)) if line.startswith("data: ")]
+        assert json.loads(following[0].removeprefix("data: "))["load"] == 3.25
+
+
+def test_a_node_without_recognisers_shows_no_load_line(live_site):
+    site, _ = live_site
+    assert 'id="speech-load"' not in site.client.get("/live").text
