@@ -163,7 +163,7 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
                         digit_plan[id(call)] = None
                 time.sleep(0.05)
             cpu = (proc_cpu_seconds(ivr.pid) - cpu_start) / (time.monotonic() - wall_start)
-            latencies, lost, late, received, sent_late, expected, caller_skipped = [], 0, 0, 0, 0, 0, 0
+            latencies, lost, late, received, sent_late, expected, caller_skipped, gaps = [], 0, 0, 0, 0, 0, 0, 0
             worst_on_tick = 100.0
             for call in answered:
                 stats = call.media_stats
@@ -175,6 +175,7 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
                                         100 * (stats.packets_received - stats.packets_late) / call_expected)
                 sent_late = max(sent_late, stats.late_ticks)  # one media clock for all the softphone's calls
                 caller_skipped += stats.frames_skipped
+                gaps += stats.gap_frames
                 probe = probes.get(id(call))
                 if probe and probe.high_tone_at and call.digit_sent_at:
                     latencies.append(probe.high_tone_at - call.digit_sent_at[0][1])
@@ -204,7 +205,7 @@ def run_round(calls: int, seconds: float, codec: str) -> dict:
         "ivr_to_caller_delivered_percent": round(100 * received / expected, 2) if expected else None,
         "ivr_to_caller_on_tick_percent": round(100 * (received - late) / expected, 2) if expected else None,
         "ivr_to_caller_worst_call_on_tick_percent": round(worst_on_tick, 2) if answered else None,
-        "ivr_to_caller_late": late, "ivr_to_caller_lost": lost,
+        "ivr_to_caller_late": late, "ivr_to_caller_lost": lost, "ivr_to_caller_gap_frames": gaps,
         "ivr_engine_ticks_late": ivr_side.get("ticks_late"), "ivr_engine_ticks_skipped": ivr_side.get("ticks_skipped"),
         "ivr_engine_frames_skipped": ivr_side.get("frames_skipped"),
         "softphone_media_ticks_late": sent_late,

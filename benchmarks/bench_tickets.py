@@ -3,21 +3,28 @@
 Prints, per back end:
 - tickets created per second through the HTTP API (POST /api/tickets with a bearer token, what an
   operator's client or a second node does): the stand-alone ticket API (tickets.api.create_app) is served
-  by uvicorn in a child process, and --clients concurrent clients (one keep-alive connection each) post
-  --api-sample tickets between them; beside the rate: the server's CPU milliseconds per ticket (from /proc,
-  stable on a loaded machine where the rate is not), what the server sent the database per ticket (SQL
-  statements, commits, connection check-outs: counted by SQLAlchemy event hooks installed in the benchmark's
-  server process, not in the product) and the clients' own CPU (so a client-bound run shows as one);
-  --statements also lists the statements by kind;
+  by uvicorn in --api-processes child processes sharing one port (SO_REUSEPORT: the kernel spreads the
+  connections, as a balancer spreads them over nodes), and --clients concurrent clients (one keep-alive
+  connection each) post tickets: --api-sample of them from threads of this process (--load python), or
+  for --api-seconds from wrk (--load wrk, a C load generator with benchmarks/bench_tickets.lua, so that the
+  clients take little of the cores). Printed beside the rate: the servers' CPU milliseconds per ticket
+  (from /proc, stable on a loaded machine where the rate is not), the PostgreSQL backends' and the clients'
+  CPU, what the servers sent the database per ticket (SQL statements, commits, connection check-outs:
+  counted by SQLAlchemy event hooks installed in the benchmark's server processes, not in the product),
+  how many tickets each process created; and a line of what the clients sent, the 201 answers, anything
+  else (which stops the run), and the tickets the database holds afterwards (with wrk, up to --clients
+  more than the 201s: requests in flight when it stopped). --statements lists the statements by kind;
 - tickets created per second through tickets.service.create_ticket, one transaction per ticket (the IVR's
   path, without HTTP), over --sample tickets;
 - then the table is filled to --tickets rows with a bulk insert (same columns, spread over 90 days, 12 units,
   all statuses) and list/search latencies p50/p99 over --repeat runs of each query through
-  tickets.service.list_tickets (count + one page of 50, as GET /api/tickets does). Text searches on
-  PostgreSQL use the bigram indexes of migration 0007.
+  tickets.service.list_tickets (count up to 1000 + one page of 50, as GET /api/tickets does; "1000+" is
+  more than 1000; one text search is also counted exactly). Text searches on PostgreSQL use the bigram
+  indexes of migration 0007.
 
 Usage: .venv/bin/python benchmarks/bench_tickets.py [--tickets 100000] [--sample 2000] [--repeat 100]
-       [--api-sample 3000] [--clients 8] [--statements] [--backends sqlite,postgres]
+       [--api-sample 3000] [--clients 8] [--load python|wrk] [--api-seconds 10] [--api-processes 1]
+       [--statements] [--backends sqlite,postgres]
        [--postgres-url postgresql+psycopg2://postgres@127.0.0.1:5432/test]
 A temporary SQLite file and a temporary PostgreSQL database are created and removed.
 """
@@ -27,6 +34,8 @@ import argparse
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, create_engine, event, insert, make_url, text
@@ -82,17 +92,22 @@ def free_port() -> int:
 
 
 def serve_api(url: str, port: int, counts_path: str) -> None:
-    """The child process: the stand-alone ticket API on 127.0.0.1:port (uvicorn, one process). What it sends
-    the database while serving is counted and written to `counts_path` as JSON when uvicorn stops (SIGTERM:
-    uvicorn re-raises it after shutting down, as a KeyboardInterrupt here)."""
+    """A child process: the stand-alone ticket API on 127.0.0.1:port (uvicorn, one process). The port is
+    bound with SO_REUSEPORT, so that --api-processes children share it and the kernel spreads the clients'
+    connections over them (as a balancer spreads them over nodes). What it sends the database while serving
+    is counted and written to `counts_path` as JSON when uvicorn stops (SIGTERM: uvicorn re-raises it after
+    shutting down, as a KeyboardInterrupt here)."""
     import uvicorn
 
     from tickets.api import ApiSettings, create_app
     app = create_app(ApiSettings(database_url=url, bootstrap_admin_token=API_TOKEN))
     counts = count_database_traffic()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", port))
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     except KeyboardInterrupt:
         pass
     finally:
@@ -129,69 +144,188 @@ class ApiFigures:
     database_cpu: float  # the database backends' CPU seconds per ticket (PostgreSQL on this machine; else 0)
     client_cpu: float  # this process's CPU seconds per ticket (the clients)
     traffic: dict[str, float]  # database statements, commits, ... per ticket (see count_database_traffic)
+    spread: list[int]  # tickets each API process created
 
 
-def measure_api_creates(url: str, count: int, clients: int) -> ApiFigures:
-    """Tickets per second through POST /api/tickets with `clients` concurrent connections, with the CPU both
-    sides spent and what the server sent the database, per ticket."""
+@dataclass
+class Load:
+    created: int  # 201 answers the clients got
+    elapsed: float  # seconds from the first request to the last answer
+    client_cpu: float  # CPU seconds the clients spent
+    note: str  # what was sent and what came back
+
+
+def measure_api_creates(url: str, args: argparse.Namespace) -> tuple[ApiFigures, str]:
+    """Tickets per second through POST /api/tickets from --clients concurrent connections to --api-processes
+    API processes, with the CPU both sides spent and what the servers sent the database, per ticket; and a
+    line saying what the clients sent, what came back and how many tickets the database then holds."""
     port = free_port()
-    counts_file = tempfile.NamedTemporaryFile(prefix="bench-api-counts-", suffix=".json", delete=False)
-    counts_file.close()
-    server = subprocess.Popen([sys.executable, __file__, "--serve-api", url, str(port), counts_file.name])
-    base = f"http://127.0.0.1:{port}"
+    counts_files = []
+    for _ in range(args.api_processes):
+        counts_file = tempfile.NamedTemporaryFile(prefix="bench-api-counts-", suffix=".json", delete=False)
+        counts_file.close()
+        counts_files.append(Path(counts_file.name))
+    servers: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {API_TOKEN}"}
-        per_client = [count // clients + (1 if n < count % clients else 0) for n in range(clients)]
-        failures: list[str] = []
-        start = threading.Barrier(clients + 1)
+        for counts_path in counts_files:  # one after another: the first one upgrades the schema
+            servers.append(subprocess.Popen([sys.executable, __file__, "--serve-api", url, str(port),
+                                             str(counts_path)]))
+            wait_for_api(port, servers[-1])
+        base = f"http://127.0.0.1:{port}"
+        marks: dict[str, Any] = {}
 
-        def client(n: int) -> None:
-            rng = random.Random(n)
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-                start.wait()
-                for index in range(per_client[n]):
-                    response = http.post("/api/tickets", json={
-                        "content": f"{rng.choice(WORDS)} 第{index}号楼 {rng.choice(WORDS)}",
-                        "phone": f"138{n:02d}{index:06d}", "caller_name": f"市民{n}-{index}"},
-                        headers={"Idempotency-Key": f"bench-{n}-{index}"})
-                    if response.status_code != 201:
-                        failures.append(f"{response.status_code} {response.text[:200]}")
+        def begin() -> None:  # the clients are connected and about to send their first request
+            marks["backends"], marks["servers"] = backend_cpu_seconds(url), servers_cpu_seconds(servers)
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        backends_before = backend_cpu_seconds(url)
-        cpu_before, client_before = process_cpu_seconds(server.pid), time.process_time()
-        start.wait()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        cpu = process_cpu_seconds(server.pid) - cpu_before
-        client_cpu = time.process_time() - client_before
-        database_cpu = sum(seconds - backends_before.get(pid, 0.0)
+        if args.load == "wrk":
+            load = wrk_load(base, args.clients, args.api_seconds, begin)
+        else:
+            load = python_load(base, args.api_sample, args.clients, begin)
+        cpu = servers_cpu_seconds(servers) - marks["servers"]
+        database_cpu = sum(seconds - marks["backends"].get(pid, 0.0)
                            for pid, seconds in backend_cpu_seconds(url).items())
-        if failures:
-            raise RuntimeError(f"{len(failures)} of {count} creations failed, e.g. {failures[0]}")
-        server.terminate()
-        server.wait(timeout=30)
-        traffic = {name: total / count for name, total in json.loads(Path(counts_file.name).read_text()).items()}
-        return ApiFigures(count / elapsed, cpu / count, database_cpu / count, client_cpu / count, traffic)
-    finally:
-        if server.poll() is None:
+        for server in servers:
             server.terminate()
             server.wait(timeout=30)
-        Path(counts_file.name).unlink(missing_ok=True)
+        stored = tickets_stored(url)
+        if stored < load.created:
+            raise RuntimeError(f"{load.created} tickets answered 201 but {stored} are in the database")
+        totals: Counter = Counter()
+        spread = []
+        for counts_path in counts_files:
+            counts = json.loads(counts_path.read_text())
+            totals.update(counts)
+            spread.append(counts.get("sql: INSERT INTO tickets (number,", 0))
+        traffic = {name: total / stored for name, total in totals.items()}
+        figures = ApiFigures(load.created / load.elapsed, cpu / stored, database_cpu / stored,
+                             load.client_cpu / stored, traffic, spread)
+        return figures, f"{load.note}; tickets in the database: {stored}"
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+        for counts_path in counts_files:
+            counts_path.unlink(missing_ok=True)
+
+
+def python_load(base: str, count: int, clients: int, begin: Callable[[], None]) -> Load:
+    """`count` creates from `clients` threads of this process, one keep-alive connection each (httpx)."""
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    per_client = [count // clients + (1 if n < count % clients else 0) for n in range(clients)]
+    failures: list[str] = []
+    created = Counter()
+    start = threading.Barrier(clients + 1)
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            http.get("/openapi.json")  # connected (to one of the processes) before the clock starts
+            start.wait()
+            for index in range(per_client[n]):
+                response = http.post("/api/tickets", json={
+                    "content": f"{rng.choice(WORDS)} 第{index}号楼 {rng.choice(WORDS)}",
+                    "phone": f"138{n:02d}{index:06d}", "caller_name": f"市民{n}-{index}"},
+                    headers={"Idempotency-Key": f"bench-{n}-{index}"})
+                if response.status_code == 201:
+                    created[n] += 1
+                else:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    begin()
+    client_before = time.process_time()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {count} creations failed, e.g. {failures[0]}")
+    return Load(sum(created.values()), elapsed, time.process_time() - client_before,
+                f"python clients: sent {count}, 201: {sum(created.values())}")
+
+
+WRK_SCRIPT = Path(__file__).with_suffix(".lua")
+
+
+def wrk_load(base: str, clients: int, seconds: int, begin: Callable[[], None]) -> Load:
+    """Creates for `seconds` from wrk (a C load generator: the clients then take little of the two cores),
+    `clients` threads with one connection each and the Python clients' 30 s timeout (wrk's own is 2 s); its
+    Lua script gives each request its own body and key and counts the answers. Requests still in flight when
+    wrk stops are neither answered nor failed (the database may hold them)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("--load wrk needs wrk (deploy/setup.sh installs it: apt-get install wrk)")
+    begin()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = subprocess.Popen(["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{seconds}s",
+                                "--timeout", "30s", "-s", str(WRK_SCRIPT), base, "--", API_TOKEN],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # grown by wrk's CPU alone: the servers still run
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed ({process.returncode}): {err.strip()[:500]}")
+    line = next((text for text in out.splitlines() if text.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no BENCH line: {out[-500:]} {err[-500:]}")
+    report = {key: int(value) for key, value in (item.split("=") for item in line.split()[1:])}
+    errors = report["connect"] + report["read"] + report["write"] + report["timeout"]
+    if report["other"] or errors:
+        raise RuntimeError(f"wrk: {report['other']} answers other than 201, {errors} socket errors (connect "
+                           f"{report['connect']}, read {report['read']}, write {report['write']}, timeout "
+                           f"{report['timeout']}): {err.strip()[:500]}")
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    return Load(report["created"], report["duration_us"] / 1e6, cpu,
+                f"wrk: sent {report['sent']}, 201: {report['created']}, other: {report['other']}, socket "
+                f"errors: {errors}, latency p50/p99 {report['p50_us'] / 1000:.1f}/{report['p99_us'] / 1000:.1f} ms")
+
+
+def tickets_stored(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def wait_for_api(port: int, server: subprocess.Popen) -> None:
+    """Until `server` listens on `port` (seen in /proc: with several processes on the port, an HTTP answer
+    may come from another one), then one answer on the port."""
+    deadline = time.monotonic() + 60
+    while not listening(server.pid, port):
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.2)
+    if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code != 200:
+        raise RuntimeError("the API server does not answer")
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether process `pid` has a socket listening on 127.0.0.1:`port` (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(fields[9])
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return False
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(descriptor)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def servers_cpu_seconds(servers: list[subprocess.Popen]) -> float:
+    return sum(process_cpu_seconds(server.pid) for server in servers)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -251,30 +385,37 @@ def bulk_fill(session_factory, total: int) -> None:
             session.execute(insert(Ticket), batch)
 
 
-def measure_queries(session_factory, repeat: int) -> dict[str, tuple[float, float, int]]:
-    """p50 and p99 in milliseconds and the match count of each typical operator query."""
+def measure_queries(session_factory, repeat: int) -> dict[str, tuple[float, float, str]]:
+    """p50 and p99 in milliseconds and the match count of each typical operator query, counted as the API and
+    the console count (up to service.INTERACTIVE_COUNT_LIMIT: '1000+' is more than 1000), and one text search
+    counted exactly, for comparison."""
     with session_factory() as session:
         unit_id = session.query(MemberUnit.id).order_by(MemberUnit.id).first()[0]
     now = datetime(2025, 2, 15, tzinfo=timezone.utc)
+    limit = service.INTERACTIVE_COUNT_LIMIT
     queries: dict[str, Callable[[], service.TicketQuery]] = {
-        "newest page": lambda: service.TicketQuery(now=now),
-        "status+level": lambda: service.TicketQuery(statuses=["received", "dispatched"], level=2, now=now),
-        "unit, by deadline": lambda: service.TicketQuery(unit_id=unit_id, sort="response_due_at", now=now),
-        "overdue": lambda: service.TicketQuery(overdue=True, now=now),
+        "newest page": lambda: service.TicketQuery(now=now, count_limit=limit),
+        "status+level": lambda: service.TicketQuery(statuses=["received", "dispatched"], level=2, now=now,
+                                                    count_limit=limit),
+        "unit, by deadline": lambda: service.TicketQuery(unit_id=unit_id, sort="response_due_at", now=now,
+                                                         count_limit=limit),
+        "overdue": lambda: service.TicketQuery(overdue=True, now=now, count_limit=limit),
         "date range, page 20": lambda: service.TicketQuery(created_from=datetime(2025, 2, 1, tzinfo=timezone.utc),
                                                            created_to=datetime(2025, 2, 8, tzinfo=timezone.utc),
-                                                           page=20, now=now),
-        "text search 停水": lambda: service.TicketQuery(text="停水", now=now),
-        "text search number": lambda: service.TicketQuery(text="2503100042", now=now),
+                                                           page=20, now=now, count_limit=limit),
+        "text search 停水": lambda: service.TicketQuery(text="停水", now=now, count_limit=limit),
+        "text search number": lambda: service.TicketQuery(text="2503100042", now=now, count_limit=limit),
+        "停水, exact count": lambda: service.TicketQuery(text="停水", now=now),
     }
     results = {}
     for name, make in queries.items():
-        timings, total = [], 0
+        timings, total = [], ""
         for _ in range(repeat):
             with session_factory() as session:
                 started = time.perf_counter()
-                _, total = service.list_tickets(session, make())
+                found = service.list_tickets(session, make())
                 timings.append((time.perf_counter() - started) * 1000)
+            total = f"{found.total}{'' if found.total_exact else '+'}"
         results[name] = (percentile(timings, 0.5), percentile(timings, 0.99), total)
     return results
 
@@ -282,9 +423,10 @@ def measure_queries(session_factory, repeat: int) -> dict[str, tuple[float, floa
 def run(name: str, url: str, args: argparse.Namespace) -> None:
     db.upgrade(url)
     if args.api_sample:
-        api = measure_api_creates(url, args.api_sample, args.clients)
+        api, sent = measure_api_creates(url, args)
         traffic = api.traffic
-        print(f"[{name}] created {args.api_sample} tickets via POST /api/tickets, {args.clients} clients: "
+        print(f"[{name}] created tickets via POST /api/tickets, {args.clients} {args.load} clients, "
+              f"{args.api_processes} API process(es) (tickets each: {'/'.join(map(str, api.spread))}): "
               f"{api.rate:.0f} tickets/s (CPU per ticket: server {api.server_cpu * 1000:.2f} ms, database "
               f"{api.database_cpu * 1000:.2f} ms, clients {api.client_cpu * 1000:.2f} ms; per ticket "
               f"{traffic.get('statements', 0):.2f} SQL statements, {traffic.get('commits', 0):.2f} commits, "
@@ -294,6 +436,7 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
             for kind, per_ticket in sorted(traffic.items(), key=lambda item: -item[1]):
                 if kind.startswith("sql: "):
                     print(f"[{name}]   {per_ticket:5.2f}  {kind[5:]}")
+        print(f"[{name}]   {sent}")
     engine = db.make_engine(url)
     session_factory = db.make_session_factory(engine)
     rules = TicketRules.default()
@@ -317,6 +460,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--api-sample", type=int, default=3000, help="tickets created through the API (0: skip)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--load", choices=["python", "wrk"], default="python",
+                        help="the API's clients: threads of this process (--api-sample creates) or wrk "
+                             "(--api-seconds of creates)")
+    parser.add_argument("--api-seconds", type=int, default=10, help="how long wrk creates tickets")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="API server processes sharing the port (as nodes behind a balancer)")
     parser.add_argument("--statements", action="store_true", help="list the API's SQL statements per ticket by kind")
     parser.add_argument("--serve-api", nargs=3, metavar=("URL", "PORT", "COUNTS"), help=argparse.SUPPRESS)
     parser.add_argument("--backends", default="sqlite,postgres")

@@ -74,12 +74,15 @@ def queue(request: Request, user: PageUser, status: str | None = None, level: st
             statuses=[filters["status"]] if filters["status"] else (), level=filters["level"],
             unit_id=filters["unit_id"], request_type=filters["request_type"],
             overdue=None if filters["overdue"] is None else filters["overdue"] == "yes", text=filters["q"],
-            sort="-created_at", page=page_number, page_size=PAGE_SIZE, now=now)
-        items, total = service.list_tickets(session, query)
+            sort="-created_at", page=page_number, page_size=PAGE_SIZE, now=now,
+            count_limit=service.INTERACTIVE_COUNT_LIMIT)
+        found = service.list_tickets(session, query)
         units = {unit.id: unit.name for unit in service.list_units(session)}
-        rows = [ticket_row(ticket, principal, units, now, lang) for ticket in items]
-        pages = max(1, math.ceil(total / PAGE_SIZE))
+        rows = [ticket_row(ticket, principal, units, now, lang) for ticket in found.items]
+        # a count that stopped early still reaches past this page: at least one more page follows
+        pages = max(1, math.ceil(found.total / PAGE_SIZE)) + (0 if found.total_exact else 1)
         page_link = {key: ("" if value is None else value) for key, value in filters.items()}
-        return render(request, "queue.html", user, lang, rows=rows, total=total, page=page_number, pages=pages,
+        return render(request, "queue.html", user, lang, rows=rows, total=found.total,
+                      total_exact=found.total_exact, page=page_number, pages=pages,
                       filters=filters, page_link=page_link, units=units, statuses=[s.value for s in Status],
                       request_types=REQUEST_TYPES)

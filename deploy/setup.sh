@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine, idempotently:
 # the Debian packages it runs (SIP server, speech synthesis, audio tools, a SIP client for interop tests,
-# a browser for the operator page tests, SIPp as the callers of benchmarks/bench_nodes.py) and a virtual
+# a browser for the operator page tests, SIPp as the callers of benchmarks/bench_nodes.py, wrk as the HTTP
+# load generator of benchmarks/bench_tickets.py --load wrk) and a virtual
 # environment at .venv with the Python packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei sip-tester)
+DEBIAN_PACKAGES=(kamailio baresip espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei sip-tester wrk)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -4,7 +4,8 @@ pyVoIP runs a receiver thread polling with sleep(0.01) and a sender thread per c
 audio; at 100 calls that loses about 40 % of the audio. Here one thread waits on all RTP sockets at once
 (selectors/epoll) and, every 20 ms of an absolute schedule, sends one G.711 frame per call (the queued PCM or
 silence, so the far end hears a continuous stream). Received packets go through a small reordering jitter
-buffer, are decoded to 16-bit PCM and cut into 20 ms frames; RFC 4733 digits are reported once per key press.
+buffer, are decoded to 16-bit PCM, placed by RTP timestamp (ivr.playout: a sender's skipped or lost frames
+are silence of their length) and cut into 20 ms frames; RFC 4733 digits are reported once per key press.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pcm import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FRAME
 
 from . import g711
 from .dtmf import TelephoneEvent
+from .playout import Timeline
 from .rtp import RtpPacket
 from .rtp_source import RtpSourceLock
 
@@ -36,7 +38,7 @@ CODECS: dict[str, tuple[int, Callable[[bytes], bytes], Callable[[bytes], bytes]]
     "PCMA": (8, g711.decode_pcma, g711.encode_pcma),
 }
 MAX_CATCH_UP_FRAMES = 10  # behind by more than 200 ms: skip frames instead of bursting them (counted)
-MAX_GAP_FILL = 50  # a sequence jump beyond this (1 s) is a restarted sender, not loss: no silence inserted
+MAX_GAP_FILL = 50  # a sequence jump beyond this (1 s) is a restarted sender, not loss: not counted as lost
 MAX_DATAGRAMS_PER_TICK = 64  # read per socket per tick at most (a flood must not stall the other calls)
 MEDIA_THREAD_NICE = -10  # the media thread's scheduling priority when allowed (root or CAP_SYS_NICE)
 OUTPUT_LOW_FRAMES = 25  # `on_output_low` fires when the send queue falls to this many frames (500 ms)
@@ -53,6 +55,8 @@ class StreamStats:
     foreign: int = 0  # datagrams from anyone but the far end (see ivr.rtp_source), dropped unread
     frames_sent: int = 0
     frames_skipped: int = 0  # 20 ms ticks never sent because the engine stalled past MAX_CATCH_UP_FRAMES
+    gap_samples: int = 0  # silence placed where the far end's timestamps left a gap (frames it skipped or lost)
+    timestamp_jumps: int = 0  # far end's timestamps ahead of the wall clock or far back: placed without a gap
 
 
 class JitterBuffer:
@@ -153,6 +157,7 @@ class MediaStream:
         self._outgoing: deque[bytes] = deque()
         self._outgoing_lock = threading.Lock()
         self._jitter = JitterBuffer(self.jitter_depth)
+        self._timeline = Timeline()
         self._remote_ssrc: int | None = None
         self._pending_pcm = b""
         self._digits_seen: set[tuple[int, int]] = set()  # (timestamp, event) of digits already reported
@@ -243,19 +248,20 @@ class MediaStream:
             self.stats.packets_received += 1
             if packet.payload_type == self.dtmf_payload_type:
                 self._handle_dtmf(packet)
-                self._deliver(self._jitter.push(packet, now))  # its sequence number is no loss: silence
+                self._deliver(self._jitter.push(packet, now), now)  # its time on the line is silence
             elif packet.payload_type == self.payload_type:
                 if packet.ssrc != self._remote_ssrc:  # a new source (or a restarted one): start afresh
                     if self._remote_ssrc is not None:
-                        self._deliver(self._jitter.flush())
+                        self._deliver(self._jitter.flush(), now)
                         self._jitter = JitterBuffer(self.jitter_depth, lost=self._jitter.lost,
                                                     late=self._jitter.late)
+                        self._timeline.new_source()
                     self._remote_ssrc = packet.ssrc
-                self._deliver(self._jitter.push(packet, now))
+                self._deliver(self._jitter.push(packet, now), now)
             # other payload types (comfort noise, a codec we did not agree on) are ignored
 
     def expire(self, now: float) -> None:
-        self._deliver(self._jitter.expire(now))
+        self._deliver(self._jitter.expire(now), now)
 
     def _handle_dtmf(self, packet: RtpPacket) -> None:
         try:
@@ -272,18 +278,30 @@ class MediaStream:
         self._digits_seen.add(key)
         self.on_digit(digit)
 
-    def _deliver(self, released: list[RtpPacket | None]) -> None:
+    def _deliver(self, released: list[RtpPacket | None], now: float) -> None:
+        """Place released packets on the timeline and hand out whole 20 ms frames. A lost packet (None) needs
+        nothing here: the next packet's timestamp leaves its gap, which the timeline fills with silence."""
+        placed = [self._pending_pcm]
         for packet in released:
-            if packet is None or packet.payload_type != self.payload_type:
-                pcm = SILENCE_FRAME  # a lost packet or a DTMF event: keeps the caller's timeline for recordings
-            else:
-                pcm = self._decode(packet.payload)
-            self._pending_pcm += pcm
-            while len(self._pending_pcm) >= FRAME_BYTES:
-                frame, self._pending_pcm = self._pending_pcm[:FRAME_BYTES], self._pending_pcm[FRAME_BYTES:]
-                self.on_frame(frame)
+            if packet is None:
+                continue
+            if packet.payload_type == self.payload_type:
+                placed.append(self._timeline.place(packet.timestamp, now, pcm=self._decode(packet.payload)))
+            else:  # a telephone-event: its duration so far was a key press, heard here as silence
+                try:
+                    duration = TelephoneEvent.parse(packet.payload).duration
+                except ValueError:
+                    duration = 0  # counted as malformed when it arrived
+                placed.append(self._timeline.place(packet.timestamp, now, silence=duration))
+        pcm = b"".join(placed)
+        whole = len(pcm) - len(pcm) % FRAME_BYTES
+        for offset in range(0, whole, FRAME_BYTES):
+            self.on_frame(pcm[offset:offset + FRAME_BYTES])
+        self._pending_pcm = pcm[whole:]
         self.stats.packets_lost = self._jitter.lost
         self.stats.packets_late = self._jitter.late
+        self.stats.gap_samples = self._timeline.gap_samples
+        self.stats.timestamp_jumps = self._timeline.jumps
 
     def close(self) -> None:
         """Flush what the buffer holds to the session, close the socket, tell the owner once."""
@@ -291,8 +309,9 @@ class MediaStream:
             return
         self.closed = True
         self.sock.setblocking(False)  # a stream stopped before it was ever started still has a blocking socket
-        self.receive(time.monotonic())  # packets that arrived since the last tick still count
-        self._deliver(self._jitter.flush())
+        now = time.monotonic()
+        self.receive(now)  # packets that arrived since the last tick still count
+        self._deliver(self._jitter.flush(), now)
         self.sock.close()
         self.on_closed()
 

@@ -112,7 +112,7 @@ def node(tmp_path_factory) -> Iterator[Node]:
 
 def test_two_callers_reusing_one_sip_call_id_get_a_ticket_each_and_hear_their_own_number(node: Node):
     shared_call_id = f"{uuid.uuid4().hex}@127.0.0.1"
-    sip_call_ids, heard = [], {}
+    sip_call_ids, heard, summaries = [], {}, {}
     for extension, digits in (("1001", "1111"), ("1002", "2222")):
         with Softphone("127.0.0.1", node.sip_port, extension, f"test{extension}") as phone:
             phone.voip.sip.gen_call_id = lambda: shared_call_id  # registered already: only the INVITE uses it
@@ -122,7 +122,8 @@ def test_two_callers_reusing_one_sip_call_id_get_a_ticket_each_and_hear_their_ow
             call.send_dtmf(digits + "#")
             assert call.wait_ended(90), f"the IVR did not read the number back and hang up\n{node.log_tail()}"
             sip_call_ids.append(call.call_id)
-            heard[extension] = call.heard()
+            heard[extension] = call.heard(keep_gaps=False)  # what it said: a stall of the IVR's clock is no failure
+            summaries[extension] = call.summary()  # its media counters say why, should a match fail
     assert sip_call_ids == [shared_call_id, shared_call_id]
 
     tickets = {t["content"]: t for t in node.get("/tickets", page_size=200).json()["items"]}
@@ -134,7 +135,9 @@ def test_two_callers_reusing_one_sip_call_id_get_a_ticket_each_and_hear_their_ow
     for extension, own, other in (("1001", first, second), ("1002", second, first)):
         own_audio, other_audio = parting(node.read_back(own["number"]), node.read_back(other["number"]))
         own_match, other_match = similarity(heard[extension], own_audio), similarity(heard[extension], other_audio)
-        assert own_match.similarity >= MATCH > other_match.similarity, (extension, own_match, other_match)
+        assert own_match.similarity >= MATCH > other_match.similarity, (extension, own_match, other_match,
+                                                                         summaries[extension],
+                                                                         node.get("/health").json())
 
     records = [r for r in node.get("/calls", state="ended").json()["ended"] if r["sip_call_id"] == sip_call_ids[0]]
     assert len(records) == 2

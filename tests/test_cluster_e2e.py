@@ -195,7 +195,7 @@ def wait_heard(call: ActiveCall, reference: bytes, *, since: float = 0.0, timeou
     deadline = time.monotonic() + timeout
     best = 0.0
     while time.monotonic() < deadline and not call.ended:
-        match = similarity(call.heard()[int(since * RATE) * 2:], reference)
+        match = similarity(call.heard(since, keep_gaps=False), reference)
         best = max(best, match.similarity)
         if match.similarity >= MATCH:
             return since + match.offset_seconds + len(reference) / 2 / RATE

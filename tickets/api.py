@@ -274,10 +274,10 @@ def list_tickets(session: SessionDep, principal: AnyRole,
         statuses=status_ or (), level=level, unit_id=unit_id, request_type=request_type, topic=topic,
         overdue=overdue, created_from=created_from and service.as_utc(created_from),
         created_to=created_to and service.as_utc(created_to), text=q, sort=sort, page=page, page_size=page_size,
-        confidential_identity_hidden=principal.role == "unit_staff")
-    items, total = service.list_tickets(session, query)
-    return TicketPage(items=[_summary(t, principal) for t in items], total=total, page=page,
-                      page_size=page_size)
+        confidential_identity_hidden=principal.role == "unit_staff", count_limit=service.INTERACTIVE_COUNT_LIMIT)
+    found = service.list_tickets(session, query)
+    return TicketPage(items=[_summary(t, principal) for t in found.items], total=found.total,
+                      total_exact=found.total_exact, page=page, page_size=page_size)
 
 
 @router.get("/tickets/by-number/{number}", response_model=TicketDetail, tags=["tickets"], responses=NOT_FOUND)

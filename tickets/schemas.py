@@ -217,7 +217,9 @@ class TicketDetail(TicketOut):
 
 class TicketPage(BaseModel):
     items: list[TicketOut]
-    total: int
+    total: int = Field(description="how many tickets match; when total_exact is false, more than this many")
+    total_exact: bool = Field(description="false when the count stopped at `total` (1000, or the end of the "
+                                          "requested page if later): more tickets match")
     page: int
     page_size: int
 

@@ -3,8 +3,10 @@
 pyVoIP's RTP client hands out 8-bit audio, sends only μ-law and cannot send telephone-events, so pyVoIP
 carries SIP only. The media is the project's: ivr.media.MediaStream on one ivr.media.MediaEngine thread per
 softphone (20 ms clock, jitter buffer, G.711 at 16 bits), extended here with the caller's side of things:
-RFC 4733 digits sent in place of audio frames, a recording of everything heard (on the call's timeline,
-silence where packets were lost) and of everything sent.
+RFC 4733 digits sent in place of audio frames, a recording of everything heard (on the call's timeline:
+silence where the far end skipped or lost frames, see ivr.playout) and of everything sent. The recording can
+also be read without that placed silence (`heard(keep_gaps=False)`): what the far end sent, in order, for
+tests that check WHAT was said, which a stall of the far end's clock must not fail.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class MediaStats:
     packets_late: int  # arrived after their place had been played out (or duplicates)
     late_ticks: int  # the softphone's 20 ms send clock ran more than a frame behind (loaded machine)
     frames_skipped: int = 0  # frames this call never sent: the softphone's own engine stalled (loaded machine)
+    gap_frames: float = 0.0  # silence placed in the recording where the far end's timestamps jumped (frames it
+    # skipped after a stall, or lost): on the call's timeline, not closed up
 
 
 @dataclass
@@ -76,8 +80,12 @@ class CallerStream(MediaStream):
         super().__post_init__()
         self._digits: deque[_Digit] = deque()
         self._heard = bytearray()
+        self._lead = 0  # bytes of silence before the first frame heard (the wait for the far end's audio)
+        self._gaps: list[tuple[int, int]] = []  # (samples placed before it, samples) of each placed gap
+        self._timeline.on_gap = self._note_gap
         self._sent = bytearray()
         self._record_lock = threading.Lock()
+        self.finished = threading.Event()  # close() handed out the last packets: the recording is complete
         self.idle = threading.Condition()
 
     # -- any thread
@@ -94,9 +102,20 @@ class CallerStream(MediaStream):
         """Queued audio or digits still to send (the microphone's own frames do not count)."""
         return bool(self._outgoing or self._digits)
 
-    def heard(self) -> bytes:
+    def heard(self, since: float = 0.0, *, keep_gaps: bool = True) -> bytes:
+        """The recording from `since` seconds on; without `keep_gaps`, the silence placed where the far end's
+        timestamps jumped is left out."""
         with self._record_lock:
-            return bytes(self._heard)
+            heard = bytes(self._heard)
+            gaps = [] if keep_gaps else [(self._lead + SAMPLE_WIDTH * before, SAMPLE_WIDTH * samples)
+                                         for before, samples in self._gaps]
+        pieces, position = [], int(since * SAMPLE_RATE) * SAMPLE_WIDTH
+        for offset, length in gaps:
+            if offset + length > position:
+                pieces.append(heard[position:max(position, offset)])
+                position = offset + length
+        pieces.append(heard[position:])
+        return b"".join(pieces)
 
     def sent(self) -> bytes:
         with self._record_lock:
@@ -146,13 +165,27 @@ class CallerStream(MediaStream):
         return RtpPacket(payload_type=self.dtmf_payload_type or 101, sequence_number=self._sequence,
                          timestamp=current.start_ts, ssrc=self._ssrc, payload=bytes(event), marker=sent == 0)
 
+    def close(self) -> None:
+        """As MediaStream.close (on the media thread: the packets still in the jitter buffer or the socket go
+        into the recording), then say the recording is whole."""
+        try:
+            super().close()
+        finally:
+            self.finished.set()
+
+    def _note_gap(self, before: int, samples: int) -> None:
+        """The timeline placed silence (media thread)."""
+        with self._record_lock:
+            self._gaps.append((before, samples))
+
     def record_heard(self, frame: bytes) -> None:
         """on_frame: the far end's audio, placed after the silence before its first packet."""
         now = time.monotonic()
         with self._record_lock:
             if not self._heard:
                 lead = int((now - self.started_at) * SAMPLE_RATE) * SAMPLE_WIDTH
-                self._heard.extend(bytes(lead - lead % FRAME_BYTES))
+                self._lead = lead - lead % FRAME_BYTES
+                self._heard.extend(bytes(self._lead))
             self._heard.extend(frame)
         if self.frame_listener is not None:
             self.frame_listener(frame, now)
@@ -215,8 +248,8 @@ class CallerMedia:
                 self.stream.idle.wait(min(remaining, 0.5))
         return True
 
-    def heard(self) -> bytes:
-        return self.stream.heard()
+    def heard(self, since: float = 0.0, *, keep_gaps: bool = True) -> bytes:
+        return self.stream.heard(since, keep_gaps=keep_gaps)
 
     def sent(self) -> bytes:
         return self.stream.sent()
@@ -237,4 +270,4 @@ class CallerMedia:
     def stats(self) -> MediaStats:
         s = self.stream.stats
         return MediaStats(s.frames_sent, s.packets_received, s.packets_lost, s.packets_late, self._engine.ticks_late,
-                          s.frames_skipped)
+                          s.frames_skipped, s.gap_samples / FRAME_SAMPLES)

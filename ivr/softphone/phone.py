@@ -27,7 +27,7 @@ from types import TracebackType
 from pyVoIP.VoIP import CallState, InvalidStateError  # before pyVoIP.SIP: pyVoIP's modules import in a cycle
 from pyVoIP.SIP import SIPStatus  # isort: skip
 
-from pcm import SAMPLE_RATE, SAMPLE_WIDTH, seconds, write_wav
+from pcm import seconds, write_wav
 
 from ..media import MediaEngine, MediaStream
 from ..sip import IvrCall, IvrPhone, RegistrationError
@@ -35,6 +35,7 @@ from .audio import load_audio, synthesize, voiced_seconds
 from .media import CODECS, CallerMedia, MediaStats, SineMicrophone
 
 RTP_PORTS = (16384, 65534)
+FLUSH_WAIT_SECONDS = 2.0  # an ended call's recording waits this long at most for its stream to be closed
 
 
 class SoftphoneError(RuntimeError):
@@ -59,6 +60,7 @@ class CallSummary:
     packets_received: int = 0
     packets_lost: int = 0
     packets_late: int = 0
+    gap_frames: float = 0.0  # silence placed where the far end's timestamps jumped (its skipped or lost frames)
     direction: str = "outgoing"  # or "incoming" (the phone answered it)
     tone_hz: float | None = None  # the sine tone used as the microphone
     errors: list[str] = field(default_factory=list)
@@ -181,10 +183,18 @@ class ActiveCall:
         microphone = media.stream.microphone if media else None
         return microphone.hz if isinstance(microphone, SineMicrophone) else None
 
-    def heard(self) -> bytes:
-        """Everything the caller heard since the answer (8 kHz 16-bit PCM)."""
+    def heard(self, since: float = 0.0, *, keep_gaps: bool = True) -> bytes:
+        """What the caller heard from `since` s after the answer on (8 kHz 16-bit PCM), on the call's timeline;
+        without `keep_gaps` leaving out the silence placed for frames the far end skipped or lost (to compare
+        what was said, not when)."""
         media = self._caller_media
-        return media.heard() if media else b""
+        if media is None:
+            return b""
+        if self.ended:
+            # The call is marked ended before its stream is closed on the media thread, which only then hands
+            # over the last packets (up to the jitter buffer's depth, a prompt's final frames): wait for that.
+            media.stream.finished.wait(FLUSH_WAIT_SECONDS)
+        return media.heard(since, keep_gaps=keep_gaps)
 
     def sent(self) -> bytes:
         """Everything the caller transmitted since the answer, on the same timeline."""
@@ -195,7 +205,7 @@ class ActiveCall:
         """Until the caller has heard `min_seconds` of sound (not silence) after `since` s of the call."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            heard = self.heard()[int(since * SAMPLE_RATE) * SAMPLE_WIDTH:]
+            heard = self.heard(since)
             if voiced_seconds(heard) >= min_seconds:
                 return True
             if self.ended:
@@ -269,6 +279,7 @@ class ActiveCall:
             packets_received=stats.packets_received if stats else 0,
             packets_lost=stats.packets_lost if stats else 0,
             packets_late=stats.packets_late if stats else 0,
+            gap_frames=stats.gap_frames if stats else 0.0,
             direction="incoming" if self.incoming else "outgoing",
             tone_hz=self.tone_hz,
         )

@@ -6,8 +6,10 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
+
 from tickets import service
-from tickets.models import ApiToken
+from tickets.models import ApiToken, Ticket
 
 
 def just_now() -> str:
@@ -95,6 +97,23 @@ def test_the_queue_filters_searches_and_pages(site):
     bad = site.client.get("/queue?level=9")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "level"]
     assert site.client.get("/queue?status=nonsense").json()["detail"][0]["loc"] == ["query", "status"]
+
+
+def test_the_queue_says_more_than_1000_when_the_count_stopped(site):
+    """A search matching more than 1000 tickets is not counted to the end: the queue says "more than 1000"
+    and that further pages follow; a narrower one keeps its exact count."""
+    created = datetime(2026, 3, 2, 1, 0, tzinfo=ZoneInfo("UTC"))
+    with site.session_factory.begin() as session:
+        session.execute(insert(Ticket), [{
+            "number": f"26061{index:05d}", "content": f"噪音扰民 第{index}号", "status": "received", "level": 3,
+            "is_draft": False, "overdue": False, "confidential": False, "statutory_data_missing": False,
+            "version": 1, "created_at": created, "updated_at": created} for index in range(1030)])
+    site.sign_in("operator")
+    broad = site.client.get("/queue?q=噪音")
+    assert "超过 1000 件" in broad.text and "第 1 / 41+ 页" in broad.text and "page=2" in broad.text
+    late = site.client.get("/queue?q=噪音&page=41")  # past the first 1000: counted to the end of this page
+    assert "超过 1025 件" in late.text and "第 41 / 42+ 页" in late.text
+    assert "共 11 件" in site.client.get("/queue?q=第102").text  # 第102号 and 第1020..1029号
 
 
 def test_unit_staff_see_only_their_units_tickets_and_another_units_is_404(site):

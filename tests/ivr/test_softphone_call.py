@@ -52,7 +52,7 @@ def test_call_carries_digits_and_audio_both_ways(softphone_factory, pyvoip_calle
     assert similarity(heard16, TONE[:8000]).similarity > 0.9
     if codec == "PCMU":  # pyVoIP 1.6.8 sends μ-law even in PCMA calls, so only PCMU can be compared this way
         callee_tone = b"".join(struct.pack("<h", (v - 128) * 256) for v in PYVOIP_CALLEE_TONE)
-        assert similarity(call.heard(), callee_tone[:8000]).similarity > 0.9
+        assert similarity(call.heard(keep_gaps=False), callee_tone[:8000]).similarity > 0.9
 
 
 def test_hangup_by_the_far_end_ends_the_call_within_a_second(softphone, pyvoip_callee):

@@ -12,7 +12,7 @@ import pytest
 
 from ivr import g711
 from ivr.dtmf import TelephoneEvent
-from ivr.media import MediaEngine
+from ivr.media import MediaEngine, MediaStream
 from ivr.rtp import RtpPacket
 from ivr.softphone.audio import similarity
 from ivr.softphone.media import CallerMedia
@@ -100,3 +100,66 @@ def test_recording_follows_rtp_timestamps_and_counts_losses(link):
     # frames at 0, 160 and 640 samples after the first: silence where 320..639 were lost
     assert heard[first + 640: first + 1280] == bytes(640)
     assert heard[first + 1280: first + 1920] == g711.decode_pcmu(frame)
+
+
+class _SkipLog(MediaStream):
+    """The IVR's own stream, noting after how many frames sent each stall skipped how many."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.skips: list[tuple[int, int]] = []
+
+    def skip(self, frames: int) -> None:
+        self.skips.append((self.stats.frames_sent, frames))
+        super().skip(frames)
+
+
+def test_frames_a_stalled_sender_skipped_are_heard_as_silence_at_their_place(link):
+    """The IVR's engine stalls mid-prompt (here a ticker sleeps 0.5 s on its media thread): it skips those
+    ticks, the timestamp jumps, the sequence goes on (RFC 3550). The caller's recording keeps the gap where
+    it was on the line instead of closing it up, and counts exactly the skipped samples; read without gaps
+    it is the whole prompt as sent."""
+    caller, _ = link()
+    ivr_engine = MediaEngine("test-ivr-media")
+    prompt = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * (200 + 300 * i / 8000) * i / 8000)))
+                      for i in range(16000))  # a 2 s rising chirp: every frame differs
+    ivr = _SkipLog(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), ("127.0.0.1", 0), "PCMU", 101,
+                   on_frame=lambda frame: None, on_digit=lambda digit: None)
+    stalled = []
+
+    def stall() -> None:
+        if not stalled and ivr.stats.frames_sent >= 25:
+            stalled.append(ivr.stats.frames_sent)
+            time.sleep(0.5)
+
+    try:
+        ivr.sock.bind(("127.0.0.1", 0))
+        ivr.retarget(caller.stream.sock.getsockname())
+        caller.stream.retarget(ivr.sock.getsockname())
+        ivr.queue_pcm(prompt)
+        ivr_engine.add_ticker(stall)
+        caller.start()
+        ivr_engine.start()
+        ivr_engine.add(ivr)
+        deadline = time.monotonic() + 10
+        while (ivr.queued_frames or not ivr.skips) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the last frames' way through the caller's jitter buffer
+    finally:
+        ivr_engine.stop()
+    heard, closed_up = caller.heard(), caller.heard(keep_gaps=False)
+    caller.stop()
+
+    assert stalled and ivr.skips and ivr.skips[0][1] >= 20, ivr.skips  # 0.5 s: about 24 ticks skipped
+    skipped = sum(frames for _, frames in ivr.skips)
+    assert caller.stream.stats.gap_samples == 160 * skipped  # every skipped frame, no more
+    through = g711.decode_pcmu(g711.encode_pcmu(prompt))
+    expected, position = b"", 0
+    for frames_sent, frames in ivr.skips:  # the prompt as the caller's line carried it
+        expected += through[position:frames_sent * 320] + bytes(320 * frames)
+        position = frames_sent * 320
+    expected += through[position:]
+    start = heard.index(through[:320])
+    assert heard[start:start + len(expected)] == expected
+    assert closed_up[start:start + len(through)] == through  # what was said, without the gaps: the whole prompt
+    assert caller.heard(start / 16000 + 0.5, keep_gaps=False) == closed_up[start + 8000:]  # from a time on

@@ -14,6 +14,8 @@ from tickets import service
 from tickets.lifecycle import Status
 from tickets.models import Ticket
 
+from tests.tickets.ticket_api_helpers import ADMIN_TOKEN, auth
+
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
 WORDS = ["停水", "停电", "燃气泄漏", "噪音扰民", "路灯不亮", "垃圾堆放", "단수", "소음", "가로등", "쓰레기", "Wifi断网"]
 NAMES = ["张三", "李四", "王五", "김철수", "이영희", "Smith"]
@@ -105,3 +107,34 @@ def test_pg_trgm_would_not_serve_a_two_character_word(engine, tickets):
     rows_checked = "Seq Scan" in explained or "Rows Removed by Index Recheck" in explained
     assert rows_checked, explained
     assert two > 0  # CJK characters are letters to pg_trgm on this locale: the limit is the length
+
+
+def test_a_count_stops_at_its_limit_and_says_so(session_factory, tickets):
+    """Past count_limit (or the end of the requested page, if later) the count stops: the total is that limit
+    and marked inexact; under it the count is exact. The page itself is the same either way."""
+    want = expected(tickets, "停水", hide_identity=False)
+    assert 150 < len(want) < 10_000
+    with session_factory() as session:
+        exact = service.list_tickets(session, service.TicketQuery(text="停水", count_limit=10_000))
+        capped = service.list_tickets(session, service.TicketQuery(text="停水", count_limit=100))
+        page3 = service.list_tickets(session, service.TicketQuery(text="停水", count_limit=100, page=3))
+        uncounted = service.list_tickets(session, service.TicketQuery(text="停水"))
+    assert (exact.total, exact.total_exact) == (len(want), True) == (uncounted.total, uncounted.total_exact)
+    assert (capped.total, capped.total_exact) == (100, False)
+    assert (page3.total, page3.total_exact) == (150, False)  # the page ends at 150: a next page is known to exist
+    assert [t.number for t in capped.items] == [t.number for t in exact.items]
+    assert len(exact.items) == 50 and {t.number for t in exact.items} <= want
+
+
+def test_the_api_counts_broad_matches_up_to_1000(client, tickets):
+    """GET /api/tickets says whether its total is exact: '号' is in every ticket (more than 1000 of 3000),
+    a Korean word in fewer, counted exactly."""
+    headers = auth(ADMIN_TOKEN)
+    broad = client.get("/api/tickets", params={"q": "号"}, headers=headers).json()
+    assert (broad["total"], broad["total_exact"], len(broad["items"])) == (1000, False, 50)
+    deep = client.get("/api/tickets", params={"q": "号", "page": 30, "page_size": 50}, headers=headers).json()
+    assert (deep["total"], deep["total_exact"]) == (1500, False)
+    korean = client.get("/api/tickets", params={"q": "단수", "page_size": 200}, headers=headers).json()
+    want = expected(tickets, "단수", hide_identity=False)
+    assert (korean["total"], korean["total_exact"]) == (len(want), True)
+    assert {t["number"] for t in korean["items"]} <= want and len(korean["items"]) == min(200, len(want))

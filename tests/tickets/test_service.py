@@ -2,11 +2,13 @@
 optimistic concurrency, level override, the call's drafts, search, units, knowledge base, holidays."""
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ticket_steps import reply_and_approve
 from tickets import service
@@ -74,6 +76,59 @@ def test_same_idempotency_key_returns_the_original_ticket(session_factory, rules
     assert (again.id, again.number, again.content) == (first.id, first.number, "噪音扰民")
     assert reused.value.ticket.id == first.id
     assert count == 1
+
+
+def race(session_factory, rules, first: dict, second: dict, first_commits: bool = True) -> tuple:
+    """The create `second` (keyword arguments of create_ticket) made while the create `first` is written and
+    not yet committed: what it answered (id, number, created, history actors, deadlines) or raised, and the
+    first's (id, number). A create on a unique value another transaction wrote waits for that transaction."""
+    outcome: dict = {}
+    with session_factory() as holder:
+        ticket, _ = service.create_ticket(holder, rules=rules, actor="op1", **first)
+        held = (ticket.id, ticket.number)
+
+        def create_second() -> None:
+            with session_factory() as session:
+                try:
+                    ticket, created = service.create_ticket(session, rules=rules, actor="op2", **second)
+                    session.commit()
+                    outcome["answer"] = (ticket.id, ticket.number, created, [e.actor for e in ticket.events],
+                                         len(ticket.deadlines))
+                except Exception as error:  # noqa: BLE001 - the test looks at which one
+                    outcome["answer"] = error
+
+        racer = threading.Thread(target=create_second)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second create did not wait for the first transaction"
+        holder.commit() if first_commits else holder.rollback()
+        racer.join(10)
+    return outcome["answer"], held
+
+
+@pytest.mark.postgres
+def test_a_create_racing_on_a_unique_value_waits_and_answers_for_it(session_factory, rules, engine):
+    """Two creates at once with one Idempotency-Key: the later one waits for the first's transaction and
+    answers with its ticket; with one call id it is refused; when the first rolls back, the later one
+    creates its own ticket with its deadline and history. A reserved number used twice is refused by the
+    database. Nothing is written twice."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: there is no race to lose")
+    same_key = {"fields": {"content": "噪音扰民"}, "idempotency_key": "k1"}
+    answer, held = race(session_factory, rules, same_key, same_key)
+    assert answer == (*held, False, ["op1"], 1)
+    answer, held = race(session_factory, rules, {"fields": {"content": "停水", "call_id": "c" * 32}},
+                        {"fields": {"content": "停电", "call_id": "c" * 32}})
+    assert isinstance(answer, service.DuplicateCallId)
+    with session_factory() as session, pytest.raises(IntegrityError, match="number"):
+        service.create_ticket(session, {"content": "z"}, rules=rules, actor="ivr", number=held[1])
+    answer, held = race(session_factory, rules, {"fields": {"content": "路灯"}, "idempotency_key": "k2"},
+                        {"fields": {"content": "路灯"}, "idempotency_key": "k2"}, first_commits=False)
+    assert answer[0] != held[0] and answer[2:] == (True, ["op2"], 1)
+    with session_factory() as session:
+        stored = session.execute(select(Ticket.idempotency_key, Ticket.call_id).order_by(Ticket.id)).all()
+        events = session.scalar(select(func.count()).select_from(TicketEvent))
+    assert stored == [("k1", None), (None, "c" * 32), ("k2", None)] and events == 3
 
 
 def test_bad_values_name_the_field(session_factory, rules):
@@ -263,30 +318,30 @@ def test_list_filters_sort_paginate_and_search(session_factory, rules):
         create(session, rules, content="道路坑洼 100%危险", unit_id=roads.id, request_type="投诉",
                phone="13700000001", now=MONDAY_10 + timedelta(days=1))
     with session_factory() as session:
-        page, total = service.list_tickets(session, service.TicketQuery(
+        page, total, _ = service.list_tickets(session, service.TicketQuery(
             unit_id=water.id, sort="created_at", page=2, page_size=4, now=MONDAY_10))
         assert total == 6 and [t.content for t in page] == ["停水 第4天", "停水 第5天"]
-        found, total = service.list_tickets(session, service.TicketQuery(text="100%", now=MONDAY_10))
+        found, total, _ = service.list_tickets(session, service.TicketQuery(text="100%", now=MONDAY_10))
         assert total == 1 and found[0].unit_id == roads.id
-        _, percent_only = service.list_tickets(session, service.TicketQuery(text="%", now=MONDAY_10))
+        _, percent_only, _ = service.list_tickets(session, service.TicketQuery(text="%", now=MONDAY_10))
         assert percent_only == 1
-        by_number, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number))
+        by_number, _, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number))
         assert [t.id for t in by_number] == [found[0].id]
-        _, same_day = service.list_tickets(session, service.TicketQuery(text=found[0].number[:5]))
+        _, same_day, _ = service.list_tickets(session, service.TicketQuery(text=found[0].number[:5]))
         assert same_day == 2  # the day prefix: the roads ticket and the water ticket of day 1
-        by_phone, _ = service.list_tickets(session, service.TicketQuery(text="13700000001"))
+        by_phone, _, _ = service.list_tickets(session, service.TicketQuery(text="13700000001"))
         assert [t.id for t in by_phone] == [found[0].id]
-        typed, total = service.list_tickets(session, service.TicketQuery(request_type="投诉", level=3))
+        typed, total, _ = service.list_tickets(session, service.TicketQuery(request_type="投诉", level=3))
         assert total == 1
-        window, total = service.list_tickets(session, service.TicketQuery(
+        window, total, _ = service.list_tickets(session, service.TicketQuery(
             created_from=MONDAY_10 + timedelta(days=1), created_to=MONDAY_10 + timedelta(days=2)))
         assert total == 2
-        _, level2 = service.list_tickets(session, service.TicketQuery(level=2))
+        _, level2, _ = service.list_tickets(session, service.TicketQuery(level=2))
         assert level2 == 6
         late = MONDAY_10 + timedelta(days=3)  # level-2 tickets of days 0-1 are past 24 h; the roads one is not
-        overdue, total = service.list_tickets(session, service.TicketQuery(overdue=True, now=late, sort="number"))
+        overdue, total, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=late, sort="number"))
         assert [t.content for t in overdue] == ["停水 第0天", "停水 第1天"]
-        _, not_overdue = service.list_tickets(session, service.TicketQuery(overdue=False, now=late))
+        _, not_overdue, _ = service.list_tickets(session, service.TicketQuery(overdue=False, now=late))
         assert not_overdue == 5
         with pytest.raises(ValueError, match="^sort: "):
             service.list_tickets(session, service.TicketQuery(sort="content"))

@@ -134,7 +134,7 @@ def test_overdue_list_is_what_still_waits_past_its_deadline(session_factory, mon
         overdue = stats.overdue_tickets(session, day(20))
         assert [t.content for t in overdue] == ["路灯坏了"]
         assert stats.overdue_tickets(session, day(5, 11)) == []
-        flagged, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=day(20), sort="number"))
+        flagged, _, _ = service.list_tickets(session, service.TicketQuery(overdue=True, now=day(20), sort="number"))
         assert [t.content for t in flagged] == ["燃气泄漏", "路灯坏了"]  # the late reply stays flagged
 
 
