@@ -7,6 +7,7 @@ Each application function returns the node and what to call at shutdown; server.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -107,8 +108,9 @@ def hotline_application(config: NodeConfig, session_factory: sessionmaker[Sessio
     settings, callflow_settings = config.server, config.callflows
     recordings_dir = ROOT / settings.recordings_dir
     asr_settings = asr.AsrSettings(models_dir=ROOT / callflow_settings.models_dir)
-    if callflow_settings.speech_capacity > 0:
-        asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity)
+    if callflow_settings.speech_capacity > 0:  # as many kept recognisers as streams (a new one costs ~4x)
+        asr_settings = replace(asr_settings, realtime_streams=callflow_settings.speech_capacity,
+                               warm_recognizers=math.ceil(callflow_settings.speech_capacity))
     asr_registry = asr.configure(asr_settings)
     pool = asr.RecognitionPool(asr_registry)
     languages = asr_registry.available_languages()
