@@ -262,6 +262,19 @@ class LocalSipServer:
             raise SipServerError(f"kamcmd dispatcher.list failed: {result.stderr.strip() or result.stdout.strip()}")
         return dict(_DISPATCHER_DEST_RE.findall(result.stdout))
 
+    def wait_dispatcher_states(self, expected: dict[str, str], timeout: float = 15.0) -> None:
+        """Until `dispatcher_states()` shows each SIP URI of `expected` in its state ("AP", "IP"...); raises
+        TimeoutError naming the states last seen. E.g. after the nodes start: the probes that failed while they
+        started left them inactive, and until the next probe answers the service number is refused (503)."""
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            states = self.dispatcher_states()
+            if all(states.get(uri) == state for uri, state in expected.items()):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"dispatcher states {states}, expected {expected} within {timeout:.0f} s")
+
     def _check_port_free(self) -> None:
         """Kamailio binds with SO_REUSEADDR, so a second instance would silently share a busy port."""
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

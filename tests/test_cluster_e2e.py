@@ -174,6 +174,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             node.start()
         for node in nodes.values():
             node.wait_ready()
+        # The dispatcher's probes failed while the nodes started: the first caller must not meet that 503.
+        kamailio.wait_dispatcher_states({f"sip:127.0.0.1:{port}": "AP" for port in sip_ports.values()})
         yield Cluster(kamailio, nodes, extensions, database_url, PromptLibrary(PromptSynthesizer(tmp / "prompts")))
     finally:
         for node in nodes.values():

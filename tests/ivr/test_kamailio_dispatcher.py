@@ -50,14 +50,7 @@ class Cluster:
 
     def wait_states(self, expected: dict[str, str], timeout: float = 15.0) -> None:
         """Until the dispatcher shows each named node in the expected state (AP active, IP inactive)."""
-        deadline = time.monotonic() + timeout
-        states: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            states = self.kamailio.dispatcher_states()
-            if all(states.get(self.uri(name)) == state for name, state in expected.items()):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"dispatcher states {states}, expected {expected} for {self.sip_ports}")
+        self.kamailio.wait_dispatcher_states({self.uri(name): state for name, state in expected.items()}, timeout)
 
 
 @pytest.fixture(scope="module")
