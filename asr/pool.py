@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import vosk
 
-from pcm import FRAME_BYTES
+from pcm import FRAME_BYTES, frames, seconds
 from .models import ModelRegistry, default_registry
 from .recognizer import StreamRecognizer, match_phrase
 from .results import Utterance
@@ -260,13 +260,13 @@ class RecognitionPool:
         started = time.monotonic()
         recognisers = [StreamRecognizer(model, warm=self.warm) for _ in range(self.settings.warm_recognizers)]
         for recogniser in recognisers:
-            for start in range(0, len(speech), FRAME_BYTES):
-                recogniser.accept(speech[start:start + FRAME_BYTES])
+            for frame in frames(speech):
+                recogniser.accept(frame)
             recogniser.finish()
         for recogniser in recognisers:
             recogniser.release()
-        log.info("%d recognisers warmed on %.1f s of speech in %.1f s", len(recognisers),
-                 len(speech) / FRAME_BYTES * 0.02, time.monotonic() - started)
+        log.info("%d recognisers warmed on %.1f s of speech in %.1f s", len(recognisers), seconds(speech),
+                 time.monotonic() - started)
 
     def open_stream(self, language: str, *, grammar: Sequence[str] | None = None,
                     on_utterance: Callable[[Utterance], None] | None = None,

@@ -16,7 +16,7 @@ import vosk
 
 from pcm import SAMPLE_RATE, SAMPLE_WIDTH
 from .results import Utterance, parse_final, parse_partial
-from .warm import WarmRecognizer, WarmRecognizers
+from .warm import WarmRecognizer, WarmRecognizers, free_speech_recognizer
 
 #: This model's out-of-vocabulary word (not "[unk]" as in some other Vosk models).
 UNKNOWN_WORD = "<UNK>"
@@ -55,11 +55,9 @@ class StreamRecognizer:
         self.fed_bytes = 0
 
     def _new_kaldi(self) -> vosk.KaldiRecognizer:
-        if self.grammar:
-            kaldi = vosk.KaldiRecognizer(self._model, float(self.sample_rate), grammar_json(self.grammar))
-        else:
-            kaldi = vosk.KaldiRecognizer(self._model, float(self.sample_rate))
-            kaldi.SetPartialWords(False)
+        if not self.grammar:
+            return free_speech_recognizer(self._model, self.sample_rate)
+        kaldi = vosk.KaldiRecognizer(self._model, float(self.sample_rate), grammar_json(self.grammar))
         kaldi.SetWords(True)
         return kaldi
 
@@ -109,7 +107,8 @@ class StreamRecognizer:
     def release(self) -> None:
         """Done with this stream: a kept recogniser goes back for the next answer (once; harmless again)."""
         loan, self._loan = self._loan, None
-        if loan is not None and self._warm_pool is not None:
+        if loan is not None:  # only a stream with a pool of kept recognisers takes a loan
+            assert self._warm_pool is not None
             self._kaldi = None
             loan.fed_bytes = self.fed_bytes
             self._warm_pool.give_back(loan, finalised=self._finalised)

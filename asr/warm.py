@@ -26,6 +26,15 @@ import vosk
 from pcm import SAMPLE_WIDTH
 
 
+def free_speech_recognizer(model: vosk.Model, sample_rate: int) -> vosk.KaldiRecognizer:
+    """A new Vosk recogniser for free speech as every stream uses it: word times and confidences in its
+    results, no words in its partials (only the text is shown while the caller speaks)."""
+    recognizer = vosk.KaldiRecognizer(model, float(sample_rate))
+    recognizer.SetWords(True)
+    recognizer.SetPartialWords(False)
+    return recognizer
+
+
 @dataclass
 class WarmRecognizer:
     """A free-speech Vosk recogniser on loan, and how much audio it had decoded before this loan."""
@@ -66,14 +75,16 @@ class WarmRecognizers:
         self.max_idle = max_idle
         self._lock = threading.Lock()
         self._idle: OrderedDict[tuple[vosk.Model, int], deque[WarmRecognizer]] = OrderedDict()
-        self._count = 0
         self.reused = 0   # loans served by a kept recogniser
         self.created = 0  # loans that needed a new one
 
     @property
     def idle(self) -> int:
         with self._lock:
-            return self._count
+            return self._idle_count()
+
+    def _idle_count(self) -> int:
+        return sum(map(len, self._idle.values()))
 
     def take(self, model: vosk.Model, sample_rate: int) -> WarmRecognizer:
         key = (model, sample_rate)
@@ -83,14 +94,10 @@ class WarmRecognizers:
                 warm = kept.pop()  # the most recently used: the warmest cache
                 if not kept:
                     del self._idle[key]
-                self._count -= 1
                 self.reused += 1
                 return warm
             self.created += 1
-        recognizer = vosk.KaldiRecognizer(model, float(sample_rate))
-        recognizer.SetWords(True)
-        recognizer.SetPartialWords(False)
-        return WarmRecognizer(recognizer, model, sample_rate)
+        return WarmRecognizer(free_speech_recognizer(model, sample_rate), model, sample_rate)
 
     def give_back(self, warm: WarmRecognizer, *, finalised: bool) -> None:
         """Keep `warm` for the next answer. `finalised`: Vosk's FinalResult ended its last utterance (the next
@@ -105,10 +112,8 @@ class WarmRecognizers:
         with self._lock:
             self._idle.setdefault(key, deque()).append(warm)
             self._idle.move_to_end(key)
-            self._count += 1
-            while self._count > self.max_idle:
+            while self._idle_count() > self.max_idle:
                 oldest_key, oldest = next(iter(self._idle.items()))
                 oldest.popleft()
-                self._count -= 1
                 if not oldest:
                     del self._idle[oldest_key]
